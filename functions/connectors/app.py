@@ -1,0 +1,25 @@
+"""Portal API: catalog cards, connections, config, options, agency health and settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from portal_routes import agency, connections, integrations, me, openapi
+
+from integrations.api.errors import register_error_handlers
+from integrations.observability import get_logger
+
+logger = get_logger("connectors")
+app = APIGatewayHttpResolver(enable_validation=True)
+for router in (me.router, integrations.router, connections.router, agency.router, openapi.router):
+    app.include_router(router)
+register_error_handlers(app, logger)
+openapi.bind(app)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,1 @@
+"""Routes of the portal API, one router per resource."""

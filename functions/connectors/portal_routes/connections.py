@@ -1,0 +1,62 @@
+"""One connection: read, configure, list config options, disconnect."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from integrations.portal.views import ConfigUpdate, ConnectionView, OptionList
+from portal_routes.context import caller, portal, responses
+
+router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
+ConnectionId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+@router.get(
+    "/connections/<connection_id>",
+    summary="A connection",
+    responses=responses(ConnectionView),
+    tags=["connections"],
+)
+def get_connection(connection_id: ConnectionId) -> ConnectionView:
+    return portal().connection(caller(router), connection_id)
+
+
+@router.patch(
+    "/connections/<connection_id>",
+    summary="Change a connection's config",
+    responses=responses(ConnectionView),
+    tags=["connections"],
+)
+def patch_connection(connection_id: ConnectionId, update: ConfigUpdate) -> ConnectionView:
+    return portal().update_config(caller(router), connection_id, update.config)
+
+
+@router.get(
+    "/connections/<connection_id>/options/<field>",
+    summary="Choices for a config field, read from the provider",
+    responses=responses(OptionList),
+    tags=["connections"],
+)
+def get_options(
+    connection_id: ConnectionId,
+    field: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")],
+    depends_on: Annotated[
+        str | None, Query(max_length=2048, description="Value of the field this one depends on.")
+    ] = None,
+) -> OptionList:
+    return portal().options(caller(router), connection_id, field, depends_on)
+
+
+@router.delete(
+    "/connections/<connection_id>",
+    summary="Disconnect: revoke, unsubscribe, delete credentials and the connection",
+    responses=responses(None, 204, "Disconnected"),
+    tags=["connections"],
+)
+def delete_connection(connection_id: ConnectionId) -> Response[str]:
+    portal().disconnect(caller(router), connection_id)
+    return Response(status_code=204, body="")

@@ -1,0 +1,34 @@
+"""Agency admins' own (white-label) OAuth clients per provider. The client secret is write-only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from integrations.oauth.apps import AgencyAppInput
+from oauth_routes.context import caller, oauth
+
+router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
+_PATH = "/agency/oauth-apps/<provider>"
+
+
+@router.put(_PATH, summary="Register the agency's own OAuth client for a provider", tags=["agency"])
+def put_app(provider: str, request: AgencyAppInput) -> dict[str, Any]:
+    info = oauth().put_agency_app(caller(router), provider, request)
+    return info.to_body(provider)
+
+
+@router.get(_PATH, summary="The agency's OAuth client for a provider (never its secret)", tags=["agency"])
+def get_app(provider: str) -> dict[str, Any]:
+    info = oauth().get_agency_app(caller(router), provider)
+    return info.to_body(provider)
+
+
+@router.delete(
+    _PATH, summary="Remove the agency's OAuth client; the platform's app is used again", tags=["agency"]
+)
+def delete_app(provider: str) -> Response[str]:
+    oauth().delete_agency_app(caller(router), provider)
+    return Response(status_code=204, body="")

@@ -1,0 +1,85 @@
+"""The browser's half of the round trip: authorize (sets the binding cookie) and callback.
+
+Both answer a 302 or a minimal page, never JSON, and never cacheable or leaking a Referer
+(RFC 9700 §4.2.4). Query values are read from the raw query string, first occurrence only:
+API Gateway joins repeated parameters with commas, which would blur a `state`.
+"""
+
+from __future__ import annotations
+
+import html
+from urllib.parse import parse_qsl
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from aws_lambda_powertools.shared.cookies import Cookie, SameSite
+
+from integrations.oauth.service import BrowserAnswer, CookieSpec, Redirect
+from oauth_routes.context import oauth
+
+router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
+
+_HEADERS = {
+    "Cache-Control": "no-store",
+    "Pragma": "no-cache",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+@router.get("/oauth/<provider>/authorize", summary="Browser: go to the provider", tags=["oauth"])
+def authorize(provider: str) -> Response[str]:
+    return _answer(oauth().authorize(provider, _query().get("session")))
+
+
+@router.get("/oauth/<provider>/callback", summary="Browser: back from the provider", tags=["oauth"])
+def callback(provider: str) -> Response[str]:
+    return _answer(oauth().callback(provider, _query(), _cookies()))
+
+
+def _query() -> dict[str, str]:
+    values: dict[str, str] = {}
+    for key, value in parse_qsl(router.current_event.raw_query_string or "", keep_blank_values=True):
+        values.setdefault(key, value)
+    return values
+
+
+def _cookies() -> dict[str, str]:
+    jar: dict[str, str] = {}
+    for entry in router.current_event.cookies or []:
+        name, _, value = entry.strip().partition("=")
+        jar.setdefault(name.strip(), value.strip())
+    return jar
+
+
+def _answer(answer: BrowserAnswer) -> Response[str]:
+    cookies = [_cookie(c) for c in answer.cookies]
+    if isinstance(answer, Redirect):
+        return Response(
+            status_code=302, body="", headers={**_HEADERS, "Location": answer.location}, cookies=cookies
+        )
+    page = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Connection not completed</title>'
+        "</head><body><h1>Connection not completed</h1>"
+        f"<p>{html.escape(answer.message)}</p><p><code>{html.escape(answer.code)}</code></p></body></html>"
+    )
+    headers = {**_HEADERS, "Content-Security-Policy": "default-src 'none'"}
+    return Response(
+        status_code=answer.status,
+        content_type="text/html; charset=utf-8",
+        body=page,
+        headers=headers,
+        cookies=cookies,
+    )
+
+
+def _cookie(spec: CookieSpec) -> Cookie:
+    return Cookie(
+        name=spec.name,
+        value=spec.value,
+        path=spec.path,
+        secure=spec.secure,
+        http_only=True,
+        max_age=spec.max_age,
+        same_site=SameSite.LAX_MODE,
+    )

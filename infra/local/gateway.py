@@ -1,0 +1,536 @@
+"""The HTTP API, served locally: every route of template.yaml, as API Gateway (payload v2.0) would serve it.
+
+Per request: match a route (`{param}` matches one path segment; no route answers 404 `{"message":"Not
+Found"}`), run the JWT authorizer on routes that have it, build the v2 event, invoke the function and
+map its answer back (statusCode, headers, multiValueHeaders, cookies, base64 bodies; a bare JSON value
+becomes a 200 application/json answer; a raising handler becomes 500 `{"message":"Internal Server
+Error"}`). CORS preflights and response headers follow the API's CorsConfiguration.
+
+Besides the API, the gateway serves what exists only locally: `GET /dev/health`, `POST /dev/token`,
+`GET /dev/jwks.json`, and the reference portal page under `/portal/`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import html.parser
+import json
+import logging
+import mimetypes
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.security import safe_join
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+from infra.local.authorizer import UNAUTHORIZED_BODY, JwtAuthorizer, Unauthorized
+from infra.local.lambda_host import FunctionNotLoaded, InvocationError
+from infra.local.resources import Route
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+log = logging.getLogger("infra.local.gateway")
+
+NOT_FOUND_BODY = '{"message":"Not Found"}'
+INTERNAL_ERROR_BODY = '{"message":"Internal Server Error"}'
+SERVICE_UNAVAILABLE_BODY = '{"message":"Service Unavailable"}'
+# Paths only the local stack serves; the template must never declare routes under them.
+LOCAL_PREFIXES = ("/dev/", "/portal")
+_TEXT_TYPES = ("application/json", "application/javascript", "application/xml", "application/graphql")
+_TOKEN_CLAIMS = ("sub", "agency_id", "client_id", "role", "permissions")
+_MAX_TOKEN_TTL = 7 * 24 * 3600
+
+Invoker = Callable[[str, Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CorsConfig:
+    """The HttpApi's CorsConfiguration, resolved (names as in the template)."""
+
+    allow_origins: tuple[str, ...] = ()
+    allow_headers: tuple[str, ...] = ()
+    allow_methods: tuple[str, ...] = ()
+    expose_headers: tuple[str, ...] = ()
+    allow_credentials: bool = False
+    max_age: int | None = None
+
+    @classmethod
+    def from_template(cls, value: Mapping[str, Any] | None) -> CorsConfig | None:
+        if not value:
+            return None
+
+        def items(name: str) -> tuple[str, ...]:
+            return tuple(str(v) for v in value.get(name) or ())
+
+        max_age = value.get("MaxAge")
+        return cls(
+            allow_origins=items("AllowOrigins"),
+            allow_headers=tuple(h.lower() for h in items("AllowHeaders")),
+            allow_methods=tuple(m.upper() for m in items("AllowMethods")),
+            expose_headers=items("ExposeHeaders"),
+            allow_credentials=bool(value.get("AllowCredentials", False)),
+            max_age=int(max_age) if max_age is not None else None,
+        )
+
+    def origin_allowed(self, origin: str | None) -> bool:
+        return origin is not None and ("*" in self.allow_origins or origin in self.allow_origins)
+
+
+@dataclass
+class HealthState:
+    """What `/dev/health` reports; `ready` flips once every part of the stack is up."""
+
+    ready: bool = False
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- events
+
+
+def _route_key(route: Route) -> str:
+    return f"{route.method} {route.path}" if route.method != "ANY" else f"ANY {route.path}"
+
+
+def _rule_path(path: str) -> str:
+    """`/a/{id}/b/{rest+}` → werkzeug's `/a/<id>/b/<path:rest>`."""
+    parts = []
+    for segment in path.split("/"):
+        if segment.startswith("{") and segment.endswith("+}"):
+            parts.append(f"<path:{segment[1:-2]}>")
+        elif segment.startswith("{") and segment.endswith("}"):
+            parts.append(f"<{segment[1:-1]}>")
+        else:
+            parts.append(segment)
+    return "/".join(parts)
+
+
+def is_text(content_type: str | None) -> bool:
+    """Whether API Gateway passes a body with this content type as text (else base64)."""
+    if not content_type:
+        return False
+    mime = content_type.split(";", 1)[0].strip().lower()
+    return mime.startswith("text/") or mime in _TEXT_TYPES or mime.endswith("+json") or mime.endswith("+xml")
+
+
+def _joined(values: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Pairs to a dict, repeated names comma-joined (how payload v2 renders multi-values)."""
+    joined: dict[str, str] = {}
+    for name, value in values:
+        joined[name] = f"{joined[name]},{value}" if name in joined else value
+    return joined
+
+
+def build_event(
+    request: Request,
+    route: Route,
+    path_parameters: Mapping[str, str],
+    claims: Mapping[str, str] | None,
+    *,
+    account_id: str,
+    api_id: str,
+) -> dict[str, Any]:
+    """The API Gateway HTTP API payload v2.0 event for `request` on `route`."""
+    headers = _joined((name.lower(), value) for name, value in request.headers.items())
+    cookie_header = headers.pop("cookie", None)
+    source_ip = request.remote_addr or "127.0.0.1"
+    headers.setdefault("x-forwarded-for", source_ip)
+    headers.setdefault("x-forwarded-proto", request.scheme)
+    headers.setdefault("x-forwarded-port", str(request.environ.get("SERVER_PORT", "")))
+    headers.setdefault("x-amzn-trace-id", f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}")
+    raw_path = request.environ.get("RAW_URI", request.path).split("?", 1)[0] or request.path
+    raw_query = request.environ.get("QUERY_STRING", "")
+    host = headers.get("host", "127.0.0.1")
+    now = datetime.now(UTC)
+    route_key = _route_key(route)
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": raw_path,
+        "rawQueryString": raw_query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": account_id,
+            "apiId": api_id,
+            "domainName": host,
+            "domainPrefix": host.split(".", 1)[0],
+            "http": {
+                "method": request.method,
+                "path": raw_path,
+                "protocol": request.environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
+                "sourceIp": source_ip,
+                "userAgent": headers.get("user-agent", ""),
+            },
+            "requestId": base64.b32encode(uuid.uuid4().bytes).decode()[:16],
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now.timestamp() * 1000),
+        },
+        "isBase64Encoded": False,
+    }
+    if cookie_header:
+        event["cookies"] = [c.strip() for c in cookie_header.split(";") if c.strip()]
+    if raw_query:
+        event["queryStringParameters"] = _joined(parse_qsl(raw_query, keep_blank_values=True))
+    if path_parameters:
+        event["pathParameters"] = dict(path_parameters)
+    body = request.get_data(cache=True)
+    if body:
+        text: str | None = None
+        if is_text(request.headers.get("content-type")):
+            try:
+                text = body.decode("utf-8")
+            except UnicodeDecodeError:
+                text = None
+        if text is None:
+            event["body"] = base64.b64encode(body).decode()
+            event["isBase64Encoded"] = True
+        else:
+            event["body"] = text
+    if claims is not None:
+        event["requestContext"]["authorizer"] = {"jwt": {"claims": dict(claims), "scopes": None}}
+    return event
+
+
+class BadIntegrationResponse(Exception):
+    """The function answered something API Gateway cannot turn into an HTTP response."""
+
+
+def to_response(result: Any) -> Response:
+    """Map a function's answer to HTTP as API Gateway does for payload format 2.0."""
+    if not (isinstance(result, dict) and "statusCode" in result):
+        # A bare JSON value is the body of a 200 application/json answer.
+        try:
+            body = json.dumps(result)
+        except (TypeError, ValueError) as exc:
+            raise BadIntegrationResponse(f"answer is not JSON: {exc}") from None
+        return Response(body, status=200, content_type="application/json")
+    try:
+        status = int(result["statusCode"])
+    except (TypeError, ValueError):
+        raise BadIntegrationResponse("statusCode is not an integer") from None
+    if not 100 <= status <= 599:
+        raise BadIntegrationResponse(f"statusCode {status} is out of range")
+    raw_body = result.get("body")
+    if raw_body is None:
+        payload = b""
+    elif not isinstance(raw_body, str):
+        raise BadIntegrationResponse("body is not a string")
+    elif result.get("isBase64Encoded"):
+        try:
+            payload = base64.b64decode(raw_body, validate=True)
+        except (binascii.Error, ValueError):
+            raise BadIntegrationResponse("body is not valid base64") from None
+    else:
+        payload = raw_body.encode("utf-8")
+    response = Response(payload, status=status)
+    # werkzeug adds a default content type; API Gateway sends only what the function set.
+    del response.headers["Content-Type"]
+    for name, value in (result.get("headers") or {}).items():
+        response.headers.add(str(name), str(value))
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        for value in values if isinstance(values, list) else [values]:
+            response.headers.add(str(name), str(value))
+    for cookie in result.get("cookies") or []:
+        response.headers.add("Set-Cookie", str(cookie))
+    return response
+
+
+# --------------------------------------------------------------------------- portal
+
+
+class _CspReader(html.parser.HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.policy: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "meta" and (values.get("http-equiv") or "").lower() == "content-security-policy":
+            self.policy = values.get("content")
+
+
+def page_csp(index_html: Path) -> str:
+    """The CSP the page declares in its meta tag, plus `frame-ancestors` (which a meta tag cannot carry)."""
+    reader = _CspReader()
+    reader.feed(index_html.read_text(encoding="utf-8"))
+    policy = (reader.policy or "default-src 'self'").strip().rstrip(";")
+    if "frame-ancestors" not in policy:
+        policy += "; frame-ancestors 'none'"
+    return policy
+
+
+class PortalFiles:
+    """Serves a static folder as is, with explicit content types and security headers."""
+
+    _TYPES = {
+        ".html": "text/html; charset=utf-8",
+        ".js": "text/javascript; charset=utf-8",
+        ".mjs": "text/javascript; charset=utf-8",
+        ".css": "text/css; charset=utf-8",
+        ".svg": "image/svg+xml",
+        ".json": "application/json",
+        ".png": "image/png",
+        ".ico": "image/x-icon",
+        ".md": "text/markdown; charset=utf-8",
+    }
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        index = folder / "index.html"
+        self.csp = page_csp(index) if index.exists() else "default-src 'none'"
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "Content-Security-Policy": self.csp,
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+            "X-Frame-Options": "DENY",
+            "Cache-Control": "no-cache",
+        }
+
+    def serve(self, request: Request, relative: str) -> Response:
+        if request.method not in ("GET", "HEAD"):
+            response = Response("method not allowed\n", status=405, content_type="text/plain; charset=utf-8")
+            response.headers["Allow"] = "GET, HEAD"
+            return response
+        relative = relative or "index.html"
+        target = safe_join(str(self.folder), relative)
+        if (
+            target is None
+            or not Path(target).is_file()
+            or any(p.startswith(".") for p in relative.split("/"))
+        ):
+            response = Response("not found\n", status=404, content_type="text/plain; charset=utf-8")
+        else:
+            path = Path(target)
+            content_type = self._TYPES.get(path.suffix.lower()) or (
+                mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            )
+            response = Response(path.read_bytes(), status=200, content_type=content_type)
+        response.headers.update(self.headers())
+        return response
+
+
+# --------------------------------------------------------------------------- the WSGI app
+
+
+def _json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    text = body if isinstance(body, str) else json.dumps(body)
+    response = Response(text, status=status, content_type="application/json")
+    response.headers.update(dict(headers or {}))
+    return response
+
+
+class Gateway:
+    """The local HTTP API: template routes to functions, plus the local-only routes and the portal."""
+
+    def __init__(
+        self,
+        routes: Sequence[Route],
+        invoke: Invoker,
+        authorizer: JwtAuthorizer,
+        *,
+        cors: CorsConfig | None = None,
+        portal_dir: Path | None = None,
+        account_id: str = "123456789012",
+        api_id: str = "local",
+        health: HealthState | None = None,
+        log_requests: bool = False,
+    ) -> None:
+        for route in routes:
+            if route.path.startswith(LOCAL_PREFIXES):
+                raise ValueError(f"route {route.path} collides with the local-only paths {LOCAL_PREFIXES}")
+        self.routes = list(routes)
+        self.invoke = invoke
+        self.authorizer = authorizer
+        self.cors = cors
+        self.portal = PortalFiles(portal_dir) if portal_dir is not None else None
+        self.account_id = account_id
+        self.api_id = api_id
+        self.health = health or HealthState()
+        self.log_requests = log_requests
+        rules = []
+        for index, route in enumerate(self.routes):
+            methods = None if route.method == "ANY" else [route.method]
+            rules.append(Rule(_rule_path(route.path), endpoint=index, methods=methods))
+        self._map = Map(rules, strict_slashes=False, merge_slashes=False)
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        request = Request(environ)
+        started = time.monotonic()
+        response = self.handle(request)
+        if self.log_requests:
+            # Path only: OAuth callbacks carry codes and states in the query string.
+            log.info(
+                "%s %s -> %d (%.0f ms)",
+                request.method,
+                request.path,
+                response.status_code,
+                (time.monotonic() - started) * 1000,
+            )
+        return response(environ, start_response)
+
+    def handle(self, request: Request) -> Response:
+        path = request.path
+        if path == "/dev/health":
+            return self._health()
+        if path == "/dev/token" and request.method == "POST":
+            return self._token(request)
+        if path == "/dev/jwks.json":
+            return _json(self.authorizer.jwks())
+        if self.portal is not None:
+            if path == "/" and request.method in ("GET", "HEAD"):
+                return Response("", status=302, headers={"Location": "/portal/"})
+            if path == "/portal":
+                return Response("", status=308, headers={"Location": "/portal/"})
+            if path.startswith("/portal/"):
+                return self.portal.serve(request, path[len("/portal/") :])
+        if not self.health.ready:
+            return _json(SERVICE_UNAVAILABLE_BODY, 503)
+        response = self._api(request)
+        self._add_cors(request, response)
+        return response
+
+    # ------------------------------------------------------------------ local-only routes
+
+    def _health(self) -> Response:
+        status = 200 if self.health.ready else 503
+        body = {"status": "ok" if self.health.ready else "starting", **self.health.details}
+        return _json(body, status)
+
+    def _token(self, request: Request) -> Response:
+        """`{sub, agency_id, client_id?, role, permissions}` → `{"token"}` signed by the local authorizer."""
+        try:
+            body = json.loads(request.get_data(as_text=True) or "null")
+        except ValueError:
+            return _json({"message": "body must be JSON"}, 400)
+        if not isinstance(body, dict):
+            return _json({"message": "body must be a JSON object"}, 400)
+        problems = [
+            f"{name} must be a non-empty string"
+            for name in ("sub", "agency_id", "role")
+            if not isinstance(body.get(name), str) or not body[name]
+        ]
+        client_id = body.get("client_id")
+        if client_id is not None and (not isinstance(client_id, str) or not client_id):
+            problems.append("client_id must be a non-empty string when present")
+        permissions = body.get("permissions", [])
+        if not isinstance(permissions, list) or not all(isinstance(p, str) for p in permissions):
+            problems.append("permissions must be a list of strings")
+        expires_in = body.get("expires_in", None)
+        if expires_in is not None and (
+            isinstance(expires_in, bool)
+            or not isinstance(expires_in, int)
+            or not 0 < expires_in <= _MAX_TOKEN_TTL
+        ):
+            problems.append(f"expires_in must be an integer between 1 and {_MAX_TOKEN_TTL}")
+        if problems:
+            return _json({"message": "; ".join(problems)}, 400)
+        claims = {name: body.get(name) for name in _TOKEN_CLAIMS}
+        claims["permissions"] = permissions
+        token = (
+            self.authorizer.issue(claims, expires_in=expires_in)
+            if expires_in is not None
+            else self.authorizer.issue(claims)
+        )
+        return _json({"token": token}, 200, {"Cache-Control": "no-store"})
+
+    # ------------------------------------------------------------------ the API
+
+    def _api(self, request: Request) -> Response:
+        if request.method == "OPTIONS" and self.cors is not None:
+            # API Gateway answers CORS preflights itself when the API has a CORS configuration.
+            return self._preflight(request)
+        adapter = self._map.bind_to_environ(request.environ)
+        try:
+            index, arguments = adapter.match()
+        except (NotFound, MethodNotAllowed):
+            return _json(NOT_FOUND_BODY, 404)
+        route = self.routes[index]
+        claims: dict[str, str] | None = None
+        if route.auth == "jwt":
+            try:
+                claims = self.authorizer.authorize(request.headers.get("Authorization")).claims
+            except Unauthorized as exc:
+                return _json(UNAUTHORIZED_BODY, 401, {"www-authenticate": exc.www_authenticate})
+        event = build_event(request, route, arguments, claims, account_id=self.account_id, api_id=self.api_id)
+        request_id = event["requestContext"]["requestId"]
+        try:
+            result = self.invoke(route.function, event)
+            response = to_response(result)
+        except (InvocationError, FunctionNotLoaded, BadIntegrationResponse) as exc:
+            log.error("%s %s: %s", route.function, _route_key(route), exc)
+            response = _json(INTERNAL_ERROR_BODY, 500)
+        response.headers["apigw-requestid"] = request_id
+        return response
+
+    def _preflight(self, request: Request) -> Response:
+        assert self.cors is not None
+        response = Response("", status=204)
+        del response.headers["Content-Type"]
+        origin = request.headers.get("Origin")
+        method = (request.headers.get("Access-Control-Request-Method") or "").upper()
+        if not self.cors.origin_allowed(origin) or method not in self.cors.allow_methods:
+            return response
+        requested = [
+            h.strip().lower()
+            for h in (request.headers.get("Access-Control-Request-Headers") or "").split(",")
+            if h.strip()
+        ]
+        if any(h not in self.cors.allow_headers and "*" not in self.cors.allow_headers for h in requested):
+            return response
+        response.headers["Access-Control-Allow-Origin"] = str(origin)
+        response.headers["Access-Control-Allow-Methods"] = ",".join(self.cors.allow_methods)
+        if self.cors.allow_headers:
+            response.headers["Access-Control-Allow-Headers"] = ",".join(self.cors.allow_headers)
+        if self.cors.allow_credentials:
+            response.headers["Access-Control-Allow-Credentials"] = "true"
+        if self.cors.max_age is not None:
+            response.headers["Access-Control-Max-Age"] = str(self.cors.max_age)
+        return response
+
+    def _add_cors(self, request: Request, response: Response) -> None:
+        if self.cors is None:
+            return
+        origin = request.headers.get("Origin")
+        if not self.cors.origin_allowed(origin):
+            return
+        # API Gateway's CORS headers replace whatever the integration set.
+        response.headers["Access-Control-Allow-Origin"] = str(origin)
+        if self.cors.allow_credentials:
+            response.headers["Access-Control-Allow-Credentials"] = "true"
+        if self.cors.expose_headers:
+            response.headers["Access-Control-Expose-Headers"] = ",".join(self.cors.expose_headers)
+        response.headers.add("Vary", "Origin")
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """The gateway logs requests itself (without query strings); werkzeug's own lines stay quiet."""
+
+    def log(self, type: str, message: str, *args: Any) -> None:
+        if type == "error":
+            super().log(type, message, *args)
+
+
+def bind(host: str, port: int, app: WSGIApplication) -> BaseWSGIServer:
+    """Bind the gateway's threaded server (port 0: any free port); serve it with `serve_in_thread`."""
+    return make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
+
+
+def serve_in_thread(server: BaseWSGIServer, name: str) -> threading.Thread:
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+    thread.start()
+    return thread

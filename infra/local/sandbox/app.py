@@ -1,0 +1,185 @@
+"""The sandbox WSGI application: routing, request log with secrets redacted, injected faults."""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map, Rule
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+from infra.local.sandbox import apis, control, gcal, oauth
+from infra.local.sandbox.config import SandboxConfig
+from infra.local.sandbox.core import Reply, Route, Sandbox, html_response, is_form, json_response
+from infra.local.sandbox.dialects import DIALECTS
+from infra.local.sandbox.errors import rate_limited, server_failure
+from infra.local.sandbox.state import FaultKind, LoggedRequest
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+# Values never written to the request log.
+_SECRET_FIELDS = frozenset(
+    {
+        "code",
+        "access_token",
+        "refresh_token",
+        "client_secret",
+        "code_verifier",
+        "token",
+        "id_token",
+        "password",
+        "assertion",
+        "client_assertion",
+    }
+)
+_REDACTED = "[redacted]"
+
+
+def _redact(values: Iterable[tuple[str, str]]) -> dict[str, str]:
+    return {k: (_REDACTED if k in _SECRET_FIELDS else v) for k, v in values}
+
+
+class SandboxApp:
+    """A WSGI callable serving every provider stand-in; `sandbox` holds its state for in-process tests."""
+
+    def __init__(self, config: SandboxConfig) -> None:
+        self.config = config
+        self.sandbox = Sandbox(config)
+        self.routes: list[Route] = [
+            Route("/", ("GET",), self._index, "index", None),
+            *oauth.routes(),
+            *apis.routes(),
+            *gcal.routes(),
+            *control.routes(),
+        ]
+        self._map = Map(
+            [Rule(r.path, endpoint=i, methods=list(r.methods)) for i, r in enumerate(self.routes)]
+        )
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        request = Request(environ)
+        response = self._handle(request)
+        return response(environ, start_response)
+
+    def close(self) -> None:
+        """Stop the push thread (deliveries still queued are dropped)."""
+        self.sandbox.pushes.close()
+
+    def _handle(self, request: Request) -> Response:
+        adapter = self._map.bind_to_environ(request.environ)
+        try:
+            index, args = adapter.match()
+        except HTTPException as exc:
+            return json_response({"error": exc.name, "path": request.path}, status=exc.code or 404)
+        route = self.routes[index]
+        entry = self._log(route, request, args)
+        try:
+            response = self._run(route, request, args)
+        except Reply as reply:
+            response = reply.response
+        entry.status = response.status_code
+        return response
+
+    def _run(self, route: Route, request: Request, args: Mapping[str, Any]) -> Response:
+        if route.app is not None and route.kind in ("token", "api"):
+            fault = self.sandbox.state.take_fault(route.app, route.kind)
+            if fault is not None:
+                if fault.kind is FaultKind.LATENCY:
+                    time.sleep(fault.latency_ms / 1000)
+                elif fault.kind is FaultKind.RATE_LIMIT:
+                    return rate_limited(route.app, fault.retry_after, route.kind)
+                else:
+                    return server_failure(route.app, fault.status, route.kind)
+        return route.handler(self.sandbox, request, **args)
+
+    def _log(self, route: Route, request: Request, args: Mapping[str, Any]) -> LoggedRequest:
+        path = request.path
+        if "token" in args:
+            path = path.replace(str(args["token"]), _REDACTED)
+        auth_header = request.headers.get("Authorization", "")
+        state = self.sandbox.state
+        with state.lock:
+            state.log_seq += 1
+            entry = LoggedRequest(
+                seq=state.log_seq,
+                at=self.sandbox.now(),
+                app=route.app,
+                kind=route.kind,
+                method=request.method,
+                route=route.path,
+                path=path,
+                query=_redact(request.args.items()),
+                form=_redact(request.form.items()) if is_form(request) else {},
+                auth=auth_header.split(" ", 1)[0].lower() or None,
+            )
+            state.log.append(entry)
+        return entry
+
+    def _index(self, sb: Sandbox, request: Request) -> Response:
+        base = request.host_url.rstrip("/")
+        sections = []
+        for app, dialect in DIALECTS.items():
+            uris = "".join(
+                f"<li><code>{html.escape(u)}</code></li>" for u in self.config.registered_redirect_uris(app)
+            )
+            rows = "".join(
+                f"<li><code>{html.escape(', '.join(r.methods))} {html.escape(base + r.path)}</code>"
+                f" ({r.kind})</li>"
+                for r in self.routes
+                if r.app == app
+            )
+            sections.append(
+                f"<section><h2>{html.escape(dialect.title)} (<code>{app}</code>)</h2>"
+                f"<p>Registered redirect URIs:</p><ul>{uris}</ul><ul>{rows}</ul></section>"
+            )
+        control_rows = "".join(
+            f"<li><code>{html.escape(', '.join(r.methods))} {html.escape(base + r.path)}</code></li>"
+            for r in self.routes
+            if r.kind == "control"
+        )
+        body = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Provider sandbox</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}}
+li{{margin:.2rem 0}}</style></head>
+<body><main><h1>Provider sandbox</h1>
+<p>Offline stand-ins for each provider's OAuth server and the APIs the product calls.
+Credentials for each app are in <code>infra.local.sandbox.APP_CREDENTIALS</code>;
+catalog overrides from <code>infra.local.sandbox.catalog_overrides(base_url)</code>.</p>
+{"".join(sections)}
+<section><h2>Control</h2><ul>{control_rows}</ul></section>
+</main></body></html>"""
+        return html_response(body)
+
+
+def create_app(config: SandboxConfig | None = None) -> SandboxApp:
+    """The sandbox as a WSGI application."""
+    return SandboxApp(config or SandboxConfig())
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """Keeps werkzeug's per-request access lines out of test and `make dev` output; errors still show."""
+
+    def log(self, type: str, message: str, *args: Any) -> None:
+        if type == "error":
+            super().log(type, message, *args)
+
+
+def serve(
+    host: str = "127.0.0.1", port: int = 3001, config: SandboxConfig | None = None
+) -> tuple[BaseWSGIServer, threading.Thread]:
+    """Serve the sandbox from a daemon thread; port 0 picks a free port (read `server.server_port`).
+
+    `server.app` is the `SandboxApp`.
+    Stop with `server.shutdown(); server.server_close(); server.app.close()`.
+    """
+    app = create_app(config)
+    server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, name="provider-sandbox", daemon=True)
+    thread.start()
+    return server, thread

@@ -1,0 +1,1367 @@
+// Reference client of the integrations portal API.
+//
+// Safety rules this file keeps (the page is meant to be hosted as is):
+// - every piece of data reaches the DOM through textContent, setAttribute or Node.append(string);
+//   nothing is ever parsed as HTML (the CSP's Trusted Types setting makes innerHTML strings throw);
+// - no inline handlers or style attributes (the CSP forbids them), so state is expressed with classes,
+//   the `hidden` attribute and addEventListener;
+// - the bearer token lives in memory and in sessionStorage under one key, so it survives the OAuth
+//   round trip but not the browser tab.
+
+const SESSION_KEY = 'integrations-portal.session';
+const REQUEST_TIMEOUT_MS = 30_000;
+// While a connection is syncing (e.g. the first sync after connecting), refresh its section for a while.
+const SYNC_POLL_MS = 5_000;
+const SYNC_POLL_LIMIT = 24;
+
+const API_BASE = (document.querySelector('meta[name="integrations-api-base"]')?.getAttribute('content') ?? '')
+  .trim()
+  .replace(/\/+$/, '');
+
+const VIEW = 'view_integrations';
+const MANAGE = 'manage_integrations';
+
+/** Demo identities for the local stack's `POST /dev/token`; `clients` feeds the agency admin's client picker. */
+const DEMO_IDENTITIES = [
+  {
+    id: 'agency-admin',
+    label: 'Agency admin (demo-agency)',
+    claims: { sub: 'demo-agency-admin', agency_id: 'demo-agency', role: 'agency_admin', permissions: [VIEW, MANAGE] },
+    clients: ['client-a', 'client-b'],
+  },
+  {
+    id: 'client-manager',
+    label: 'Client user who manages integrations (client-a)',
+    claims: {
+      sub: 'client-a-manager', agency_id: 'demo-agency', client_id: 'client-a', role: 'client_user',
+      permissions: [VIEW, MANAGE],
+    },
+  },
+  {
+    id: 'client-viewer',
+    label: 'Client user, view only (client-a)',
+    claims: {
+      sub: 'client-a-viewer', agency_id: 'demo-agency', client_id: 'client-a', role: 'client_user',
+      permissions: [VIEW],
+    },
+  },
+  {
+    id: 'client-no-view',
+    label: 'Client user without integrations access (client-a)',
+    claims: {
+      sub: 'client-a-noview', agency_id: 'demo-agency', client_id: 'client-a', role: 'client_user',
+      permissions: [],
+    },
+  },
+  {
+    id: 'agency-staff',
+    label: 'Agency staff (demo-agency)',
+    claims: { sub: 'demo-agency-staff', agency_id: 'demo-agency', role: 'agency_staff', permissions: [VIEW] },
+  },
+  {
+    id: 'prospect',
+    label: 'Prospect (client-a)',
+    claims: {
+      sub: 'client-a-prospect', agency_id: 'demo-agency', client_id: 'client-a', role: 'prospect',
+      permissions: [],
+    },
+  },
+  {
+    id: 'starter-admin',
+    label: 'Agency admin on the starter plan (starter-agency)',
+    claims: { sub: 'starter-agency-admin', agency_id: 'starter-agency', role: 'agency_admin', permissions: [VIEW, MANAGE] },
+    clients: ['client-s'],
+  },
+];
+
+/** Display names for places that only have a provider id (OAuth return, health table, settings). */
+const PROVIDER_NAMES = {
+  ghl: 'GoHighLevel',
+  hubspot: 'HubSpot',
+  google_calendar: 'Google Calendar',
+  google_calendar_oneway: 'Google Calendar (one-way)',
+  calendly: 'Calendly',
+  slack: 'Slack',
+  outlook_calendar: 'Outlook Calendar',
+  icloud_calendar: 'iCloud Calendar',
+  gmail: 'Gmail',
+  bcc_email: 'BCC logging address',
+};
+
+const STATUS_LABELS = {
+  connected: 'Connected',
+  not_connected: 'Not connected',
+  error: 'Action needed',
+  syncing: 'Syncing',
+};
+
+const SECTIONS = [
+  {
+    level: 'agency',
+    title: 'Agency integrations',
+    intro: 'Accounts your agency connects once for its own use.',
+  },
+  {
+    level: 'client',
+    title: 'Client integrations',
+    intro: 'Accounts connected for the whole client team.',
+  },
+  {
+    level: 'user',
+    title: 'My calendars and mail',
+    intro: 'Your own calendars and mailboxes. Only you can see and change these.',
+  },
+];
+
+// Connection error codes a new consent fixes; those connections get a Reconnect button.
+const REAUTH_CODES = new Set(['reauth_required', 'missing_scopes']);
+
+/** Why a connect attempt failed, keyed by the `code` the OAuth callback puts on return_to. */
+const RESULT_MESSAGES = {
+  missing_scopes: (name, missing) =>
+    `${name} was not connected. Tick all the requested permissions${missing ? `: ${missing}` : ''}, then connect again.`,
+  access_denied: (name) => `${name} was not connected: access was declined on the consent screen.`,
+  session_expired: () =>
+    'The connection attempt expired (it is valid for 10 minutes and can be used once). Connect again.',
+  session_mismatch: () =>
+    'The connection attempt was started in another browser session. Connect again from this page.',
+  invalid_state: () => 'The connection link was not valid or was already used. Connect again.',
+  invalid_request: () => 'The connection attempt was not valid. Connect again.',
+  provider_unavailable: (name) => `${name} did not answer. Try again in a few minutes.`,
+  provider_error: (name) => `${name} refused the connection. Try again.`,
+  conflict: (name) => `${name} conflicts with an integration you already connected. Disconnect that one first.`,
+  forbidden: (name) => `You are not allowed to connect ${name}.`,
+  unavailable: (name) => `${name} is not available on your plan.`,
+  account_mismatch: (name) => `A different ${name} account was chosen than the one being reconnected.`,
+};
+
+const state = {
+  /** @type {{token: string, identityId: string|null, label: string, clients: string[], clientId: string|null} | null} */
+  session: null,
+  /** @type {{show_integrations: boolean, can_manage: boolean, levels: string[]} | null} */
+  me: null,
+  isAgencyAdmin: false,
+  /** @type {Map<string, SectionView>} */
+  sections: new Map(),
+  health: { cursor: null, generation: 0 },
+  /** The connection whose disconnect is being confirmed. */
+  pendingDisconnect: null,
+  /** @type {ConfigFormState | null} */
+  configForm: null,
+  icloudLevel: 'user',
+};
+
+/**
+ * @typedef {{level: string, root: HTMLElement, heading: HTMLElement, subtitle: HTMLElement, status: HTMLElement,
+ *   grid: HTMLElement, generation: number, pollTimer: number|null, pollCount: number}} SectionView
+ * @typedef {{connectionId: string, card: object, fields: Map<string, FieldControl>, generation: number}} ConfigFormState
+ * @typedef {{spec: object, input: HTMLElement|null, selects: Map<string, HTMLSelectElement>|null,
+ *   error: HTMLElement, requestId: number}} FieldControl
+ */
+
+// ---------------------------------------------------------------------------------------------------------------
+// DOM helpers
+
+const $ = (id) => {
+  const node = document.getElementById(id);
+  if (!node) throw new Error(`missing element #${id}`);
+  return node;
+};
+
+/**
+ * Create an element. Attributes go through setAttribute, children through append (strings become text nodes),
+ * event listeners through `on`. There is deliberately no way to pass HTML.
+ */
+function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === 'on') {
+      for (const [event, listener] of Object.entries(value)) node.addEventListener(event, listener);
+    } else if (key === 'class') {
+      node.className = value;
+    } else if (key === 'style' || key.toLowerCase().startsWith('on')) {
+      throw new Error(`refusing to set ${key}: the CSP forbids inline styles and handlers`);
+    } else if (value === true) {
+      node.setAttribute(key, '');
+    } else {
+      node.setAttribute(key, String(value));
+    }
+  }
+  node.append(...children.flat().filter((child) => child !== null && child !== undefined && child !== false));
+  return node;
+}
+
+/** A string usable inside an id attribute (provider and connection ids come from the API). */
+const idPart = (value) => String(value).replace(/[^A-Za-z0-9_-]/g, '_');
+
+const providerName = (provider) => PROVIDER_NAMES[provider] ?? String(provider);
+
+const humanize = (key) => {
+  const words = String(key).replace(/_/g, ' ');
+  return words.charAt(0).toUpperCase() + words.slice(1);
+};
+
+function formatTime(iso) {
+  if (!iso) return null;
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return String(iso);
+  return date.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+}
+
+function timeElement(iso, fallback) {
+  const text = formatTime(iso);
+  if (!text) return h('span', { class: 'muted' }, fallback);
+  return h('time', { datetime: String(iso) }, text);
+}
+
+function statusBadge(status, testid) {
+  const known = Object.hasOwn(STATUS_LABELS, status) ? status : 'unknown';
+  return h(
+    'span',
+    { class: `badge badge--${known}`, 'data-testid': testid, 'data-status': String(status ?? '') },
+    STATUS_LABELS[status] ?? humanize(status ?? 'unknown'),
+  );
+}
+
+function setBusy(button, busy) {
+  button.disabled = busy;
+  if (busy) button.setAttribute('aria-busy', 'true');
+  else button.removeAttribute('aria-busy');
+}
+
+function showFieldError(node, message) {
+  node.textContent = message ?? '';
+  node.hidden = !message;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Banner
+
+let bannerTimer = null;
+
+/** Show a message in the live region. Errors stay until dismissed; success fades after a while. */
+function showBanner(kind, message) {
+  const banner = $('banner');
+  window.clearTimeout(bannerTimer);
+  banner.dataset.kind = kind;
+  banner.className = `banner banner--${kind}`;
+  // Errors interrupt; confirmations wait for the screen reader to finish.
+  banner.setAttribute('aria-live', kind === 'error' ? 'assertive' : 'polite');
+  banner.setAttribute('role', kind === 'error' ? 'alert' : 'status');
+  $('banner-text').textContent = message;
+  banner.hidden = false;
+  if (kind === 'success') bannerTimer = window.setTimeout(hideBanner, 10_000);
+}
+
+function hideBanner() {
+  window.clearTimeout(bannerTimer);
+  $('banner').hidden = true;
+  $('banner-text').textContent = '';
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// API client
+
+class ApiError extends Error {
+  constructor(status, code, message, details) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+/** Call the API with the bearer token; resolve to the JSON body (null for 204), reject with ApiError. */
+async function api(method, path, { body, query, auth = true } = {}) {
+  const url = new URL(`${API_BASE}${path}`, window.location.href);
+  for (const [key, value] of Object.entries(query ?? {})) {
+    if (value !== null && value !== undefined && value !== '') url.searchParams.set(key, String(value));
+  }
+  const headers = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (auth) {
+    if (!state.session) throw new ApiError(401, 'unauthenticated', 'Sign in first.');
+    headers.Authorization = `Bearer ${state.session.token}`;
+  }
+  const controller = new AbortController();
+  const timer = window.setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS);
+  let response;
+  try {
+    response = await fetch(url, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: controller.signal,
+      cache: 'no-store',
+      credentials: 'same-origin',
+      redirect: 'error',
+    });
+  } catch {
+    throw new ApiError(0, 'network_error', 'The service could not be reached. Check your connection and try again.');
+  } finally {
+    window.clearTimeout(timer);
+  }
+  if (response.status === 204) return null;
+  const text = await response.text();
+  let data = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = null;
+    }
+  }
+  if (!response.ok) {
+    const code = typeof data?.code === 'string' ? data.code : `http_${response.status}`;
+    const message = typeof data?.message === 'string' && data.message
+      ? data.message
+      : `The request failed (HTTP ${response.status}).`;
+    if (response.status === 401 && auth) sessionEnded();
+    throw new ApiError(response.status, code, message, data?.details);
+  }
+  return data;
+}
+
+const enc = encodeURIComponent;
+
+/** Show an API failure in the banner; 401s already signed the user out with their own message. */
+function reportError(err, prefix) {
+  if (err instanceof ApiError && err.status === 401) return;
+  const message = err instanceof ApiError ? `${err.message} (${err.code})` : String(err?.message ?? err);
+  showBanner('error', prefix ? `${prefix}: ${message}` : message);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Session
+
+function loadSession() {
+  try {
+    const raw = window.sessionStorage.getItem(SESSION_KEY);
+    if (!raw) return null;
+    const parsed = JSON.parse(raw);
+    if (typeof parsed?.token !== 'string' || !parsed.token) return null;
+    return {
+      token: parsed.token,
+      identityId: typeof parsed.identityId === 'string' ? parsed.identityId : null,
+      label: typeof parsed.label === 'string' ? parsed.label : 'Signed in',
+      clients: Array.isArray(parsed.clients) ? parsed.clients.filter((c) => typeof c === 'string') : [],
+      clientId: typeof parsed.clientId === 'string' ? parsed.clientId : null,
+    };
+  } catch {
+    return null;
+  }
+}
+
+function saveSession() {
+  if (state.session) window.sessionStorage.setItem(SESSION_KEY, JSON.stringify(state.session));
+  else window.sessionStorage.removeItem(SESSION_KEY);
+}
+
+async function signIn(event) {
+  event.preventDefault();
+  const select = /** @type {HTMLSelectElement} */ ($('signin-role'));
+  const identity = DEMO_IDENTITIES.find((candidate) => candidate.id === select.value);
+  if (!identity) return;
+  const button = /** @type {HTMLButtonElement} */ ($('signin-button'));
+  showFieldError($('signin-error'), null);
+  setBusy(button, true);
+  try {
+    const answer = await api('POST', '/dev/token', { body: identity.claims, auth: false });
+    if (typeof answer?.token !== 'string' || !answer.token) throw new Error('The token endpoint answered without a token.');
+    state.session = {
+      token: answer.token,
+      identityId: identity.id,
+      label: identity.label,
+      clients: identity.clients ?? [],
+      clientId: identity.clients?.[0] ?? null,
+    };
+    saveSession();
+    hideBanner();
+    await showApp();
+  } catch (err) {
+    const message = err instanceof ApiError && err.status === 0
+      ? 'The local token endpoint is not reachable. Is the local stack running (make dev)?'
+      : `Sign-in failed: ${err.message}`;
+    showFieldError($('signin-error'), message);
+  } finally {
+    setBusy(button, false);
+  }
+}
+
+function signOut() {
+  state.session = null;
+  state.me = null;
+  saveSession();
+  resetApp();
+  showSignIn();
+}
+
+function sessionEnded() {
+  if (!state.session) return;
+  signOut();
+  showBanner('error', 'Your session has ended. Sign in again.');
+}
+
+function showSignIn({ focus = true } = {}) {
+  $('signin').hidden = false;
+  $('app').hidden = true;
+  $('session-info').hidden = true;
+  if (focus) $('signin-role').focus();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// App shell
+
+function resetApp() {
+  for (const view of state.sections.values()) window.clearTimeout(view.pollTimer);
+  state.sections.clear();
+  $('sections').replaceChildren();
+  $('integrations-hidden').hidden = true;
+  $('client-picker').hidden = true;
+  $('health').hidden = true;
+  $('settings').hidden = true;
+  $('health-rows').replaceChildren();
+  for (const id of ['disconnect-dialog', 'config-dialog', 'icloud-dialog']) {
+    const dialog = /** @type {HTMLDialogElement} */ ($(id));
+    if (dialog.open) dialog.close();
+  }
+}
+
+async function showApp() {
+  resetApp();
+  $('signin').hidden = true;
+  $('app').hidden = false;
+  $('session-info').hidden = false;
+  $('session-who').textContent = state.session.label;
+  const loading = $('app-loading');
+  loading.hidden = false;
+  loading.textContent = 'Loading…';
+  let me;
+  try {
+    me = await api('GET', '/me');
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) return;
+    loading.textContent = '';
+    loading.append(
+      `Could not load your account: ${err.message} `,
+      h('button', { type: 'button', class: 'button', 'data-testid': 'retry-me', on: { click: () => showApp() } }, 'Retry'),
+    );
+    return;
+  }
+  loading.hidden = true;
+  state.me = {
+    show_integrations: Boolean(me?.show_integrations),
+    can_manage: Boolean(me?.can_manage),
+    levels: Array.isArray(me?.levels) ? me.levels : [],
+  };
+  if (!state.me.show_integrations) {
+    $('integrations-hidden').hidden = false;
+    return;
+  }
+  // Agency-level integrations are only offered to agency admins; they also get health and settings.
+  state.isAgencyAdmin = state.me.levels.includes('agency');
+  if (state.isAgencyAdmin && state.me.levels.includes('client')) setupClientPicker();
+  for (const section of SECTIONS) {
+    if (state.me.levels.includes(section.level)) state.sections.set(section.level, buildSection(section));
+  }
+  if (state.sections.size === 0) {
+    $('integrations-hidden').hidden = false;
+    return;
+  }
+  await Promise.all([
+    ...[...state.sections.keys()].map((level) => loadSection(level)),
+    ...(state.isAgencyAdmin ? [loadHealth(false), loadSettings()] : []),
+  ]);
+}
+
+function setupClientPicker() {
+  const select = /** @type {HTMLSelectElement} */ ($('client-select'));
+  const clients = state.session.clients;
+  select.replaceChildren(...clients.map((client) => h('option', { value: client }, client)));
+  if (!state.session.clientId || !clients.includes(state.session.clientId)) {
+    state.session.clientId = clients[0] ?? null;
+    saveSession();
+  }
+  if (state.session.clientId) select.value = state.session.clientId;
+  $('client-picker').hidden = clients.length === 0;
+}
+
+function onClientPicked() {
+  state.session.clientId = /** @type {HTMLSelectElement} */ ($('client-select')).value || null;
+  saveSession();
+  void loadSection('client');
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Integration sections and cards
+
+function buildSection({ level, title, intro }) {
+  const headingId = `section-title-${level}`;
+  const subtitle = h('span', { class: 'section__subtitle', 'data-testid': `section-subtitle-${level}` });
+  const heading = h('h2', { id: headingId, tabindex: '-1' }, title, subtitle);
+  const status = h('div', { class: 'section__status', 'data-testid': `section-status-${level}` });
+  const grid = h('div', { class: 'grid', 'data-testid': `grid-${level}` });
+  const root = h(
+    'section',
+    { class: 'section', 'data-testid': `section-${level}`, 'data-level': level, 'aria-labelledby': headingId },
+    heading,
+    h('p', { class: 'muted section__intro' }, intro),
+    status,
+    grid,
+  );
+  $('sections').append(root);
+  return { level, root, heading, subtitle, status, grid, generation: 0, pollTimer: null, pollCount: 0 };
+}
+
+/** (Re)load one section's cards; a newer load supersedes an older one still in flight. */
+async function loadSection(level, { poll = false } = {}) {
+  const view = state.sections.get(level);
+  if (!view) return;
+  window.clearTimeout(view.pollTimer);
+  view.pollTimer = null;
+  if (!poll) view.pollCount = 0;
+  const generation = ++view.generation;
+  const query = { level };
+  if (level === 'client' && state.isAgencyAdmin) {
+    view.subtitle.textContent = state.session.clientId ? ` · ${state.session.clientId}` : '';
+    if (!state.session.clientId) {
+      view.grid.replaceChildren();
+      view.status.replaceChildren(h('p', { class: 'muted' }, 'Choose a client to see its integrations.'));
+      return;
+    }
+    query.client_id = state.session.clientId;
+  }
+  if (!poll) {
+    view.root.setAttribute('aria-busy', 'true');
+    view.status.replaceChildren(h('p', { class: 'muted' }, 'Loading…'));
+  }
+  let cards;
+  try {
+    const answer = await api('GET', '/integrations', { query });
+    cards = Array.isArray(answer?.integrations) ? answer.integrations : [];
+  } catch (err) {
+    if (generation !== view.generation || (err instanceof ApiError && err.status === 401)) return;
+    view.root.removeAttribute('aria-busy');
+    view.status.replaceChildren(
+      h(
+        'p',
+        { class: 'field-error', role: 'alert' },
+        `Could not load integrations: ${err.message} `,
+        h('button', { type: 'button', class: 'button', on: { click: () => loadSection(level) } }, 'Retry'),
+      ),
+    );
+    return;
+  }
+  if (generation !== view.generation) return;
+  view.root.removeAttribute('aria-busy');
+  view.status.replaceChildren();
+  // Re-rendering would drop keyboard focus inside the grid; keep it on the same control when it comes back.
+  const focusedTestId = view.grid.contains(document.activeElement)
+    ? document.activeElement?.getAttribute('data-testid')
+    : null;
+  view.grid.replaceChildren(...cards.map((card) => renderCard(card, level)));
+  if (cards.length === 0) view.status.replaceChildren(h('p', { class: 'muted' }, 'No integrations here yet.'));
+  if (focusedTestId) view.grid.querySelector(`[data-testid="${CSS.escape(focusedTestId)}"]`)?.focus();
+  scheduleSyncPoll(view, cards);
+}
+
+function scheduleSyncPoll(view, cards) {
+  const syncing = cards.some(
+    (card) => card.status === 'syncing' || (card.connections ?? []).some((c) => c.status === 'syncing'),
+  );
+  if (!syncing || view.pollCount >= SYNC_POLL_LIMIT) return;
+  view.pollCount += 1;
+  view.pollTimer = window.setTimeout(() => loadSection(view.level, { poll: true }), SYNC_POLL_MS);
+}
+
+function renderLogo(card) {
+  const initials = String(card.name ?? card.provider ?? '?')
+    .split(/\s+/)
+    .filter(Boolean)
+    .slice(0, 2)
+    .map((word) => word[0].toUpperCase())
+    .join('');
+  const fallback = h('span', { class: 'card__logo card__logo--fallback', 'aria-hidden': 'true' }, initials);
+  // Only same-origin paths: the CSP would block anything else, and a broken image helps nobody.
+  const url = typeof card.logo_url === 'string' && /^\/(?!\/)/.test(card.logo_url) ? card.logo_url : null;
+  if (!url) return fallback;
+  const img = h('img', { class: 'card__logo', src: url, alt: '', width: 40, height: 40, decoding: 'async' });
+  img.addEventListener('error', () => img.replaceWith(fallback), { once: true });
+  return img;
+}
+
+function renderCard(card, level) {
+  const provider = String(card.provider);
+  const available = card.available !== false;
+  const connections = Array.isArray(card.connections) ? card.connections : [];
+  const canManage = card.can_manage === true;
+  const titleId = `card-title-${level}-${idPart(provider)}`;
+
+  const body = [
+    h('p', { class: 'card__description' }, card.description ?? ''),
+  ];
+  if (!available) {
+    body.push(
+      h(
+        'p',
+        { class: 'card__unavailable', 'data-testid': `unavailable-${provider}` },
+        card.unavailable_reason || 'Not available on your plan.',
+      ),
+    );
+  }
+  if (connections.length > 0) {
+    body.push(
+      h(
+        'ul',
+        { class: 'connections', 'data-testid': `connections-${provider}`, 'aria-label': `${card.name} accounts` },
+        connections.map((connection) => renderConnection(card, level, connection, { available, canManage })),
+      ),
+    );
+  }
+
+  const actions = [];
+  if (canManage && available) {
+    if (connections.length === 0) {
+      actions.push(
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'button button--primary',
+            'data-testid': `connect-${provider}`,
+            'aria-describedby': titleId,
+            on: { click: (event) => connect(card, level, event.currentTarget) },
+          },
+          'Connect',
+        ),
+      );
+    } else if (card.multiple_accounts) {
+      actions.push(
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'button',
+            'data-testid': `add-account-${provider}`,
+            'aria-describedby': titleId,
+            on: { click: (event) => connect(card, level, event.currentTarget) },
+          },
+          'Add another account',
+        ),
+      );
+    }
+  }
+
+  return h(
+    'article',
+    {
+      class: `card${available ? '' : ' card--unavailable'}`,
+      'data-testid': `card-${provider}`,
+      'data-provider': provider,
+      'data-level': level,
+      'data-status': String(card.status ?? ''),
+      'data-available': String(available),
+      'aria-labelledby': titleId,
+    },
+    h(
+      'header',
+      { class: 'card__header' },
+      renderLogo(card),
+      h('h3', { class: 'card__title', id: titleId }, card.name ?? providerName(provider)),
+      statusBadge(card.status, `status-${provider}`),
+    ),
+    body,
+    actions.length > 0 ? h('div', { class: 'card__actions' }, actions) : null,
+  );
+}
+
+function renderConnection(card, level, connection, { available, canManage }) {
+  const id = String(connection.id);
+  const account = connection.account_label || 'Connected account';
+  const parts = [
+    h(
+      'div',
+      { class: 'connection__head' },
+      h('span', { class: 'connection__account', 'data-testid': `account-${id}` }, account),
+      statusBadge(connection.status, `connection-status-${id}`),
+    ),
+    h(
+      'p',
+      { class: 'connection__sync muted', 'data-testid': `last-sync-${id}` },
+      'Last sync: ',
+      timeElement(connection.last_sync_at, 'not yet'),
+    ),
+  ];
+  const error = connection.error;
+  if (error && (error.message || error.code)) {
+    parts.push(
+      h(
+        'p',
+        { class: 'connection__error', 'data-testid': `error-${id}`, 'data-code': String(error.code ?? '') },
+        error.message || 'Something went wrong.',
+        error.code ? h('code', { class: 'connection__code' }, String(error.code)) : null,
+      ),
+    );
+  }
+  if (canManage) {
+    const buttons = [];
+    if (available && connection.status === 'error' && REAUTH_CODES.has(error?.code)) {
+      buttons.push(
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'button button--primary',
+            'data-testid': `reconnect-${id}`,
+            on: { click: (event) => connect(card, level, event.currentTarget) },
+          },
+          'Reconnect',
+        ),
+      );
+    }
+    if (available && Array.isArray(card.config_schema) && card.config_schema.length > 0) {
+      buttons.push(
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'button',
+            'data-testid': `configure-${id}`,
+            'aria-label': `Configure ${account}`,
+            on: { click: () => openConfigure(card, level, connection) },
+          },
+          'Configure',
+        ),
+      );
+    }
+    buttons.push(
+      h(
+        'button',
+        {
+          type: 'button',
+          class: 'button button--danger-outline',
+          'data-testid': `disconnect-${id}`,
+          'aria-label': `Disconnect ${account}`,
+          on: { click: () => openDisconnect(card, level, connection) },
+        },
+        'Disconnect',
+      ),
+    );
+    parts.push(h('div', { class: 'connection__actions' }, buttons));
+  }
+  return h('li', { class: 'connection', 'data-testid': `connection-${id}`, 'data-status': String(connection.status ?? '') }, parts);
+}
+
+function refreshAfterChange(level) {
+  const work = [loadSection(level)];
+  if (state.isAgencyAdmin) work.push(loadHealth(false));
+  return Promise.all(work);
+}
+
+function focusSection(level) {
+  state.sections.get(level)?.heading.focus();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Connect: OAuth round trip, or a credentials dialog for providers without OAuth
+
+/** Providers that connect with a form instead of an OAuth redirect. */
+const CREDENTIAL_CONNECTORS = {
+  icloud_calendar: (card, level) => openIcloudDialog(level),
+};
+
+/** Where the OAuth callback sends the browser back: this page, without query or fragment. */
+const returnTo = () => `${window.location.origin}${window.location.pathname}`;
+
+async function connect(card, level, button) {
+  const custom = CREDENTIAL_CONNECTORS[card.provider];
+  if (custom) {
+    custom(card, level);
+    return;
+  }
+  const body = { level, return_to: returnTo() };
+  if (level === 'client' && state.isAgencyAdmin && state.session.clientId) body.client_id = state.session.clientId;
+  setBusy(button, true);
+  try {
+    const answer = await api('POST', `/oauth/${enc(card.provider)}/start`, { body });
+    const target = new URL(String(answer?.redirect_url ?? ''), window.location.href);
+    // The API chooses the target; still refuse anything that is not a web URL (javascript:, data:, ...).
+    if (target.protocol !== 'https:' && target.protocol !== 'http:') throw new Error('The API answered with an unusable redirect.');
+    window.location.assign(target.href);
+  } catch (err) {
+    setBusy(button, false);
+    reportError(err, `Could not connect ${card.name ?? providerName(card.provider)}`);
+  }
+}
+
+/** Turn `?integration=..&result=..` from the OAuth callback into a banner, then drop the query. */
+function handleOAuthReturn() {
+  const params = new URLSearchParams(window.location.search);
+  const provider = params.get('integration');
+  const result = params.get('result');
+  if (!provider || !result) return;
+  const name = providerName(provider.slice(0, 64));
+  if (result === 'connected') {
+    showBanner('success', `${name} is connected.`);
+  } else {
+    const code = (params.get('code') ?? 'unknown_error').slice(0, 64);
+    const missing = (params.get('missing') ?? '')
+      .split(/[\s,]+/)
+      .filter(Boolean)
+      .slice(0, 20)
+      .join(', ');
+    const explain = RESULT_MESSAGES[code];
+    const message = explain ? explain(name, missing) : `${name} was not connected.`;
+    showBanner('error', `${message} (${code})`);
+  }
+  // Keep the page reloadable and bookmarkable without replaying the result.
+  window.history.replaceState(window.history.state, '', returnTo() + window.location.hash);
+}
+
+function openIcloudDialog(level) {
+  state.icloudLevel = level;
+  const form = /** @type {HTMLFormElement} */ ($('icloud-form'));
+  form.reset();
+  for (const id of ['icloud-error', 'icloud-apple-id-error', 'icloud-app-password-error']) showFieldError($(id), null);
+  for (const id of ['icloud-apple-id', 'icloud-app-password']) $(id).removeAttribute('aria-invalid');
+  /** @type {HTMLDialogElement} */ ($('icloud-dialog')).showModal();
+  $('icloud-apple-id').focus();
+}
+
+async function submitIcloud(event) {
+  event.preventDefault();
+  const appleId = /** @type {HTMLInputElement} */ ($('icloud-apple-id'));
+  const password = /** @type {HTMLInputElement} */ ($('icloud-app-password'));
+  const fieldErrors = { apple_id: [appleId, $('icloud-apple-id-error')], app_password: [password, $('icloud-app-password-error')] };
+  for (const [input, error] of Object.values(fieldErrors)) {
+    input.removeAttribute('aria-invalid');
+    showFieldError(error, null);
+  }
+  showFieldError($('icloud-error'), null);
+  const button = /** @type {HTMLButtonElement} */ ($('icloud-submit'));
+  setBusy(button, true);
+  try {
+    await api('POST', '/integrations/icloud_calendar/connect', {
+      body: { apple_id: appleId.value.trim(), app_password: password.value },
+    });
+    password.value = '';
+    /** @type {HTMLDialogElement} */ ($('icloud-dialog')).close();
+    showBanner('success', `${providerName('icloud_calendar')} is connected.`);
+    await refreshAfterChange(state.icloudLevel);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) return;
+    let placed = false;
+    for (const detail of Array.isArray(err.details) ? err.details : []) {
+      const target = fieldErrors[fieldName(detail?.field)];
+      if (target && detail?.message) {
+        target[0].setAttribute('aria-invalid', 'true');
+        showFieldError(target[1], String(detail.message));
+        placed = true;
+      }
+    }
+    if (placed) $('icloud-dialog').querySelector('[aria-invalid="true"]')?.focus();
+    else showFieldError($('icloud-error'), err.message);
+  } finally {
+    setBusy(button, false);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Disconnect
+
+function openDisconnect(card, level, connection) {
+  const account = connection.account_label || 'this account';
+  state.pendingDisconnect = { card, level, connection };
+  $('disconnect-title').textContent = `Disconnect ${card.name}`;
+  $('disconnect-text').textContent = `Disconnect ${account} from ${card.name}? Workflows that use it will stop.`;
+  showFieldError($('disconnect-error'), null);
+  /** @type {HTMLDialogElement} */ ($('disconnect-dialog')).showModal();
+  // Start on the safe choice.
+  $('disconnect-cancel').focus();
+}
+
+async function confirmDisconnect(event) {
+  event.preventDefault();
+  const pending = state.pendingDisconnect;
+  if (!pending) return;
+  const button = /** @type {HTMLButtonElement} */ ($('disconnect-confirm'));
+  setBusy(button, true);
+  try {
+    await api('DELETE', `/connections/${enc(pending.connection.id)}`);
+    state.pendingDisconnect = null;
+    /** @type {HTMLDialogElement} */ ($('disconnect-dialog')).close();
+    showBanner(
+      'success',
+      `${pending.connection.account_label || 'The account'} was disconnected from ${pending.card.name}.`,
+    );
+    await refreshAfterChange(pending.level);
+    focusSection(pending.level);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) return;
+    showFieldError($('disconnect-error'), `${err.message} (${err.code ?? 'error'})`);
+  } finally {
+    setBusy(button, false);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Configure: a form built from the card's config_schema
+
+/** The config field a validation detail points at: accepts `name`, `config.name`, `name.key` or a loc list. */
+function fieldName(field) {
+  const path = Array.isArray(field) ? field.map(String) : String(field ?? '').split('.');
+  while (path.length > 1 && (path[0] === 'body' || path[0] === 'config')) path.shift();
+  return path[0] ?? '';
+}
+
+function subKey(field) {
+  const path = Array.isArray(field) ? field.map(String) : String(field ?? '').split('.');
+  while (path.length > 1 && (path[0] === 'body' || path[0] === 'config')) path.shift();
+  return path.length > 1 ? path.slice(1).join('.') : null;
+}
+
+async function openConfigure(card, level, connection) {
+  const dialog = /** @type {HTMLDialogElement} */ ($('config-dialog'));
+  const fieldsBox = $('config-fields');
+  const form = {
+    connectionId: String(connection.id),
+    card,
+    level,
+    fields: new Map(),
+    generation: (state.configForm?.generation ?? 0) + 1,
+  };
+  state.configForm = form;
+  $('config-title').textContent = `Configure ${card.name}`;
+  $('config-account').textContent = connection.account_label ?? '';
+  showFieldError($('config-error'), null);
+  fieldsBox.replaceChildren(h('p', { class: 'muted' }, 'Loading…'));
+  const save = /** @type {HTMLButtonElement} */ ($('config-save'));
+  save.disabled = true;
+  dialog.showModal();
+
+  let current;
+  try {
+    current = await api('GET', `/connections/${enc(form.connectionId)}`);
+  } catch (err) {
+    if (state.configForm !== form) return;
+    if (err instanceof ApiError && err.status === 401) return;
+    fieldsBox.replaceChildren();
+    showFieldError($('config-error'), `Could not load the settings: ${err.message} (${err.code})`);
+    return;
+  }
+  if (state.configForm !== form) return;
+  const config = current?.config && typeof current.config === 'object' ? current.config : {};
+  const schema = Array.isArray(card.config_schema) ? card.config_schema : [];
+  fieldsBox.replaceChildren(...schema.map((spec) => buildConfigField(form, spec, config[spec.name])));
+  save.disabled = false;
+
+  // Fill dropdowns: independent ones now, dependent ones once their parent has a value.
+  for (const control of form.fields.values()) {
+    const { spec } = control;
+    if (spec.type === 'select' && spec.depends_on) {
+      // The parent's own options are still loading, so start from its saved value.
+      const parentValue = config[spec.depends_on];
+      void fillDependent(form, control, parentValue ? String(parentValue) : '', config[spec.name]);
+    } else if (spec.type === 'select') {
+      void fillOptions(form, control, null, config[spec.name]);
+    } else if (spec.type === 'mapping') {
+      void fillOptions(form, control, null, config[spec.name]);
+    }
+  }
+  fieldsBox.querySelector('input, select')?.focus();
+}
+
+function buildConfigField(form, spec, value) {
+  const name = String(spec.name);
+  const inputId = `config-input-${idPart(name)}`;
+  const errorId = `config-error-${idPart(name)}`;
+  const descriptionId = `config-description-${idPart(name)}`;
+  const error = h('p', { class: 'field-error', id: errorId, 'data-testid': `config-error-${name}`, hidden: true });
+  const description = spec.description
+    ? h('p', { class: 'field__description muted', id: descriptionId }, spec.description)
+    : null;
+  const describedBy = [description ? descriptionId : null, errorId].filter(Boolean).join(' ');
+  const control = { spec, input: null, selects: null, error, requestId: 0 };
+  form.fields.set(name, control);
+  const label = `${spec.label ?? humanize(name)}${spec.required ? ' (required)' : ''}`;
+
+  if (spec.type === 'boolean') {
+    const input = h('input', {
+      type: 'checkbox',
+      id: inputId,
+      name,
+      'data-testid': `config-field-${name}`,
+      'aria-describedby': describedBy,
+    });
+    input.checked = value === true;
+    control.input = input;
+    return h('div', { class: 'field field--check' }, h('label', { class: 'check', for: inputId }, input, label), description, error);
+  }
+
+  if (spec.type === 'mapping') {
+    const keys = Array.isArray(spec.mapping_keys) ? spec.mapping_keys : [];
+    control.selects = new Map();
+    const rows = keys.map((key) => {
+      const selectId = `${inputId}-${idPart(key)}`;
+      const select = h('select', {
+        id: selectId,
+        name: `${name}.${key}`,
+        'data-testid': `config-field-${name}-${key}`,
+        'aria-describedby': describedBy,
+        disabled: true,
+      });
+      control.selects.set(String(key), select);
+      return h('div', { class: 'mapping__row' }, h('label', { for: selectId }, humanize(key)), select);
+    });
+    return h(
+      'fieldset',
+      { class: 'field mapping', 'data-testid': `config-field-${name}`, 'aria-describedby': describedBy },
+      h('legend', {}, label),
+      description,
+      h('div', { class: 'mapping__rows' }, rows),
+      error,
+    );
+  }
+
+  let input;
+  if (spec.type === 'select') {
+    input = h('select', {
+      id: inputId,
+      name,
+      'data-testid': `config-field-${name}`,
+      'aria-describedby': describedBy,
+      required: spec.required === true,
+      disabled: true,
+    });
+    const dependents = () => [...form.fields.values()].filter((other) => other.spec.depends_on === name);
+    input.addEventListener('change', () => {
+      for (const child of dependents()) void fillDependent(form, child, input.value, null);
+    });
+  } else {
+    input = h('input', {
+      type: 'text',
+      id: inputId,
+      name,
+      'data-testid': `config-field-${name}`,
+      'aria-describedby': describedBy,
+      required: spec.required === true,
+      maxlength: Number.isInteger(spec.max_length) ? spec.max_length : null,
+      autocomplete: 'off',
+    });
+    input.value = typeof value === 'string' ? value : value == null ? '' : String(value);
+  }
+  control.input = input;
+  return h('div', { class: 'field' }, h('label', { for: inputId }, label), input, description, error);
+}
+
+/** A dependent select (e.g. a stage of a pipeline): empty and disabled until its parent has a value. */
+async function fillDependent(form, control, parentValue, currentValue) {
+  const select = /** @type {HTMLSelectElement} */ (control.input);
+  if (!parentValue) {
+    control.requestId += 1;
+    const parent = form.fields.get(control.spec.depends_on);
+    const parentLabel = parent?.spec.label ?? humanize(control.spec.depends_on);
+    select.replaceChildren(h('option', { value: '' }, `Choose ${parentLabel.toLowerCase()} first`));
+    select.disabled = true;
+    return;
+  }
+  await fillOptions(form, control, parentValue, currentValue);
+}
+
+/** Load a field's options from the connection and put them in its select(s); a newer load wins. */
+async function fillOptions(form, control, dependsOn, currentValue) {
+  const requestId = ++control.requestId;
+  const selects = control.selects ? [...control.selects.values()] : [control.input];
+  for (const select of selects) {
+    select.disabled = true;
+    select.replaceChildren(h('option', { value: '' }, 'Loading…'));
+  }
+  showFieldError(control.error, null);
+  let options = [];
+  let failed = null;
+  try {
+    const answer = await api('GET', `/connections/${enc(form.connectionId)}/options/${enc(control.spec.name)}`, {
+      query: dependsOn ? { depends_on: dependsOn } : undefined,
+    });
+    options = (Array.isArray(answer?.options) ? answer.options : [])
+      .filter((option) => option && option.value !== undefined && option.value !== null)
+      .map((option) => ({ value: String(option.value), label: String(option.label ?? option.value) }));
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) return;
+    failed = err;
+  }
+  if (requestId !== control.requestId || state.configForm !== form) return;
+  if (failed) showFieldError(control.error, `Could not load the choices: ${failed.message} (${failed.code ?? 'error'})`);
+
+  if (control.selects) {
+    const current = currentValue && typeof currentValue === 'object' ? currentValue : {};
+    for (const [key, select] of control.selects) {
+      fillSelect(select, options, current[key] ?? '', '— Not mapped —');
+    }
+  } else {
+    const required = control.spec.required === true;
+    fillSelect(control.input, options, currentValue ?? '', required ? 'Choose…' : '— None —');
+  }
+}
+
+function fillSelect(select, options, current, placeholder) {
+  const items = [h('option', { value: '' }, placeholder)];
+  const value = current === null || current === undefined ? '' : String(current);
+  // Keep a saved value even when the provider no longer lists it (or listing failed), so Save does not erase it.
+  if (value && !options.some((option) => option.value === value)) {
+    items.push(h('option', { value }, `${value} (current)`));
+  }
+  items.push(...options.map((option) => h('option', { value: option.value }, option.label)));
+  select.replaceChildren(...items);
+  select.value = value;
+  select.disabled = false;
+}
+
+function collectConfig(form) {
+  const config = {};
+  for (const [name, control] of form.fields) {
+    const { spec } = control;
+    if (spec.type === 'boolean') {
+      config[name] = /** @type {HTMLInputElement} */ (control.input).checked;
+    } else if (spec.type === 'mapping') {
+      const mapping = {};
+      for (const [key, select] of control.selects) if (select.value) mapping[key] = select.value;
+      if (Object.keys(mapping).length > 0) config[name] = mapping;
+    } else {
+      const value = /** @type {HTMLInputElement|HTMLSelectElement} */ (control.input).value.trim();
+      // An empty optional value is left out: the saved config is the whole config, so absent means unset.
+      if (value) config[name] = value;
+    }
+  }
+  return config;
+}
+
+async function saveConfig(event) {
+  event.preventDefault();
+  const form = state.configForm;
+  if (!form) return;
+  for (const control of form.fields.values()) {
+    showFieldError(control.error, null);
+    for (const node of control.selects ? control.selects.values() : [control.input]) node.removeAttribute('aria-invalid');
+  }
+  showFieldError($('config-error'), null);
+  const button = /** @type {HTMLButtonElement} */ ($('config-save'));
+  setBusy(button, true);
+  try {
+    await api('PATCH', `/connections/${enc(form.connectionId)}`, { body: { config: collectConfig(form) } });
+    if (state.configForm !== form) return;
+    /** @type {HTMLDialogElement} */ ($('config-dialog')).close();
+    showBanner('success', `Settings for ${form.card.name} were saved.`);
+    await refreshAfterChange(form.level);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) return;
+    const unplaced = [];
+    for (const detail of Array.isArray(err.details) ? err.details : []) {
+      const control = form.fields.get(fieldName(detail?.field));
+      const message = String(detail?.message ?? 'Not valid.');
+      if (!control) {
+        unplaced.push(message);
+        continue;
+      }
+      const key = subKey(detail.field);
+      const target = control.selects && key ? control.selects.get(key) : control.input;
+      target?.setAttribute('aria-invalid', 'true');
+      const text = control.selects && key ? `${humanize(key)}: ${message}` : message;
+      showFieldError(control.error, control.error.hidden ? text : `${control.error.textContent} ${text}`);
+    }
+    if (unplaced.length > 0 || !Array.isArray(err.details) || err.details.length === 0) {
+      showFieldError($('config-error'), [err.message, ...unplaced].join(' '));
+    }
+    $('config-fields').querySelector('[aria-invalid="true"]')?.focus();
+  } finally {
+    setBusy(button, false);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Agency admin: health table
+
+async function loadHealth(append) {
+  const generation = ++state.health.generation;
+  const rows = $('health-rows');
+  const more = /** @type {HTMLButtonElement} */ ($('health-more'));
+  $('health').hidden = false;
+  showFieldError($('health-error'), null);
+  if (!append) state.health.cursor = null;
+  const query = {
+    status: /** @type {HTMLSelectElement} */ ($('health-status')).value,
+    provider: /** @type {HTMLSelectElement} */ ($('health-provider')).value,
+    cursor: append ? state.health.cursor : null,
+  };
+  setBusy(more, true);
+  let answer;
+  try {
+    answer = await api('GET', '/agency/health', { query });
+  } catch (err) {
+    if (generation !== state.health.generation || (err instanceof ApiError && err.status === 401)) return;
+    setBusy(more, false);
+    showFieldError($('health-error'), `Could not load connection health: ${err.message} (${err.code})`);
+    return;
+  }
+  if (generation !== state.health.generation) return;
+  setBusy(more, false);
+  const items = Array.isArray(answer?.items) ? answer.items : [];
+  const rendered = items.map(renderHealthRow);
+  if (append) rows.append(...rendered);
+  else rows.replaceChildren(...rendered);
+  state.health.cursor = typeof answer?.next_cursor === 'string' && answer.next_cursor ? answer.next_cursor : null;
+  more.hidden = !state.health.cursor;
+  $('health-empty').hidden = rows.childElementCount > 0;
+}
+
+function renderHealthRow(item) {
+  const error = item.error && (item.error.message || item.error.code)
+    ? [item.error.message ?? '', item.error.code ? h('code', { class: 'connection__code' }, String(item.error.code)) : null]
+    : [h('span', { class: 'muted' }, '—')];
+  return h(
+    'tr',
+    { 'data-testid': `health-row-${item.connection_id}`, 'data-status': String(item.status ?? '') },
+    h('td', {}, item.client_id ?? h('span', { class: 'muted' }, 'Agency')),
+    h('td', {}, providerName(item.provider)),
+    h('td', {}, item.account_label ?? ''),
+    h('td', {}, statusBadge(item.status, `health-status-${item.connection_id}`)),
+    h('td', {}, error),
+    h('td', {}, timeElement(item.last_sync_at, 'not yet')),
+    h('td', {}, timeElement(item.token_expires_at, '—')),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Agency admin: settings
+
+async function loadSettings() {
+  const panel = $('settings');
+  panel.hidden = false;
+  showFieldError($('settings-error'), null);
+  /** @type {HTMLButtonElement} */ ($('settings-save')).disabled = true;
+  try {
+    fillSettings(await api('GET', '/agency/settings'));
+    /** @type {HTMLButtonElement} */ ($('settings-save')).disabled = false;
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) return;
+    showFieldError($('settings-error'), `Could not load the settings: ${err.message} (${err.code})`);
+  }
+}
+
+function fillSettings(settings) {
+  $('settings-tier').textContent = humanize(settings?.tier ?? 'unknown');
+  const enabled = Array.isArray(settings?.enabled_providers) ? settings.enabled_providers.map(String) : null;
+  /** @type {HTMLInputElement} */ ($('settings-all')).checked = enabled === null;
+  /** @type {HTMLInputElement} */ ($('settings-some')).checked = enabled !== null;
+  const ids = [...new Set([...Object.keys(PROVIDER_NAMES), ...(enabled ?? [])])];
+  $('settings-providers').replaceChildren(
+    ...ids.map((id) => {
+      const input = h('input', {
+        type: 'checkbox',
+        name: 'enabled_providers',
+        value: id,
+        'data-testid': `settings-provider-${id}`,
+      });
+      input.checked = enabled === null || enabled.includes(id);
+      return h('label', { class: 'check' }, input, providerName(id));
+    }),
+  );
+  syncSettingsMode();
+  /** @type {HTMLInputElement} */ ($('settings-staff')).checked = settings?.staff_personal_connections === true;
+  /** @type {HTMLInputElement} */ ($('settings-contact')).checked = settings?.contact_personal_connections === true;
+}
+
+function syncSettingsMode() {
+  const all = /** @type {HTMLInputElement} */ ($('settings-all')).checked;
+  for (const input of $('settings-providers').querySelectorAll('input')) input.disabled = all;
+}
+
+async function saveSettings(event) {
+  event.preventDefault();
+  showFieldError($('settings-error'), null);
+  const all = /** @type {HTMLInputElement} */ ($('settings-all')).checked;
+  const enabled = all
+    ? null
+    : [...$('settings-providers').querySelectorAll('input:checked')].map((input) => input.value);
+  const body = {
+    enabled_providers: enabled,
+    staff_personal_connections: /** @type {HTMLInputElement} */ ($('settings-staff')).checked,
+    contact_personal_connections: /** @type {HTMLInputElement} */ ($('settings-contact')).checked,
+  };
+  const button = /** @type {HTMLButtonElement} */ ($('settings-save'));
+  setBusy(button, true);
+  try {
+    const answer = await api('PUT', '/agency/settings', { body });
+    if (answer) fillSettings(answer);
+    showBanner('success', 'Agency settings were saved.');
+    // Availability of every card may have changed.
+    await Promise.all([...state.sections.keys()].map((level) => loadSection(level)));
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) return;
+    const details = Array.isArray(err.details)
+      ? err.details.map((detail) => `${fieldName(detail?.field)}: ${detail?.message ?? ''}`)
+      : [];
+    showFieldError($('settings-error'), [`${err.message} (${err.code})`, ...details].join(' '));
+  } finally {
+    setBusy(button, false);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Start
+
+function wire() {
+  const select = /** @type {HTMLSelectElement} */ ($('signin-role'));
+  select.replaceChildren(...DEMO_IDENTITIES.map((identity) => h('option', { value: identity.id }, identity.label)));
+  $('signin-form').addEventListener('submit', signIn);
+  $('signout-button').addEventListener('click', () => {
+    hideBanner();
+    signOut();
+  });
+  $('banner-close').addEventListener('click', hideBanner);
+  $('client-select').addEventListener('change', onClientPicked);
+
+  $('health-provider').append(
+    ...Object.entries(PROVIDER_NAMES).map(([id, name]) => h('option', { value: id }, name)),
+  );
+  $('health-filters').addEventListener('change', () => loadHealth(false));
+  $('health-filters').addEventListener('submit', (event) => event.preventDefault());
+  $('health-more').addEventListener('click', () => loadHealth(true));
+
+  $('settings-form').addEventListener('submit', saveSettings);
+  $('settings-all').addEventListener('change', syncSettingsMode);
+  $('settings-some').addEventListener('change', syncSettingsMode);
+
+  $('disconnect-form').addEventListener('submit', confirmDisconnect);
+  $('disconnect-cancel').addEventListener('click', () => /** @type {HTMLDialogElement} */ ($('disconnect-dialog')).close());
+  $('disconnect-dialog').addEventListener('close', () => {
+    state.pendingDisconnect = null;
+  });
+
+  $('config-form').addEventListener('submit', saveConfig);
+  $('config-cancel').addEventListener('click', () => /** @type {HTMLDialogElement} */ ($('config-dialog')).close());
+  $('config-dialog').addEventListener('close', () => {
+    state.configForm = null;
+    $('config-fields').replaceChildren();
+  });
+
+  $('icloud-form').addEventListener('submit', submitIcloud);
+  $('icloud-cancel').addEventListener('click', () => /** @type {HTMLDialogElement} */ ($('icloud-dialog')).close());
+  // Never leave a password sitting in a closed dialog.
+  $('icloud-dialog').addEventListener('close', () => {
+    /** @type {HTMLInputElement} */ ($('icloud-app-password')).value = '';
+  });
+}
+
+async function start() {
+  wire();
+  handleOAuthReturn();
+  state.session = loadSession();
+  if (state.session) await showApp();
+  else showSignIn({ focus: false });
+  document.documentElement.dataset.ready = 'true';
+}
+
+void start();

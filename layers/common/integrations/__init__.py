@@ -1,0 +1,1 @@
+"""Integrations service: domain, catalog, stores, OAuth, providers, webhooks and sync."""

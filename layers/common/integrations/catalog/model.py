@@ -1,0 +1,145 @@
+"""The shape of a provider entry: everything the generic OAuth engine, the portal and the rules read."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from integrations.domain.access import Level, Tier
+
+
+class AuthKind(StrEnum):
+    OAUTH2 = "oauth2"
+    CALDAV = "caldav"
+    INBOUND_EMAIL = "inbound_email"
+
+
+class Category(StrEnum):
+    CRM = "crm"
+    CALENDAR = "calendar"
+    SCHEDULING = "scheduling"
+    CHAT = "chat"
+    EMAIL = "email"
+
+
+class ConfigFieldType(StrEnum):
+    STRING = "string"
+    BOOLEAN = "boolean"
+    # One value picked from options the provider lists (pipelines, calendars, channels).
+    SELECT = "select"
+    # Platform field -> provider property; values picked from provider options.
+    MAPPING = "mapping"
+
+
+class ConfigField(BaseModel):
+    """One setting of a connection, validated when the portal PATCHes config."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label: str
+    type: ConfigFieldType
+    required: bool = False
+    description: str = ""
+    # Where the portal fills a dropdown from: `GET /connections/{id}/options/{name}`.
+    options_source: str | None = None
+    # A select whose options depend on another field (a GHL stage depends on the pipeline).
+    depends_on: str | None = None
+    # For mapping fields: the platform-side keys that may be mapped.
+    mapping_keys: list[str] = Field(default_factory=list)
+    max_length: int = 256
+
+
+class OAuthSpec(BaseModel):
+    """Endpoints and protocol switches of one provider's OAuth 2.0 authorization server."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Which platform app secret holds the client credentials (several providers can share one app).
+    app: str
+    authorize_url: str
+    token_url: str
+    revoke_url: str | None = None
+    # Scopes to request and the subset that must be granted for the integration to work.
+    scopes: list[str]
+    required_scopes: list[str]
+    scope_separator: str = " "
+    # Where the authorize request carries the scopes (Slack: bot scopes in `scope`).
+    scope_param: str = "scope"
+    pkce: bool = True
+    client_auth: Literal["client_secret_post", "client_secret_basic"] = "client_secret_post"
+    extra_authorize_params: dict[str, str] = Field(default_factory=dict)
+    extra_token_params: dict[str, str] = Field(default_factory=dict)
+    # Single-use refresh tokens (GHL, Calendly): a refresh must be single-flight and stored first.
+    rotates_refresh_token: bool = False
+    # Where granted scopes come back in the token answer (a dotted path, e.g. Slack's `scope`).
+    granted_scopes_field: str = "scope"
+    # Whether the token endpoint reports errors with HTTP 200 and `ok: false` (Slack).
+    ok_field: str | None = None
+
+    @model_validator(mode="after")
+    def _required_are_requested(self) -> OAuthSpec:
+        missing = set(self.required_scopes) - set(self.scopes)
+        if missing:
+            raise ValueError(f"required_scopes not requested: {sorted(missing)}")
+        return self
+
+
+class ProviderSpec(BaseModel):
+    """A catalog entry."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str
+    description: str
+    logo_url: str
+    category: Category
+    min_tier: Tier
+    levels: frozenset[Level]
+    auth: AuthKind
+    oauth: OAuthSpec | None = None
+    # Base URL of the provider's API (the sandbox stands in through overrides).
+    api_base_url: str | None = None
+    # Other provider URLs the module uses, by name (identity, Pub/Sub issuer, CalDAV server…).
+    urls: dict[str, str] = Field(default_factory=dict)
+    config_schema: list[ConfigField] = Field(default_factory=list)
+    conflicts_with: list[str] = Field(default_factory=list)
+    # Several accounts of this provider for one owner (several Google accounts for one person).
+    multiple_accounts: bool = False
+    # Whether the provider has a revoke hook (called on disconnect, best effort).
+    revocable: bool = False
+
+    @model_validator(mode="after")
+    def _auth_matches(self) -> ProviderSpec:
+        if (self.auth is AuthKind.OAUTH2) != (self.oauth is not None):
+            raise ValueError("oauth settings are required for, and only for, auth kind oauth2")
+        names = [f.name for f in self.config_schema]
+        if len(names) != len(set(names)):
+            raise ValueError("config field names must be unique")
+        for field in self.config_schema:
+            if field.depends_on and field.depends_on not in names:
+                raise ValueError(f"config field {field.name} depends on unknown field {field.depends_on}")
+        return self
+
+    @field_validator("levels")
+    @classmethod
+    def _some_level(cls, value: frozenset[Level]) -> frozenset[Level]:
+        if not value:
+            raise ValueError("a provider needs at least one level")
+        return value
+
+    def config_field(self, name: str) -> ConfigField | None:
+        return next((f for f in self.config_schema if f.name == name), None)
+
+    def public_card(self) -> dict[str, Any]:
+        return {
+            "provider": self.id,
+            "name": self.name,
+            "description": self.description,
+            "logo_url": self.logo_url,
+            "category": self.category.value,
+            "min_tier": self.min_tier.value,
+        }

@@ -1,0 +1,226 @@
+"""A connected external account and its lifecycle: statuses and transitions written once (design §5)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from integrations.domain.access import Level
+
+
+class PortalStatus(StrEnum):
+    """What the portal shows. `not_connected` belongs to a card with no connection."""
+
+    CONNECTED = "connected"
+    NOT_CONNECTED = "not_connected"
+    ERROR = "error"
+    SYNCING = "syncing"
+
+
+class AuthHealth(StrEnum):
+    OK = "ok"
+    REAUTH_REQUIRED = "reauth_required"
+    MISSING_SCOPES = "missing_scopes"
+    # Sustained provider failure while refreshing; single failures only count up.
+    PROVIDER_UNAVAILABLE = "provider_unavailable"
+
+
+class SyncHealth(StrEnum):
+    IDLE = "idle"
+    SYNCING = "syncing"
+    FAILED = "failed"
+    CONFIG_REQUIRED = "config_required"
+
+
+class ErrorCode(StrEnum):
+    """Stable codes the portal and the health view show with status `error`."""
+
+    REAUTH_REQUIRED = "reauth_required"
+    MISSING_SCOPES = "missing_scopes"
+    PROVIDER_UNAVAILABLE = "provider_unavailable"
+    CONFIG_REQUIRED = "config_required"
+    SYNC_FAILED = "sync_failed"
+
+
+class ConnectionError_(BaseModel):
+    """Why a connection needs attention."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: ErrorCode
+    message: str
+    at: datetime
+
+
+class ExternalAccount(BaseModel):
+    """The provider-side identity: stable id (for re-authorization) and a label for people."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    label: str
+
+
+class StatusChange(BaseModel):
+    """A transition that changed the portal status; events are emitted only for these."""
+
+    model_config = ConfigDict(frozen=True)
+
+    before: PortalStatus
+    after: PortalStatus
+
+    @property
+    def is_error(self) -> bool:
+        return self.after is PortalStatus.ERROR
+
+    @property
+    def is_recovery(self) -> bool:
+        return self.before is PortalStatus.ERROR and self.after is not PortalStatus.ERROR
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Connection(BaseModel):
+    """One external account connected at one level by one owner."""
+
+    model_config = ConfigDict(validate_assignment=True)
+
+    id: str
+    provider: str
+    level: Level
+    agency_id: str
+    client_id: str | None = None
+    user_id: str | None = None
+    account: ExternalAccount
+    oauth_scopes: list[str] = Field(default_factory=list)
+    config: dict[str, Any] = Field(default_factory=dict)
+    auth_health: AuthHealth = AuthHealth.OK
+    sync_health: SyncHealth = SyncHealth.IDLE
+    # Auth and sync trouble are separate facts, each with its own explanation.
+    auth_error: ConnectionError_ | None = None
+    sync_error: ConnectionError_ | None = None
+    consecutive_failures: int = 0
+    last_sync_at: datetime | None = None
+    next_sync_at: datetime | None = None
+    token_expires_at: datetime | None = None
+    cursors: dict[str, Any] = Field(default_factory=dict)
+    lookup_keys: list[str] = Field(default_factory=list)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    version: int = 0
+
+    @property
+    def error(self) -> ConnectionError_ | None:
+        """What the portal shows with status `error`: auth trouble first, since it needs the user."""
+        return self.auth_error or self.sync_error
+
+    @property
+    def status(self) -> PortalStatus:
+        """The one place where auth health and sync health become what the portal shows."""
+        if self.auth_health is not AuthHealth.OK or self.sync_health in (
+            SyncHealth.FAILED,
+            SyncHealth.CONFIG_REQUIRED,
+        ):
+            return PortalStatus.ERROR
+        if self.sync_health is SyncHealth.SYNCING:
+            return PortalStatus.SYNCING
+        return PortalStatus.CONNECTED
+
+    # --- transitions: each returns the status change, or None when the portal status stays ---
+
+    def reauthorized(
+        self, oauth_scopes: list[str], account: ExternalAccount, now: datetime
+    ) -> StatusChange | None:
+        """The owner connected the same account again: keep id, config and cursors; clear auth trouble."""
+        return self._transition(
+            now,
+            oauth_scopes=oauth_scopes,
+            account=account,
+            auth_health=AuthHealth.OK,
+            consecutive_failures=0,
+            auth_error=None,
+            sync_health=SyncHealth.IDLE if self.sync_health is SyncHealth.FAILED else self.sync_health,
+            sync_error=self.sync_error if self.sync_health is SyncHealth.CONFIG_REQUIRED else None,
+        )
+
+    def auth_failed(self, code: ErrorCode, message: str, now: datetime) -> StatusChange | None:
+        """A definitive auth failure (invalid_grant, revoked, scopes withdrawn): action needed now."""
+        health = AuthHealth.MISSING_SCOPES if code is ErrorCode.MISSING_SCOPES else AuthHealth.REAUTH_REQUIRED
+        return self._transition(
+            now, auth_health=health, auth_error=ConnectionError_(code=code, message=message, at=now)
+        )
+
+    def provider_failed(self, message: str, now: datetime, threshold: int) -> StatusChange | None:
+        """A transient provider failure: counts, and only a sustained run of them becomes an error."""
+        failures = self.consecutive_failures + 1
+        if failures < threshold:
+            return self._transition(now, consecutive_failures=failures)
+        return self._transition(
+            now,
+            consecutive_failures=failures,
+            auth_health=AuthHealth.PROVIDER_UNAVAILABLE
+            if self.auth_health is AuthHealth.OK
+            else self.auth_health,
+            auth_error=self.auth_error
+            or ConnectionError_(code=ErrorCode.PROVIDER_UNAVAILABLE, message=message, at=now),
+        )
+
+    def provider_succeeded(self, now: datetime) -> StatusChange | None:
+        """A call to the provider worked: clears transient trouble (not a reauth or config need)."""
+        if self.auth_health is AuthHealth.PROVIDER_UNAVAILABLE:
+            return self._transition(now, consecutive_failures=0, auth_health=AuthHealth.OK, auth_error=None)
+        if self.consecutive_failures:
+            return self._transition(now, consecutive_failures=0)
+        return None
+
+    def sync_started(self, now: datetime) -> StatusChange | None:
+        return self._transition(now, sync_health=SyncHealth.SYNCING)
+
+    def sync_succeeded(
+        self, now: datetime, cursors: dict[str, Any], next_sync_at: datetime | None
+    ) -> StatusChange | None:
+        return self._transition(
+            now,
+            sync_health=SyncHealth.IDLE,
+            sync_error=None,
+            cursors={**self.cursors, **cursors},
+            last_sync_at=now,
+            next_sync_at=next_sync_at,
+        )
+
+    def sync_failed(self, message: str, now: datetime) -> StatusChange | None:
+        return self._transition(
+            now,
+            sync_health=SyncHealth.FAILED,
+            sync_error=ConnectionError_(code=ErrorCode.SYNC_FAILED, message=message, at=now),
+        )
+
+    def config_needed(self, message: str, now: datetime) -> StatusChange | None:
+        return self._transition(
+            now,
+            sync_health=SyncHealth.CONFIG_REQUIRED,
+            sync_error=ConnectionError_(code=ErrorCode.CONFIG_REQUIRED, message=message, at=now),
+        )
+
+    def configured(self, config: dict[str, Any], now: datetime) -> StatusChange | None:
+        """New, validated config. Clears a config_required error."""
+        clears = self.sync_health is SyncHealth.CONFIG_REQUIRED
+        return self._transition(
+            now,
+            config=config,
+            sync_health=SyncHealth.IDLE if clears else self.sync_health,
+            sync_error=None if clears else self.sync_error,
+        )
+
+    def _transition(self, now: datetime, **changes: Any) -> StatusChange | None:
+        before = self.status
+        for name, value in changes.items():
+            setattr(self, name, value)
+        self.updated_at = now
+        after = self.status
+        return None if before is after else StatusChange(before=before, after=after)

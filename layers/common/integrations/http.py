@@ -1,0 +1,166 @@
+"""One HTTP policy for every provider call: timeouts, a User-Agent, safe retries, typed rate limits.
+
+Retries happen only for idempotent methods and only on connection failures and 502/503/504. A POST
+is never retried here: a token request whose answer was lost may already have rotated the refresh
+token, so the caller re-reads its state before deciding anything (reliability.md B1).
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from integrations.domain.errors import ProviderUnavailable
+
+USER_AGENT = "integrations-service/0.1"
+# (connect, read) seconds: every token call fits well inside a refresh lease and a Lambda timeout.
+DEFAULT_TIMEOUT: tuple[float, float] = (3.05, 10.0)
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+class RateLimited(ProviderUnavailable):
+    """The provider answered 429; `retry_after` (seconds) says when to try again, if it said."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message, details={"retry_after": retry_after} if retry_after is not None else None)
+        self.retry_after = retry_after
+
+
+class PolicySession(requests.Session):
+    """A requests Session whose calls get the default timeout unless they name one."""
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", DEFAULT_TIMEOUT)
+        return super().request(method, url, *args, **kwargs)
+
+
+def new_session() -> PolicySession:
+    """A fresh session with the policy (tests and threads that want their own pool)."""
+    session = PolicySession()
+    retry = Retry(
+        total=2,
+        connect=2,
+        read=0,  # a read timeout may mean the request was processed: never replay it blindly
+        status=2,
+        status_forcelist=(502, 503, 504),
+        allowed_methods=_IDEMPOTENT,
+        backoff_factor=0.2,
+        backoff_jitter=0.2,
+        respect_retry_after_header=False,  # 429 is surfaced to the caller as RateLimited
+        raise_on_status=False,
+    )
+    adapter = HTTPAdapter(max_retries=retry, pool_maxsize=20)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.headers["User-Agent"] = USER_AGENT
+    session.headers["Accept"] = "application/json"
+    return session
+
+
+_local = threading.local()
+
+
+def session() -> PolicySession:
+    """The calling thread's shared session (requests Sessions are not guaranteed thread-safe)."""
+    current: PolicySession | None = getattr(_local, "session", None)
+    if current is None:
+        current = new_session()
+        _local.session = current
+    return current
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
+    if not value:
+        return None
+    text = value.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def check_rate_limit(response: requests.Response) -> None:
+    """Raise RateLimited for a 429 answer."""
+    if response.status_code == 429:
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        raise RateLimited("The provider is rate limiting requests.", retry_after=retry_after)
+
+
+def get_json(response: requests.Response) -> Any:
+    """The JSON body, or None when there is none or it is not JSON."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def api_call(
+    method: str,
+    url: str,
+    *,
+    access_token: str | None = None,
+    headers: dict[str, str] | None = None,
+    params: dict[str, Any] | None = None,
+    json: Any = None,
+    data: Any = None,
+) -> Any:
+    """Call a provider API and return its JSON; 429 → RateLimited, 5xx/network → ProviderUnavailable.
+
+    Other 4xx answers raise ProviderApiError with the status, never the request or token.
+    """
+    all_headers = dict(headers or {})
+    if access_token:
+        all_headers["Authorization"] = f"Bearer {access_token}"
+    try:
+        response = session().request(method, url, headers=all_headers, params=params, json=json, data=data)
+    except requests.RequestException as exc:
+        # Only the exception's class: its text can include the URL and parameters.
+        raise ProviderUnavailable(f"The provider did not answer ({type(exc).__name__}).") from None
+    check_rate_limit(response)
+    if response.status_code >= 500:
+        raise ProviderUnavailable(f"The provider failed with HTTP {response.status_code}.")
+    if response.status_code >= 400:
+        raise ProviderApiError(response.status_code, get_json(response))
+    return get_json(response)
+
+
+class ProviderApiError(Exception):
+    """A provider API refused a call (4xx other than 429). Carries the status and a safe summary."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        self.status = status
+        self.error = _error_name(body)
+        super().__init__(
+            f"The provider refused the request (HTTP {status}{', ' + self.error if self.error else ''})."
+        )
+
+    @property
+    def unauthorized(self) -> bool:
+        return self.status == 401
+
+
+def _error_name(body: Any) -> str:
+    if isinstance(body, dict):
+        for key in ("error", "status", "code"):
+            value = body.get(key)
+            if isinstance(value, str) and len(value) <= 80:
+                return value
+            if isinstance(value, dict) and isinstance(value.get("code"), str):
+                return str(value["code"])[:80]
+    return ""

@@ -1,0 +1,445 @@
+"""The token manager: usable access tokens for a connection, refreshed once across all instances.
+
+A refresh is single-flight per connection across Lambda instances through a lease item on the
+StateTable (`LEASE#<connection id>#refresh`, a conditional put with an expiry). The holder re-reads
+the credentials after taking the lease (a peer may have refreshed meanwhile), stores a rotated
+refresh token before anything uses the new access token, and never repeats a refresh whose answer
+was lost: the lease is held for a backoff and the next holder re-reads first (design §6).
+`invalid_grant` makes the connection `error`/`reauth_required` at once; provider outages count up
+through Connection.provider_failed and only a sustained run becomes `provider_unavailable`.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+from pydantic import SecretStr
+
+from integrations.container import credential_ref
+from integrations.domain.connection import AuthHealth, Connection, ErrorCode, utcnow
+from integrations.domain.errors import ProviderUnavailable
+from integrations.events import status_events
+from integrations.http import RateLimited
+from integrations.oauth.engine import OAuth2Engine, granted_scopes
+from integrations.oauth.errors import ReauthRequired, TokenEndpointError
+from integrations.observability import get_logger
+from integrations.store.connections import VersionConflict
+from integrations.store.dynamo import from_item, is_condition_failure, to_item, to_values
+from integrations.store.vault import Credentials
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+    from integrations.catalog.loader import Catalog
+    from integrations.catalog.model import ProviderSpec
+    from integrations.container import Services
+    from integrations.events import EventPublisher
+    from integrations.oauth.apps import AppCredentialStore
+    from integrations.store.connections import ConnectionRepository
+    from integrations.store.vault import TokenVault
+
+logger = get_logger()
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshPolicy:
+    # Refresh this long before expiry (HubSpot tokens live 30 minutes, Google's an hour).
+    margin: timedelta = timedelta(minutes=5)
+    # Longer than a token call can take (http.DEFAULT_TIMEOUT) plus the vault write.
+    lease_seconds: float = 30.0
+    # How long a caller waits for a peer's refresh before giving up with a retryable error.
+    wait_seconds: float = 15.0
+    poll_seconds: float = 0.1
+    # Consecutive provider failures before the connection shows `provider_unavailable`.
+    failure_threshold: int = 3
+    backoff_base_seconds: float = 5.0
+    backoff_max_seconds: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseHolder:
+    owner: str
+    until: float
+    backoff: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseOutcome:
+    acquired: bool
+    holder: LeaseHolder | None = None
+
+
+class RefreshLeases:
+    """Leases on the StateTable. The condition is the whole mutual exclusion; TTL only tidies up."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._db = client
+        self._table = table_name
+
+    @staticmethod
+    def key(connection_id: str) -> str:
+        return f"LEASE#{connection_id}#refresh"
+
+    def acquire(self, connection_id: str, owner: str, now: float, seconds: float) -> LeaseOutcome:
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item=_lease_item(connection_id, owner, now + seconds, backoff=False),
+                # Free, or the previous holder's time is up (it crashed or timed out).
+                ConditionExpression="attribute_not_exists(pk) OR lease_until < :now",
+                ExpressionAttributeValues=to_values({":now": _num(now)}),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+            old = from_item(exc.response.get("Item", {}))  # type: ignore[arg-type]
+            return LeaseOutcome(
+                False,
+                LeaseHolder(
+                    owner=str(old.get("owner", "")),
+                    until=float(old.get("lease_until", 0)),
+                    backoff=bool(old.get("backoff", False)),
+                ),
+            )
+        return LeaseOutcome(True)
+
+    def release(self, connection_id: str, owner: str) -> None:
+        self._conditional(
+            lambda: self._db.delete_item(
+                TableName=self._table,
+                Key=to_values({"pk": self.key(connection_id)}),
+                ConditionExpression="#o = :me",
+                ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues=to_values({":me": owner}),
+            )
+        )
+
+    def hold_for_backoff(self, connection_id: str, owner: str, until: float) -> None:
+        """Keep the lease through a backoff so no instance calls the provider before `until`."""
+        self._conditional(
+            lambda: self._db.put_item(
+                TableName=self._table,
+                Item=_lease_item(connection_id, owner, until, backoff=True),
+                ConditionExpression="#o = :me",
+                ExpressionAttributeNames={"#o": "owner"},
+                ExpressionAttributeValues=to_values({":me": owner}),
+            )
+        )
+
+    @staticmethod
+    def _conditional(write: Callable[[], Any]) -> None:
+        try:
+            write()
+        except ClientError as exc:
+            # Our lease ran out and someone else holds it now: theirs to manage.
+            if not is_condition_failure(exc):
+                raise
+
+
+def _lease_item(connection_id: str, owner: str, until: float, *, backoff: bool) -> dict[str, Any]:
+    return to_item(
+        {
+            "pk": RefreshLeases.key(connection_id),
+            "kind": "refresh_lease",
+            "owner": owner,
+            "lease_until": _num(until),
+            "backoff": backoff,
+            "expires_at": int(until) + 86400,
+        }
+    )
+
+
+def _num(value: float) -> Any:
+    from decimal import Decimal
+
+    return Decimal(str(round(value, 3)))
+
+
+@dataclass
+class TokenManager:
+    """A CredentialSource (container.py) that refreshes OAuth tokens shortly before they expire."""
+
+    catalog: Catalog
+    connections: ConnectionRepository
+    vault: TokenVault
+    events: EventPublisher
+    apps: AppCredentialStore
+    leases: RefreshLeases
+    engine: OAuth2Engine = field(default_factory=OAuth2Engine)
+    clock: Callable[[], datetime] = utcnow
+    policy: RefreshPolicy = field(default_factory=RefreshPolicy)
+    sleep: Callable[[float], None] = time.sleep
+    owner: str = field(default_factory=lambda: secrets.token_hex(8))
+
+    # --- CredentialSource ---
+
+    def credentials(self, connection: Connection) -> Credentials:
+        """Usable credentials: refreshed first when they expire within the margin."""
+        current = self._read(connection)
+        if not self._due(current):
+            return current
+        if connection.auth_health is AuthHealth.REAUTH_REQUIRED:
+            # The grant was declared dead; calling the provider again would only repeat that.
+            raise ReauthRequired("This connection needs to be connected again.")
+        spec = self.catalog.get(connection.provider)
+        if spec.oauth is None or current.refresh_token is None:
+            return current
+        return self._refresh(connection, spec, current)
+
+    def access_token(self, connection: Connection) -> str:
+        token = self.credentials(connection).access_token
+        if token is None:
+            raise ReauthRequired("This connection has no access token; connect it again.")
+        return token.get_secret_value()
+
+    def refresh_now(self, connection: Connection) -> Credentials:
+        """Refresh regardless of expiry (the maintenance job keeps idle grants alive)."""
+        current = self._read(connection)
+        spec = self.catalog.get(connection.provider)
+        if spec.oauth is None or current.refresh_token is None:
+            return current
+        return self._refresh(connection, spec, current, force=True)
+
+    # --- the single-flight refresh ---
+
+    def _refresh(
+        self, connection: Connection, spec: ProviderSpec, seen: Credentials, *, force: bool = False
+    ) -> Credentials:
+        deadline = time.monotonic() + self.policy.wait_seconds
+        while True:
+            now = self.clock().timestamp()
+            outcome = self.leases.acquire(connection.id, self.owner, now, self.policy.lease_seconds)
+            if outcome.acquired:
+                break
+            holder = outcome.holder
+            if holder is not None and holder.backoff:
+                # A recent refresh failed: nobody calls the provider until the backoff ends.
+                if not _expired(seen, self.clock()):
+                    return seen
+                raise ProviderUnavailable(
+                    "The provider failed recently; retrying later.",
+                    details={"retry_after": max(0.0, round(holder.until - now, 1))},
+                )
+            if not _expired(seen, self.clock()) and not force:
+                # Still valid for a while: no need to wait for the peer's refresh.
+                return seen
+            self.sleep(self.policy.poll_seconds)
+            latest = self._read(connection)
+            if _newer(latest, seen, self.clock()):
+                return latest
+            if time.monotonic() > deadline:
+                raise ProviderUnavailable("A refresh of this connection is in progress; try again shortly.")
+        return self._refresh_holding_lease(connection, spec, seen, force=force)
+
+    def _refresh_holding_lease(
+        self, connection: Connection, spec: ProviderSpec, seen: Credentials, *, force: bool
+    ) -> Credentials:
+        assert spec.oauth is not None
+        release = True
+        try:
+            # Re-read under the lease: a peer may have refreshed (and rotated) since we looked.
+            current = self._read(connection)
+            if _newer(current, seen, self.clock()) or (not force and not self._due(current)):
+                return current
+            if current.refresh_token is None:
+                return current
+            app = self.apps.for_client_id(
+                connection.agency_id, spec.oauth.app, current.extra.get("app_client_id")
+            )
+            try:
+                answer = self.engine.refresh(spec.oauth, app, current.refresh_token.get_secret_value())
+            except TokenEndpointError as exc:
+                if not exc.definitive:
+                    raise ProviderUnavailable(
+                        f"The provider refused to refresh ({exc.error or exc.http_status})."
+                    ) from None
+                return self._grant_rejected(connection, current, exc)
+            fresh = self._from_answer(spec, current, answer)
+            # Stored before the lease is released and before anyone is handed the new access token:
+            # a rotated refresh token that is not stored is a connection lost.
+            self.vault.put(credential_ref(connection), fresh)
+            self._record(connection.id, lambda c, now: c.provider_succeeded(now), fresh.expires_at)
+            logger.info(
+                "token refreshed", extra={"connection_id": connection.id, "provider": connection.provider}
+            )
+            return fresh
+        except ProviderUnavailable as exc:
+            release = False
+            failure = exc
+            failures = self._record(
+                connection.id,
+                lambda c, now: c.provider_failed(failure.message, now, self.policy.failure_threshold),
+                None,
+            )
+            backoff = self._backoff(failures, exc)
+            self.leases.hold_for_backoff(connection.id, self.owner, self.clock().timestamp() + backoff)
+            logger.warning(
+                "token refresh failed",
+                extra={
+                    "connection_id": connection.id,
+                    "provider": connection.provider,
+                    "error_code": exc.code,
+                },
+            )
+            if not _expired(seen, self.clock()):
+                return seen
+            raise
+        finally:
+            if release:
+                self.leases.release(connection.id, self.owner)
+
+    def _grant_rejected(
+        self, connection: Connection, used: Credentials, exc: TokenEndpointError
+    ) -> Credentials:
+        # Before declaring the grant dead, look again: a peer whose lease had run out may have
+        # rotated the refresh token under us (provider page §5, "re-read once").
+        latest = self._read(connection)
+        if _refresh_token(latest) != _refresh_token(used):
+            return latest
+        message = "The provider no longer accepts this connection's authorization; connect it again."
+        self._record(
+            connection.id, lambda c, now: c.auth_failed(ErrorCode.REAUTH_REQUIRED, message, now), None
+        )
+        logger.warning(
+            "refresh grant rejected",
+            extra={**_about(connection), "error_code": exc.error},
+        )
+        raise ReauthRequired(message)
+
+    # --- helpers ---
+
+    def _read(self, connection: Connection) -> Credentials:
+        found = self.vault.get(credential_ref(connection))
+        if found is None:
+            raise ReauthRequired("This connection has no stored credentials; connect it again.")
+        return found
+
+    def _due(self, credentials: Credentials) -> bool:
+        if credentials.expires_at is None:
+            return False
+        return credentials.expires_at - self.policy.margin <= self.clock()
+
+    def _from_answer(self, spec: ProviderSpec, current: Credentials, answer: dict[str, Any]) -> Credentials:
+        assert spec.oauth is not None
+        now = self.clock()
+        expires_in = answer.get("expires_in")
+        rotated = answer.get("refresh_token")
+        extra = dict(current.extra)
+        scopes = granted_scopes(spec.oauth, answer)
+        if scopes:
+            extra["granted_scopes"] = scopes
+        return Credentials(
+            access_token=SecretStr(str(answer["access_token"])),
+            refresh_token=SecretStr(str(rotated)) if rotated else current.refresh_token,
+            token_type=str(answer.get("token_type") or current.token_type or "Bearer"),
+            expires_at=_expiry(now, expires_in),
+            secrets=dict(current.secrets),
+            extra=extra,
+        )
+
+    def _backoff(self, failures: int, exc: ProviderUnavailable) -> float:
+        exponent = max(0, failures - 1)
+        delay = min(self.policy.backoff_max_seconds, self.policy.backoff_base_seconds * (2**exponent))
+        delay *= random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not security
+        if isinstance(exc, RateLimited) and exc.retry_after:
+            delay = max(delay, float(exc.retry_after))
+        return float(delay)
+
+    def _record(
+        self,
+        connection_id: str,
+        transition: Callable[[Connection, datetime], Any],
+        token_expires_at: datetime | None,
+    ) -> int:
+        """Apply a transition to the stored connection (optimistic locking) and publish its events.
+
+        Returns the connection's consecutive failure count afterwards.
+        """
+        for _ in range(4):
+            connection = self.connections.get(connection_id)
+            if connection is None:
+                return 0
+            now = self.clock()
+            change = transition(connection, now)
+            if token_expires_at is not None:
+                connection.token_expires_at = token_expires_at
+            elif change is None and connection.consecutive_failures == 0:
+                return 0
+            try:
+                self.connections.save(connection)
+            except VersionConflict:
+                continue
+            events = status_events(connection, change)
+            if events:
+                try:
+                    self.events.publish(*events)
+                except Exception:
+                    logger.exception("status event not published", extra={"connection_id": connection_id})
+            return connection.consecutive_failures
+        logger.warning(
+            "connection status not recorded after conflicts", extra={"connection_id": connection_id}
+        )
+        return 0
+
+
+def _about(connection: Connection) -> dict[str, str]:
+    return {"connection_id": connection.id, "provider": connection.provider}
+
+
+def _expired(credentials: Credentials, now: datetime) -> bool:
+    return credentials.expires_at is not None and credentials.expires_at <= now
+
+
+def _newer(latest: Credentials, seen: Credentials, now: datetime) -> bool:
+    """Someone else refreshed: the stored access token is not the one we started from."""
+    return _secret(latest.access_token) != _secret(seen.access_token) and not _expired(latest, now)
+
+
+def _refresh_token(credentials: Credentials) -> str | None:
+    return _secret(credentials.refresh_token)
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+def _expiry(now: datetime, expires_in: Any) -> datetime | None:
+    """`now + expires_in` seconds, or None when the answer gives no usable lifetime."""
+    if isinstance(expires_in, bool) or not isinstance(expires_in, int | float | str):
+        return None
+    try:
+        return now + timedelta(seconds=float(expires_in))
+    except ValueError:
+        return None
+
+
+def install(services: Services, apps: AppCredentialStore | None = None) -> TokenManager:
+    """Build the token manager and make it (and `apps`) the services' credential and app sources."""
+    from integrations import aws
+    from integrations.oauth.apps import AppCredentialStore
+
+    settings = services.settings
+    if apps is None:
+        apps = AppCredentialStore(
+            aws.secretsmanager(), settings.app_secret_prefix, settings.agency_app_secret_prefix
+        )
+    manager = TokenManager(
+        catalog=services.catalog,
+        connections=services.connections,
+        vault=services.vault,
+        events=services.events,
+        apps=apps,
+        leases=RefreshLeases(aws.dynamodb(), settings.state_table_name),
+        clock=services.clock,
+    )
+    services.credential_source = manager
+    services.app_source = apps
+    return manager

@@ -1,0 +1,331 @@
+"""Portal use cases. Routes parse and shape; every rule is applied here, through the domain."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from integrations.catalog.config_validation import validate_config
+from integrations.catalog.model import ProviderSpec
+from integrations.container import credential_ref
+from integrations.domain.access import Level, Role
+from integrations.domain.agency import AgencySettings, AgencySettingsUpdate
+from integrations.domain.authorization import (
+    Action,
+    Scope,
+    authorize,
+    availability,
+    may_see_integrations,
+    resolve_scope,
+)
+from integrations.domain.connection import Connection, PortalStatus
+from integrations.domain.errors import Forbidden, NotFound, ValidationFailed
+from integrations.domain.principal import Principal
+from integrations.events import IntegrationConfigChanged, IntegrationDisconnected, status_events
+from integrations.portal.views import (
+    Card,
+    CardList,
+    ConnectionSummary,
+    ConnectionView,
+    HealthItem,
+    HealthPageView,
+    MeView,
+    OptionList,
+    OptionView,
+    SettingsView,
+)
+from integrations.providers.registry import module_for
+from integrations.store.vault import Credentials, CredentialsUnreadable
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger
+
+    from integrations.container import Services
+
+# Worst first: a card shows the most urgent status among its connections.
+_STATUS_PRIORITY = (PortalStatus.ERROR, PortalStatus.SYNCING, PortalStatus.CONNECTED)
+
+
+class PortalService:
+    def __init__(self, services: Services, logger: Logger) -> None:
+        self._s = services
+        self._log = logger
+
+    # --- who am I ---
+
+    def me(self, principal: Principal) -> MeView:
+        settings = self._s.agencies.get(principal.agency_id)
+        levels = may_see_integrations(principal, settings)
+        can_manage = any(
+            authorize(principal, _scope_for_manage_check(principal, level), Action.MANAGE, settings).allowed
+            for level in levels
+        )
+        return MeView(show_integrations=bool(levels), can_manage=can_manage, levels=levels)
+
+    # --- cards ---
+
+    def cards(self, principal: Principal, level: Level, client_id: str | None) -> CardList:
+        """The cards of one level: one GetItem for the agency's settings, one Query for the connections."""
+        scope = resolve_scope(principal, level, client_id)
+        settings = self._s.agencies.get(principal.agency_id)
+        authorize(principal, scope, Action.VIEW, settings).raise_if_denied()
+        can_manage = authorize(principal, scope, Action.MANAGE, settings).allowed
+        by_provider: dict[str, list[Connection]] = {}
+        for connection in self._s.connections.list_for_scope(scope):
+            by_provider.setdefault(connection.provider, []).append(connection)
+        cards = [
+            self._card(spec, level, settings, by_provider.get(spec.id, []), can_manage)
+            for spec in self._s.catalog
+            if level in spec.levels
+        ]
+        return CardList(integrations=cards)
+
+    def _card(
+        self,
+        spec: ProviderSpec,
+        level: Level,
+        settings: AgencySettings,
+        connections: list[Connection],
+        can_manage: bool,
+    ) -> Card:
+        decision = availability(spec.id, spec.min_tier, spec.levels, level, settings)
+        statuses = {c.status for c in connections}
+        status = next((s for s in _STATUS_PRIORITY if s in statuses), PortalStatus.NOT_CONNECTED)
+        return Card(
+            **spec.public_card(),
+            available=decision.allowed,
+            unavailable_reason=decision.message,
+            unavailable_code=decision.reason.value if decision.reason else None,
+            status=status,
+            connections=[ConnectionSummary.of(c) for c in sorted(connections, key=lambda c: c.created_at)],
+            can_manage=can_manage,
+            auth=spec.auth.value,
+            multiple_accounts=spec.multiple_accounts,
+            config_schema=spec.config_schema,
+        )
+
+    # --- one connection ---
+
+    def connection(self, principal: Principal, connection_id: str) -> ConnectionView:
+        connection, can_manage = self._authorized(principal, connection_id, Action.VIEW)
+        return self._view(connection, can_manage)
+
+    def update_config(
+        self, principal: Principal, connection_id: str, config: dict[str, Any]
+    ) -> ConnectionView:
+        connection, _ = self._authorized(principal, connection_id, Action.MANAGE)
+        spec = self._s.catalog.get(connection.provider)
+        normalized = validate_config(spec, config)
+        change = connection.configured(normalized, self._s.clock())
+        self._s.connections.save(connection)
+        self._s.events.publish(
+            IntegrationConfigChanged.of(connection, config=normalized), *status_events(connection, change)
+        )
+        return self._view(connection, True)
+
+    def options(self, principal: Principal, connection_id: str, field: str, parent: str | None) -> OptionList:
+        connection, _ = self._authorized(principal, connection_id, Action.MANAGE)
+        spec = self._s.catalog.get(connection.provider)
+        config_field = spec.config_field(field)
+        if config_field is None or config_field.options_source is None:
+            raise NotFound(f"{spec.name} has no options for '{field}'.", code="unknown_field")
+        if config_field.depends_on and not parent:
+            raise ValidationFailed(
+                f"Choose {config_field.depends_on} first.",
+                code="parent_required",
+                details=[
+                    {"field": "depends_on", "message": f"the value of {config_field.depends_on} is required"}
+                ],
+            )
+        credentials = self._s.fresh_credentials(connection)
+        options = module_for(spec.id).options(spec, connection, credentials, config_field.name, parent)
+        return OptionList(options=[OptionView(value=o.value, label=o.label) for o in options])
+
+    def disconnect(self, principal: Principal, connection_id: str) -> None:
+        """Revoke and unsubscribe (best effort), announce, then delete credentials, lookups and connection."""
+        connection, _ = self._authorized(principal, connection_id, Action.MANAGE)
+        spec = self._s.catalog.get(connection.provider)
+        credentials = self._stored_credentials(connection)
+        if credentials is not None:
+            self._best_effort_provider_cleanup(spec, connection, credentials)
+        # Announce first: a crash after this repeats the event on retry; the reverse order could lose it.
+        self._s.events.publish(IntegrationDisconnected.of(connection))
+        self._s.vault.delete(credential_ref(connection))
+        self._s.connections.delete(connection)
+        self._log.info("connection disconnected", extra={"connection_id": connection.id, "provider": spec.id})
+
+    def _stored_credentials(self, connection: Connection) -> Credentials | None:
+        try:
+            return self._s.vault.get(credential_ref(connection))
+        except CredentialsUnreadable:
+            self._log.warning("credentials unreadable at disconnect", extra={"connection_id": connection.id})
+            return None
+
+    def _best_effort_provider_cleanup(
+        self, spec: ProviderSpec, connection: Connection, credentials: Credentials
+    ) -> None:
+        module = module_for(spec.id)
+        try:
+            module.on_disconnect(spec, connection, credentials)
+        except Exception as exc:  # a provider failure never blocks a disconnect
+            self._log.warning(
+                "provider unsubscribe failed",
+                extra={"connection_id": connection.id, "error": type(exc).__name__},
+            )
+        if not spec.revocable:
+            return
+        if self._grant_still_used(spec, connection):
+            # Revoking a Google grant ends every scope of that account for the app (Gmail and Calendar alike).
+            self._log.info("revoke skipped: grant still used", extra={"connection_id": connection.id})
+            return
+        try:
+            app = self._s.app_credentials(spec, connection.agency_id)
+            module.revoke(spec, credentials, app)
+        except Exception as exc:  # a provider failure never blocks a disconnect
+            self._log.warning(
+                "revoke failed", extra={"connection_id": connection.id, "error": type(exc).__name__}
+            )
+
+    def _grant_still_used(self, spec: ProviderSpec, connection: Connection) -> bool:
+        """Does another connection of the same owner use the same account through the same OAuth app?"""
+        if spec.oauth is None:
+            return False
+        owner = Scope(connection.agency_id, connection.level, connection.client_id, connection.user_id)
+        for other in self._s.connections.list_for_scope(owner):
+            other_spec = self._s.catalog.get(other.provider)
+            if (
+                other.id != connection.id
+                and other.account.id == connection.account.id
+                and other_spec.oauth is not None
+                and other_spec.oauth.app == spec.oauth.app
+            ):
+                return True
+        return False
+
+    # --- agency ---
+
+    def health(
+        self,
+        principal: Principal,
+        status: PortalStatus | None,
+        provider: str | None,
+        cursor: str | None,
+        limit: int,
+    ) -> HealthPageView:
+        _require_agency_admin(principal)
+        if provider is not None and provider not in self._s.catalog:
+            raise ValidationFailed(
+                f"Unknown provider '{provider}'.",
+                code="unknown_provider",
+                details=[{"field": "provider", "message": "is not a provider in the catalog"}],
+            )
+        page = self._s.connections.health_page(
+            principal.agency_id, status=status, provider=provider, cursor=cursor, limit=limit
+        )
+        return HealthPageView(
+            items=[
+                HealthItem(
+                    connection_id=c.id,
+                    client_id=c.client_id,
+                    user_id=c.user_id,
+                    level=c.level,
+                    provider=c.provider,
+                    account_label=c.account.label,
+                    status=c.status,
+                    error=c.error,
+                    last_sync_at=c.last_sync_at,
+                    token_expires_at=c.token_expires_at,
+                )
+                for c in page.connections
+            ],
+            next_cursor=page.next_cursor,
+        )
+
+    def settings(self, principal: Principal) -> SettingsView:
+        _require_agency_admin(principal)
+        return _settings_view(self._s.agencies.get(principal.agency_id))
+
+    def update_settings(self, principal: Principal, update: AgencySettingsUpdate) -> SettingsView:
+        _require_agency_admin(principal)
+        if update.enabled_providers is not None:
+            unknown = [p for p in update.enabled_providers if p not in self._s.catalog]
+            if unknown:
+                raise ValidationFailed(
+                    f"Unknown providers: {', '.join(unknown)}.",
+                    code="unknown_provider",
+                    details=[{"field": "enabled_providers", "message": f"unknown: {', '.join(unknown)}"}],
+                )
+        current = self._s.agencies.get(principal.agency_id)
+        saved = self._s.agencies.save(current.model_copy(update=update.model_dump()))
+        return _settings_view(saved)
+
+    # --- helpers ---
+
+    def _authorized(
+        self, principal: Principal, connection_id: str, action: Action
+    ) -> tuple[Connection, bool]:
+        """Load a connection the caller may see (else 404), then check the action (else 403)."""
+        connection = self._s.connections.get(connection_id)
+        if connection is None or not _is_visible_owner(principal, connection):
+            raise NotFound("No such connection.", code="connection_not_found")
+        settings = self._s.agencies.get(principal.agency_id)
+        scope = Scope(connection.agency_id, connection.level, connection.client_id, connection.user_id)
+        view = authorize(principal, scope, Action.VIEW, settings)
+        if not view.allowed:
+            raise NotFound("No such connection.", code="connection_not_found")
+        manage = authorize(principal, scope, Action.MANAGE, settings)
+        if action is Action.MANAGE:
+            manage.raise_if_denied()
+        return connection, manage.allowed
+
+    def _view(self, connection: Connection, can_manage: bool) -> ConnectionView:
+        spec = self._s.catalog.get(connection.provider)
+        return ConnectionView(
+            id=connection.id,
+            provider=connection.provider,
+            level=connection.level,
+            client_id=connection.client_id,
+            user_id=connection.user_id,
+            account_id=connection.account.id,
+            account_label=connection.account.label,
+            status=connection.status,
+            error=connection.error,
+            oauth_scopes=connection.oauth_scopes,
+            config=connection.config,
+            config_schema=spec.config_schema,
+            last_sync_at=connection.last_sync_at,
+            next_sync_at=connection.next_sync_at,
+            created_at=connection.created_at,
+            updated_at=connection.updated_at,
+            can_manage=can_manage,
+        )
+
+
+def _is_visible_owner(principal: Principal, connection: Connection) -> bool:
+    """Is this connection within what the caller's tenancy could ever see? (Otherwise: 404.)"""
+    if connection.agency_id != principal.agency_id:
+        return False
+    if connection.level is Level.USER:
+        return connection.user_id == principal.sub
+    if connection.level is Level.AGENCY:
+        return principal.role is Role.AGENCY_ADMIN
+    return principal.role is Role.AGENCY_ADMIN or connection.client_id == principal.client_id
+
+
+def _require_agency_admin(principal: Principal) -> None:
+    if principal.role is not Role.AGENCY_ADMIN:
+        raise Forbidden("Only agency admins can do this.", code="agency_admin_only")
+
+
+def _scope_for_manage_check(principal: Principal, level: Level) -> Scope:
+    if level is Level.CLIENT and principal.role is Role.AGENCY_ADMIN:
+        return Scope(principal.agency_id, level, "*", None)
+    return resolve_scope(principal, level)
+
+
+def _settings_view(settings: AgencySettings) -> SettingsView:
+    return SettingsView(
+        tier=settings.tier,
+        enabled_providers=settings.enabled_providers,
+        staff_personal_connections=settings.staff_personal_connections,
+        contact_personal_connections=settings.contact_personal_connections,
+    )

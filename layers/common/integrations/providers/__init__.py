@@ -1,0 +1,1 @@
+"""One module per provider, each with the same shape; behaviour the catalog's data cannot express."""

@@ -1,0 +1,68 @@
+"""The shape every provider module has. Defaults do nothing, so a provider implements only what it has."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from integrations.catalog.model import ProviderSpec
+    from integrations.domain.connection import Connection, ExternalAccount
+    from integrations.store.connections import Lookup
+    from integrations.store.vault import Credentials
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One choice in a configuration dropdown."""
+
+    value: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class AppCredentials:
+    """An OAuth app's client credentials (the platform's, or an agency's white-label app)."""
+
+    client_id: str
+    client_secret: str
+    extra: dict[str, Any]
+
+
+class ProviderModule:
+    """Hooks around a connection's life. `token` is a fresh access token from the token manager."""
+
+    def identity(
+        self, spec: ProviderSpec, token_answer: dict[str, Any], access_token: str
+    ) -> ExternalAccount:
+        """Read the external account (id + label) right after the code exchange."""
+        raise NotImplementedError
+
+    def granted_scopes(
+        self, spec: ProviderSpec, token_answer: dict[str, Any], access_token: str
+    ) -> list[str] | None:
+        """Granted scopes when the token answer does not carry them (None: use the token answer)."""
+        return None
+
+    def options(
+        self,
+        spec: ProviderSpec,
+        connection: Connection,
+        credentials: Credentials,
+        field: str,
+        parent: str | None,
+    ) -> list[Option]:
+        """Choices for a config field whose `options_source` this provider serves."""
+        return []
+
+    def revoke(self, spec: ProviderSpec, credentials: Credentials, app: AppCredentials | None) -> None:
+        """Revoke the grant at the provider (best effort; callers log and go on)."""
+
+    def on_connect(
+        self, spec: ProviderSpec, connection: Connection, credentials: Credentials
+    ) -> list[Lookup]:
+        """Provider-side set-up after connect (subscriptions, channels); returns lookup items to write."""
+        return []
+
+    def on_disconnect(self, spec: ProviderSpec, connection: Connection, credentials: Credentials) -> None:
+        """Remove provider-side subscriptions and channels (best effort)."""

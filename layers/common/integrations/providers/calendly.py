@@ -1,0 +1,92 @@
+"""Calendly: the user (and organization) URIs identify the account and route booking webhooks."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from integrations import http
+from integrations.domain.connection import ExternalAccount
+from integrations.providers.base import AppCredentials, Option, ProviderModule
+from integrations.providers.support import MAX_PAGES, IdentityUnavailable, api_url, bearer, lookup, text
+
+if TYPE_CHECKING:
+    from integrations.catalog.model import ProviderSpec
+    from integrations.domain.connection import Connection
+    from integrations.store.connections import Lookup
+    from integrations.store.vault import Credentials
+
+LOOKUP_USER = "user"
+LOOKUP_ORGANIZATION = "organization"
+
+
+def _me(spec: ProviderSpec, access_token: str) -> dict[str, Any]:
+    found = http.api_call("GET", api_url(spec, "users/me"), access_token=access_token)
+    resource = found.get("resource") if isinstance(found, dict) else None
+    if not isinstance(resource, dict):
+        raise IdentityUnavailable("Calendly did not return the connected user.")
+    return resource
+
+
+class CalendlyModule(ProviderModule):
+    def identity(
+        self, spec: ProviderSpec, token_answer: dict[str, Any], access_token: str
+    ) -> ExternalAccount:
+        me = _me(spec, access_token)
+        uri = text(me.get("uri") or token_answer.get("owner"))
+        if not uri:
+            raise IdentityUnavailable("Calendly did not say which user was connected.")
+        return ExternalAccount(id=uri, label=text(me.get("email") or me.get("name")) or uri)
+
+    def on_connect(
+        self, spec: ProviderSpec, connection: Connection, credentials: Credentials
+    ) -> list[Lookup]:
+        lookups = [lookup(connection, LOOKUP_USER, connection.account.id)]
+        organization = text((credentials.extra.get("token_answer") or {}).get("organization"))
+        if organization:
+            lookups.append(lookup(connection, LOOKUP_ORGANIZATION, organization))
+        return lookups
+
+    def revoke(self, spec: ProviderSpec, credentials: Credentials, app: AppCredentials | None) -> None:
+        """RFC 7009 at /oauth/revoke with the app's Basic client authentication."""
+        from integrations.oauth.engine import OAuth2Engine
+
+        assert spec.oauth is not None
+        if credentials.refresh_token is not None:
+            token, hint = credentials.refresh_token, "refresh_token"
+        elif credentials.access_token is not None:
+            token, hint = credentials.access_token, "access_token"
+        else:
+            return
+        OAuth2Engine().revoke(spec.oauth, app, token.get_secret_value(), hint)
+
+    def options(
+        self,
+        spec: ProviderSpec,
+        connection: Connection,
+        credentials: Credentials,
+        field: str,
+        parent: str | None,
+    ) -> list[Option]:
+        source = spec.config_field(field)
+        if source is None or source.options_source != "event_types":
+            return []
+        token = bearer(credentials)
+        options: list[Option] = []
+        url: str | None = api_url(spec, "event_types")
+        params: dict[str, Any] | None = {"user": connection.account.id, "active": "true", "count": 100}
+        for _ in range(MAX_PAGES):
+            if not url:
+                break
+            found = http.api_call("GET", url, access_token=token, params=params)
+            for item in found.get("collection", []) if isinstance(found, dict) else []:
+                if item.get("uri"):
+                    options.append(
+                        Option(value=text(item["uri"]), label=text(item.get("name")) or text(item["uri"]))
+                    )
+            # `next_page` is a complete URL carrying its own query.
+            url = ((found.get("pagination") or {}).get("next_page")) if isinstance(found, dict) else None
+            params = None
+        return options
+
+
+MODULE = CalendlyModule()

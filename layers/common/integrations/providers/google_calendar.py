@@ -1,0 +1,55 @@
+"""Google Calendar, two-way: the calendars a booking can be written to."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from integrations import http
+from integrations.providers.base import Option
+from integrations.providers.google import GoogleModule
+from integrations.providers.support import MAX_PAGES, api_url, bearer, text
+
+if TYPE_CHECKING:
+    from integrations.catalog.model import ProviderSpec
+    from integrations.domain.connection import Connection
+    from integrations.store.vault import Credentials
+
+
+def writable_calendars(spec: ProviderSpec, credentials: Credentials) -> list[Option]:
+    """calendarList.list with minAccessRole=writer: the calendars events can be written to."""
+    token = bearer(credentials)
+    options: list[Option] = []
+    params: dict[str, Any] = {"minAccessRole": "writer", "maxResults": 250}
+    for _ in range(MAX_PAGES):
+        page = http.api_call("GET", api_url(spec, "users/me/calendarList"), access_token=token, params=params)
+        for item in page.get("items", []) if isinstance(page, dict) else []:
+            calendar_id = text(item.get("id"))
+            if not calendar_id:
+                continue
+            label = text(item.get("summaryOverride") or item.get("summary")) or calendar_id
+            option = Option(value=calendar_id, label=f"{label} (primary)" if item.get("primary") else label)
+            # The primary calendar first: the usual choice.
+            options.insert(0, option) if item.get("primary") else options.append(option)
+        next_token = page.get("nextPageToken") if isinstance(page, dict) else None
+        if not next_token:
+            break
+        params["pageToken"] = next_token
+    return options
+
+
+class GoogleCalendarModule(GoogleModule):
+    def options(
+        self,
+        spec: ProviderSpec,
+        connection: Connection,
+        credentials: Credentials,
+        field: str,
+        parent: str | None,
+    ) -> list[Option]:
+        source = spec.config_field(field)
+        if source is not None and source.options_source == "calendars":
+            return writable_calendars(spec, credentials)
+        return []
+
+
+MODULE = GoogleCalendarModule()

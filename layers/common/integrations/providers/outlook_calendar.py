@@ -1,0 +1,56 @@
+"""Outlook Calendar (Microsoft Graph): the user principal name labels the account; calendars to pick.
+
+Microsoft has no per-grant revocation endpoint for this flow, so disconnect only forgets the tokens.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from integrations import http
+from integrations.domain.connection import ExternalAccount
+from integrations.providers.base import Option, ProviderModule
+from integrations.providers.support import MAX_PAGES, IdentityUnavailable, api_url, bearer, text
+
+if TYPE_CHECKING:
+    from integrations.catalog.model import ProviderSpec
+    from integrations.domain.connection import Connection
+    from integrations.store.vault import Credentials
+
+
+class OutlookCalendarModule(ProviderModule):
+    def identity(
+        self, spec: ProviderSpec, token_answer: dict[str, Any], access_token: str
+    ) -> ExternalAccount:
+        me = http.api_call("GET", api_url(spec, "me"), access_token=access_token)
+        if not isinstance(me, dict) or not me.get("id"):
+            raise IdentityUnavailable("Microsoft Graph did not return the signed-in user.")
+        label = text(me.get("userPrincipalName") or me.get("mail") or me.get("displayName"))
+        return ExternalAccount(id=text(me["id"]), label=label or text(me["id"]))
+
+    def options(
+        self,
+        spec: ProviderSpec,
+        connection: Connection,
+        credentials: Credentials,
+        field: str,
+        parent: str | None,
+    ) -> list[Option]:
+        source = spec.config_field(field)
+        if source is None or source.options_source != "calendars":
+            return []
+        token = bearer(credentials)
+        options: list[Option] = []
+        url: str | None = api_url(spec, "me/calendars")
+        for _ in range(MAX_PAGES):
+            if not url:
+                break
+            found = http.api_call("GET", url, access_token=token)
+            for calendar in found.get("value", []) if isinstance(found, dict) else []:
+                if calendar.get("id") and calendar.get("canEdit", True):
+                    options.append(Option(value=text(calendar["id"]), label=text(calendar.get("name"))))
+            url = found.get("@odata.nextLink") if isinstance(found, dict) else None
+        return options
+
+
+MODULE = OutlookCalendarModule()

@@ -1,0 +1,98 @@
+"""Slack: a bot installed in one workspace; the team routes events, a channel receives notifications.
+
+Web API errors come back as HTTP 200 with `ok: false` (provider page §4.3), so every answer's `ok`
+is checked here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from integrations import http
+from integrations.domain.connection import ExternalAccount
+from integrations.providers.base import AppCredentials, Option, ProviderModule
+from integrations.providers.support import MAX_PAGES, IdentityUnavailable, api_url, bearer, lookup, text
+
+if TYPE_CHECKING:
+    from integrations.catalog.model import ProviderSpec
+    from integrations.domain.connection import Connection
+    from integrations.store.connections import Lookup
+    from integrations.store.vault import Credentials
+
+LOOKUP_TEAM = "team"
+
+
+def call(
+    spec: ProviderSpec, method: str, access_token: str, params: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """POST a Web API method (form-encoded) and return its answer; `ok: false` raises ProviderApiError."""
+    found = http.api_call("POST", api_url(spec, method), access_token=access_token, data=params or {})
+    if not isinstance(found, dict) or found.get("ok") is not True:
+        raise http.ProviderApiError(200, found)
+    return found
+
+
+class SlackModule(ProviderModule):
+    def identity(
+        self, spec: ProviderSpec, token_answer: dict[str, Any], access_token: str
+    ) -> ExternalAccount:
+        given = token_answer.get("team")
+        team: dict[str, Any] = given if isinstance(given, dict) else {}
+        checked = call(spec, "auth.test", access_token)
+        team_id = text(checked.get("team_id") or team.get("id"))
+        if not team_id:
+            raise IdentityUnavailable("Slack did not say which workspace was connected.")
+        return ExternalAccount(id=team_id, label=text(checked.get("team") or team.get("name")) or team_id)
+
+    def on_connect(
+        self, spec: ProviderSpec, connection: Connection, credentials: Credentials
+    ) -> list[Lookup]:
+        return [lookup(connection, LOOKUP_TEAM, connection.account.id)]
+
+    def revoke(self, spec: ProviderSpec, credentials: Credentials, app: AppCredentials | None) -> None:
+        """auth.revoke with the bot token: deactivates this installation's token."""
+        assert spec.oauth is not None
+        if credentials.access_token is None or not spec.oauth.revoke_url:
+            return
+        found = http.api_call(
+            "POST", spec.oauth.revoke_url, access_token=credentials.access_token.get_secret_value(), data={}
+        )
+        if isinstance(found, dict) and found.get("ok") is False and found.get("error") not in _ALREADY_GONE:
+            raise http.ProviderApiError(200, found)
+
+    def options(
+        self,
+        spec: ProviderSpec,
+        connection: Connection,
+        credentials: Credentials,
+        field: str,
+        parent: str | None,
+    ) -> list[Option]:
+        source = spec.config_field(field)
+        if source is None or source.options_source != "channels":
+            return []
+        token = bearer(credentials)
+        options: list[Option] = []
+        params: dict[str, Any] = {
+            "types": "public_channel,private_channel",
+            "exclude_archived": "true",
+            "limit": 200,
+        }
+        for _ in range(MAX_PAGES):
+            found = call(spec, "conversations.list", token, params)
+            for channel in found.get("channels", []):
+                if channel.get("id"):
+                    prefix = "(private) " if channel.get("is_private") else "#"
+                    options.append(
+                        Option(value=text(channel["id"]), label=prefix + text(channel.get("name")))
+                    )
+            cursor = (found.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
+            params["cursor"] = cursor
+        return options
+
+
+_ALREADY_GONE = frozenset({"token_revoked", "invalid_auth", "account_inactive", "not_authed"})
+
+MODULE = SlackModule()

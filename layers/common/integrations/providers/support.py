@@ -1,0 +1,63 @@
+"""Small helpers the provider modules share: API URLs, bearer tokens, lookups, paging limits."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from integrations.domain.errors import IntegrationError
+
+if TYPE_CHECKING:
+    from integrations.catalog.model import ProviderSpec
+    from integrations.domain.connection import Connection
+    from integrations.store.connections import Lookup
+    from integrations.store.vault import Credentials
+
+# Dropdowns list at most this many pages of provider results (a few thousand options).
+MAX_PAGES = 20
+
+
+class IdentityUnavailable(IntegrationError):
+    """The provider did not say whose account was connected."""
+
+    status = 502
+    code = "identity_failed"
+
+
+def api_url(spec: ProviderSpec, path: str) -> str:
+    base = (spec.api_base_url or "").rstrip("/")
+    return f"{base}/{path.lstrip('/')}"
+
+
+def bearer(credentials: Credentials) -> str:
+    from integrations.oauth.errors import ReauthRequired
+
+    if credentials.access_token is None:
+        raise ReauthRequired("This connection has no access token; connect it again.")
+    return credentials.access_token.get_secret_value()
+
+
+def answer_fact(credentials: Credentials, key: str) -> Any:
+    """A non-secret fact the token endpoint returned at connect (kept in credentials.extra)."""
+    facts = credentials.extra.get("token_answer")
+    return facts.get(key) if isinstance(facts, dict) else None
+
+
+def lookup(connection: Connection, kind: str, value: str, **attributes: str) -> Lookup:
+    from integrations.store.connections import Lookup
+
+    return Lookup(
+        provider=connection.provider,
+        kind=kind,
+        value=value,
+        connection_id=connection.id,
+        agency_id=connection.agency_id,
+        client_id=connection.client_id,
+        attributes=dict(attributes),
+    )
+
+
+def text(value: Any) -> str:
+    """A provider value as text ('' for missing), for ids that may come back as numbers."""
+    if value is None or isinstance(value, dict | list):
+        return ""
+    return str(value)

@@ -1,0 +1,1 @@
+"""DynamoDB and Secrets Manager adapters behind small interfaces."""

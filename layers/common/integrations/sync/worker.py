@@ -1,0 +1,34 @@
+"""The worker's side of a job: load the connection, then run the step the job asks for."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from integrations.sync.jobs import JobKind, SyncJob
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger
+
+    from integrations.container import Services
+
+
+class SyncWorker:
+    def __init__(self, services: Services, logger: Logger) -> None:
+        self._s = services
+        self._log = logger
+
+    def handle(self, job: SyncJob) -> None:
+        """Run one job. Raising makes SQS redeliver it (and, past maxReceiveCount, dead-letter it)."""
+        connection = self._s.connections.get(job.connection_id)
+        if connection is None:
+            # Disconnected since the job was queued: nothing to do, and nothing to retry.
+            self._log.info("job for a removed connection dropped", extra={"connection_id": job.connection_id})
+            return
+        if job.kind is JobKind.REFRESH_TOKEN:
+            self._s.fresh_credentials(connection)
+            return
+        # Provider sync steps plug in here; until a provider has one, a sync job is acknowledged.
+        self._log.info(
+            "no sync step for provider yet",
+            extra={"connection_id": connection.id, "provider": connection.provider, "kind": job.kind.value},
+        )

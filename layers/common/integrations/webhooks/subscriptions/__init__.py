@@ -1,0 +1,126 @@
+"""Provider-side push subscriptions, made at connect and removed at disconnect.
+
+Per-connection subscriptions: a Google Calendar watch channel per synced calendar, a Calendly webhook
+subscription with its own signing key, a Microsoft Graph subscription, a Gmail `users.watch`. GHL,
+HubSpot and Slack webhooks are configured once per app; their routing is `routing.app_level_lookups`.
+
+Contract for callers (connect flow, disconnect, renewal jobs):
+
+- `for_provider(provider_id)` -> a manager, or None when the provider has no per-connection pushes.
+- `manager.subscribe(spec, connection, access_token) -> list[Lookup]`: creates the subscriptions and
+  returns the lookup items that route and verify their pushes. Write them with
+  `ConnectionRepository.put_lookups(connection, merge_lookups(on_connect_lookups, these))`. Raises on a
+  provider failure (nothing half-made is returned); the caller logs it and carries on.
+- `manager.unsubscribe(spec, connection, access_token, lookups)`: best effort, never raises for a
+  provider failure; pass the connection's stored lookups (`stored_lookups`). Deleting the lookup
+  items is the repository's job (`ConnectionRepository.delete`).
+- Renewal (before `Attr.EXPIRES_AT`): subscribe again, write the new lookups, then unsubscribe the old
+  ones (create before delete, so there is no gap; both deliver for a moment and dedupe absorbs it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from integrations.domain.connection import utcnow
+from integrations.webhooks.routing import parse_lookup_key
+
+if TYPE_CHECKING:
+    from integrations.catalog.model import ProviderSpec
+    from integrations.domain.connection import Connection
+    from integrations.store.connections import ConnectionRepository, Lookup
+    from integrations.webhooks.keyring import AppSecretSource, SigningKeyBox
+
+
+class SubscriptionNotConfigured(RuntimeError):
+    """The deployment lacks what a subscription needs (public URL, KMS key, Pub/Sub topic)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionContext:
+    """What managers need besides the connection: our public URL, key sealing, app secrets, a clock."""
+
+    public_api_url: str
+    signing_keys: SigningKeyBox | None = None
+    app_secrets: AppSecretSource | None = None
+    clock: Callable[[], datetime] = field(default=utcnow)
+
+    def webhook_url(self, provider: str) -> str:
+        """`<PUBLIC_API_URL>/webhooks/<provider>`: where a provider sends this connection's pushes."""
+        if not self.public_api_url:
+            raise SubscriptionNotConfigured("PUBLIC_API_URL is not set; providers cannot reach us.")
+        return f"{self.public_api_url.rstrip('/')}/webhooks/{provider}"
+
+    def app_fields(self, app: str) -> Mapping[str, Any]:
+        return self.app_secrets.fields(app) if self.app_secrets is not None else {}
+
+    @classmethod
+    def from_env(cls) -> SubscriptionContext:
+        """Built from the function's environment (template.yaml's contract)."""
+        from integrations import aws
+        from integrations.config import Settings
+        from integrations.webhooks.keyring import SecretsManagerAppSecrets, SigningKeyBox
+
+        settings = Settings.from_env()
+        return cls(
+            public_api_url=settings.public_api_url,
+            signing_keys=SigningKeyBox(aws.kms(), settings.kms_key_id) if settings.kms_key_id else None,
+            app_secrets=SecretsManagerAppSecrets(aws.secretsmanager(), settings.app_secret_prefix),
+        )
+
+
+class SubscriptionManager(Protocol):
+    """Creates and removes one provider's per-connection push subscriptions."""
+
+    def subscribe(self, spec: ProviderSpec, connection: Connection, access_token: str) -> list[Lookup]: ...
+
+    def unsubscribe(
+        self, spec: ProviderSpec, connection: Connection, access_token: str, lookups: list[Lookup]
+    ) -> None: ...
+
+
+def _registry() -> dict[str, Callable[[SubscriptionContext], SubscriptionManager]]:
+    from integrations.webhooks.subscriptions.calendly import CalendlySubscriptions
+    from integrations.webhooks.subscriptions.gmail import GmailWatch
+    from integrations.webhooks.subscriptions.google_calendar import GoogleCalendarChannels
+    from integrations.webhooks.subscriptions.outlook_calendar import GraphSubscriptions
+
+    return {
+        "google_calendar": GoogleCalendarChannels,
+        "calendly": CalendlySubscriptions,
+        "outlook_calendar": GraphSubscriptions,
+        "gmail": GmailWatch,
+    }
+
+
+def for_provider(provider_id: str, context: SubscriptionContext | None = None) -> SubscriptionManager | None:
+    """The provider's subscription manager, or None (app-level webhooks, or no pushes at all)."""
+    factory = _registry().get(provider_id)
+    if factory is None:
+        return None
+    return factory(context or SubscriptionContext.from_env())
+
+
+def stored_lookups(repository: ConnectionRepository, connection: Connection) -> list[Lookup]:
+    """The connection's lookup items as stored (what `unsubscribe` needs at disconnect)."""
+    found: list[Lookup] = []
+    for key in connection.lookup_keys:
+        parts = parse_lookup_key(key)
+        if parts is None:
+            continue
+        lookup = repository.get_lookup(*parts)
+        if lookup is not None and lookup.connection_id == connection.id:
+            found.append(lookup)
+    return found
+
+
+__all__ = [
+    "SubscriptionContext",
+    "SubscriptionManager",
+    "SubscriptionNotConfigured",
+    "for_provider",
+    "stored_lookups",
+]

@@ -1,0 +1,134 @@
+"""iCloud connects with an Apple ID and an app-specific password, verified by CalDAV discovery first."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.local.sandbox import catalog_overrides
+from integrations import aws as aws_clients
+from integrations.catalog.loader import OVERRIDES_ENV, clear_cache
+from integrations.config import Settings
+from integrations.container import build_vault, credential_ref
+from integrations.domain.access import Level
+from integrations.domain.authorization import Scope
+from integrations.store.connections import ConnectionRepository
+from tests.integration.oauth.caldav_stub import APP_PASSWORD, USERNAME, CalDavStub, serve_caldav
+from tests.integration.oauth.conftest import CLIENT_USER, Browser
+from tests.support.events import http_event
+
+MY_CALENDARS = Scope("agency-1", Level.USER, "client-a", "user-1")
+
+
+@pytest.fixture
+def caldav(
+    oauth_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[CalDavStub]:
+    server, stub = serve_caldav()
+    overrides = catalog_overrides(oauth_env["sandbox"])
+    overrides["icloud_calendar"] = {"urls": {"caldav": f"http://127.0.0.1:{server.server_port}/"}}
+    path = tmp_path / "overrides-icloud.json"
+    path.write_text(json.dumps(overrides))
+    monkeypatch.setenv(OVERRIDES_ENV, str(path))
+    clear_cache()
+    yield stub
+    server.shutdown()
+    server.server_close()
+
+
+def connect(browser: Browser, password: str, **extra: Any) -> Any:
+    body = {"apple_id": USERNAME, "app_password": password, **extra}
+    return browser.call(
+        http_event("POST", "/integrations/icloud_calendar/connect", claims=CLIENT_USER, body=body)
+    )
+
+
+def my_connections() -> list[Any]:
+    repo = ConnectionRepository(aws_clients.dynamodb(), Settings.from_env().table_name)
+    return [c for c in repo.list_for_scope(MY_CALENDARS) if c.provider == "icloud_calendar"]
+
+
+def test_valid_app_password_connects_and_is_stored_encrypted(browser: Browser, caldav: CalDavStub) -> None:
+    answer = connect(browser, APP_PASSWORD)
+
+    assert answer.status == 201
+    assert answer.body["provider"] == "icloud_calendar"
+    assert answer.body["account_label"] == USERNAME
+    assert APP_PASSWORD not in json.dumps(answer.body)
+    [connection] = my_connections()
+    stored = build_vault(Settings.from_env()).get(credential_ref(connection))
+    assert stored is not None
+    assert stored.secrets["app_password"].get_secret_value() == APP_PASSWORD
+    assert [c["name"] for c in stored.extra["calendars"]] == ["Home", "Work"]
+    assert APP_PASSWORD not in connection.model_dump_json()
+
+
+def test_wrong_password_is_422_explaining_app_specific_passwords(
+    browser: Browser, caldav: CalDavStub
+) -> None:
+    answer = connect(browser, "my-apple-id-password")
+
+    assert answer.status == 422
+    assert answer.body["code"] == "invalid_app_password"
+    assert "app-specific password" in answer.body["message"]
+    assert caldav.rejected >= 1
+    assert my_connections() == []
+
+
+def test_connecting_again_updates_the_same_connection(browser: Browser, caldav: CalDavStub) -> None:
+    first = connect(browser, APP_PASSWORD)
+    again = connect(browser, APP_PASSWORD)
+
+    assert again.status == 200
+    assert again.body["id"] == first.body["id"]
+    assert len(my_connections()) == 1
+
+
+def test_icloud_is_personal_only(browser: Browser, caldav: CalDavStub) -> None:
+    answer = connect(browser, APP_PASSWORD, level="client")
+
+    assert answer.status == 403
+    assert answer.body["code"] == "level_not_supported"
+    assert caldav.attempts == 0  # refused before anything was sent to Apple
+
+
+def test_missing_fields_are_422(browser: Browser, caldav: CalDavStub) -> None:
+    answer = browser.call(
+        http_event(
+            "POST", "/integrations/icloud_calendar/connect", claims=CLIENT_USER, body={"apple_id": "x@y.z"}
+        )
+    )
+    assert answer.status == 422
+
+
+def test_oauth_providers_have_no_password_connect(browser: Browser, caldav: CalDavStub) -> None:
+    answer = browser.call(
+        http_event(
+            "POST",
+            "/integrations/google_calendar/connect",
+            claims=CLIENT_USER,
+            body={"apple_id": USERNAME, "app_password": APP_PASSWORD},
+        )
+    )
+    assert answer.status == 400
+    assert answer.body["code"] == "not_password_auth"
+
+
+def test_calendar_options_come_from_discovery(browser: Browser, caldav: CalDavStub) -> None:
+    from integrations.catalog import load_catalog
+    from integrations.providers.registry import module_for
+
+    connect(browser, APP_PASSWORD)
+    [connection] = my_connections()
+    credentials = build_vault(Settings.from_env()).get(credential_ref(connection))
+    assert credentials is not None
+    spec = load_catalog().get("icloud_calendar")
+
+    options = module_for("icloud_calendar").options(spec, connection, credentials, "calendar_url", None)
+
+    assert [o.label for o in options] == ["Home", "Work"]
+    assert all(o.value.endswith("/") and "/calendars/" in o.value for o in options)
