@@ -15,12 +15,8 @@ import requests
 from infra.local.event_sources import QueueConsumer
 from infra.local.stack import LocalStack
 from integrations import aws
-from integrations.catalog.loader import load_catalog
 from integrations.config import Settings
-from integrations.container import build_vault, credential_ref
 from integrations.store.connections import ConnectionRepository
-from integrations.webhooks import subscriptions
-from integrations.webhooks.subscriptions import SubscriptionContext
 from tests.e2e.conftest import MANAGE, VIEW, Api
 from tests.e2e.test_oauth_flow import card, consent
 
@@ -107,18 +103,13 @@ def test_a_changed_google_event_reaches_the_sync_worker_through_a_watch_channel(
     repository = ConnectionRepository(aws.dynamodb(), settings.table_name)
     connection = repository.get(listed["id"])
     assert connection is not None
-    credentials = build_vault(settings).get(credential_ref(connection))
-    assert credentials is not None and credentials.access_token is not None
-    access_token = credentials.access_token.get_secret_value()
-
-    # and a watch channel opened on its calendar, routed by the lookup items it returned
-    context = SubscriptionContext(public_api_url=stack.urls.gateway)
-    manager = subscriptions.for_provider("google_calendar", context)
-    assert manager is not None
-    spec = load_catalog().get("google_calendar")
-    lookups = manager.subscribe(spec, connection, access_token)
-    assert len(lookups) == 1
-    repository.put_lookups(connection, lookups)
+    # and, opened by the connect itself, a watch channel on its calendar with the lookup that routes it
+    [channel_key] = [key for key in connection.lookup_keys if key.startswith("LOOKUP#google_calendar#")]
+    channel_id = channel_key.split("#")[3]
+    lookup = repository.get_lookup("google_calendar", channel_key.split("#")[2], channel_id)
+    assert lookup is not None
+    channels = sandbox_get(stack, "/_sandbox/google/channels")["channels"]
+    assert [c["stopped"] for c in channels if c["id"] == channel_id] == [False]
 
     # When someone changes an event in that calendar at Google
     sandbox_post(
@@ -144,22 +135,22 @@ def test_a_changed_google_event_reaches_the_sync_worker_through_a_watch_channel(
     [job] = eventually(job_for_connection)
     assert job["provider"] == "google_calendar"
     assert job["kind"] == "sync"
-    assert job["hint"]["resource_id"] == lookups[0].attributes["resource_id"]
+    assert job["hint"]["resource_id"] == lookup.attributes["resource_id"]
     deliveries = sandbox_get(stack, "/_sandbox/pushes", label="google_calendar:exists", wait="1")[
         "deliveries"
     ]
-    mine = [d for d in deliveries if d["headers"]["X-Goog-Channel-ID"] == lookups[0].value]
+    mine = [d for d in deliveries if d["headers"]["X-Goog-Channel-ID"] == channel_id]
     assert [d["status"] for d in mine] == [200]
     # The `sync` message came before the lookup was written: acknowledged, and nothing queued for it.
     syncs = sandbox_get(stack, "/_sandbox/pushes", label="google_calendar:sync")["deliveries"]
-    assert [d["status"] for d in syncs if d["headers"]["X-Goog-Channel-ID"] == lookups[0].value] == [200]
+    assert [d["status"] for d in syncs if d["headers"]["X-Goog-Channel-ID"] == channel_id] == [200]
 
-    # When the connection's channels are removed, a later change sends nothing more to us
-    manager.unsubscribe(spec, connection, access_token, lookups)
-    channels = sandbox_get(stack, "/_sandbox/google/channels")["channels"]
-    assert [c["stopped"] for c in channels if c["id"] == lookups[0].value] == [True]
+    # When the connection is disconnected, its channel is stopped at Google and its lookup is gone
     removed = api.call("DELETE", f"/connections/{connection.id}", identity=MANAGER_W)
     assert removed.status_code == 204, removed.text
+    channels = sandbox_get(stack, "/_sandbox/google/channels")["channels"]
+    assert [c["stopped"] for c in channels if c["id"] == channel_id] == [True]
+    assert repository.get_lookup("google_calendar", channel_key.split("#")[2], channel_id) is None
 
 
 @pytest.mark.parametrize("provider", ["slack", "hubspot", "ghl", "gmail"])

@@ -34,7 +34,7 @@ from integrations.oauth.errors import FlowError, FlowErrorCode
 from integrations.oauth.sessions import BindOutcome, OAuthSession, SessionStore
 from integrations.observability import SECRET_KEYS, get_logger
 from integrations.providers import registry
-from integrations.store.connections import VersionConflict
+from integrations.store.connections import Lookup, VersionConflict
 from integrations.store.vault import Credentials
 
 if TYPE_CHECKING:
@@ -631,12 +631,30 @@ class OAuthService:
 
     def _after_connect(self, spec: ProviderSpec, connection: Connection, credentials: Credentials) -> None:
         """Provider set-up (lookups, subscriptions) and the initial sync: logged, never fatal."""
+        from integrations.webhooks.routing import merge_lookups
+        from integrations.webhooks.subscriptions import subscribe_at_connect
+
         module = registry.module_for(spec.id)
+        groups: list[list[Lookup]] = []
         try:
-            lookups = module.on_connect(spec, connection, credentials)
-            self._s.connections.put_lookups(connection, lookups)
+            groups.append(module.on_connect(spec, connection, credentials))
         except Exception:
             logger.exception("on_connect failed", extra={"provider": spec.id, "connection_id": connection.id})
+        if credentials.access_token is not None:
+            try:
+                token = credentials.access_token.get_secret_value()
+                groups.append(subscribe_at_connect(spec, connection, token))
+            except Exception:
+                # Pushes are a speed-up: scheduled sync still covers the connection without them.
+                logger.exception(
+                    "subscribe failed", extra={"provider": spec.id, "connection_id": connection.id}
+                )
+        try:
+            self._s.connections.put_lookups(connection, merge_lookups(*groups))
+        except Exception:
+            logger.exception(
+                "lookups not written", extra={"provider": spec.id, "connection_id": connection.id}
+            )
         try:
             self._sync_jobs.connected(connection)
         except Exception:

@@ -163,6 +163,8 @@ class PortalService:
     def _best_effort_provider_cleanup(
         self, spec: ProviderSpec, connection: Connection, credentials: Credentials
     ) -> None:
+        credentials = self._usable_credentials(connection, credentials)
+        self._unsubscribe(spec, connection, credentials)
         module = module_for(spec.id)
         try:
             module.on_disconnect(spec, connection, credentials)
@@ -183,6 +185,31 @@ class PortalService:
         except Exception as exc:  # a provider failure never blocks a disconnect
             self._log.warning(
                 "revoke failed", extra={"connection_id": connection.id, "error": type(exc).__name__}
+            )
+
+    def _usable_credentials(self, connection: Connection, stored: Credentials) -> Credentials:
+        """A fresh token to unsubscribe and revoke with; the stored one when refreshing fails."""
+        try:
+            return self._s.fresh_credentials(connection)
+        except Exception as exc:  # an expired or revoked grant must not block the disconnect
+            self._log.info(
+                "no fresh token at disconnect",
+                extra={"connection_id": connection.id, "error": type(exc).__name__},
+            )
+            return stored
+
+    def _unsubscribe(self, spec: ProviderSpec, connection: Connection, credentials: Credentials) -> None:
+        if credentials.access_token is None or not connection.lookup_keys:
+            return
+        from integrations.webhooks.subscriptions import unsubscribe_at_disconnect
+
+        try:
+            token = credentials.access_token.get_secret_value()
+            unsubscribe_at_disconnect(spec, connection, token, self._s.connections)
+        except Exception as exc:  # a provider failure never blocks a disconnect
+            self._log.warning(
+                "provider unsubscribe failed",
+                extra={"connection_id": connection.id, "error": type(exc).__name__},
             )
 
     def _grant_still_used(self, spec: ProviderSpec, connection: Connection) -> bool:

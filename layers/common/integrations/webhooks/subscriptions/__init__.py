@@ -117,10 +117,27 @@ def stored_lookups(repository: ConnectionRepository, connection: Connection) -> 
     return found
 
 
+def subscribe_at_connect(spec: ProviderSpec, connection: Connection, access_token: str) -> list[Lookup]:
+    """Open the connection's push subscriptions; their lookups, to be written with the connect's own."""
+    manager = for_provider(spec.id)
+    return manager.subscribe(spec, connection, access_token) if manager is not None else []
+
+
+def unsubscribe_at_disconnect(
+    spec: ProviderSpec, connection: Connection, access_token: str, repository: ConnectionRepository
+) -> None:
+    """Close the connection's push subscriptions (best effort) before its lookups are deleted."""
+    manager = for_provider(spec.id)
+    if manager is not None:
+        manager.unsubscribe(spec, connection, access_token, stored_lookups(repository, connection))
+
+
 __all__ = [
     "SubscriptionContext",
     "SubscriptionManager",
     "SubscriptionNotConfigured",
     "for_provider",
     "stored_lookups",
+    "subscribe_at_connect",
+    "unsubscribe_at_disconnect",
 ]
