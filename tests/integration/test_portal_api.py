@@ -245,3 +245,29 @@ def test_committed_openapi_document_matches_the_code(call: Call) -> None:
 
     assert answer["statusCode"] == 200
     assert json.loads(answer["body"]) == json.loads(committed.read_text()), "run `make openapi` and commit"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "status", "code"),
+    [
+        ("text/plain", 415, "unsupported_media_type"),
+        ("application/x-www-form-urlencoded", 422, "invalid_request"),
+    ],
+)
+def test_a_body_that_is_not_json_is_4xx_never_5xx(
+    call: Call, content_type: str, status: int, code: str
+) -> None:
+    conn = seed.connection(provider="ghl")
+
+    answer = call(
+        http_event(
+            "PATCH",
+            f"/connections/{conn.id}",
+            claims=MANAGER,
+            body="_/du",
+            headers={"content-type": content_type},
+        )
+    )
+
+    assert answer["statusCode"] == status
+    assert body_of(answer)["code"] == code

@@ -8,7 +8,10 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 
 from integrations.domain.errors import IntegrationError
 
@@ -37,6 +40,12 @@ def register_error_handlers(app: ApiGatewayResolver, logger: Logger) -> None:
         body_problem = any(d["field"] == "body" for d in details)
         code = "malformed_body" if body_problem else "invalid_request"
         return error_response(422, code, "The request is not valid: " + _summary(details) + ".", details)
+
+    @app.exception_handler(RequestUnsupportedContentType)  # type: ignore[untyped-decorator]
+    def _not_json(_: RequestUnsupportedContentType) -> Response[str]:
+        return error_response(
+            415, "unsupported_media_type", "Send the body as JSON (Content-Type: application/json)."
+        )
 
     @app.not_found
     def _no_route(_: Exception) -> Response[str]:
