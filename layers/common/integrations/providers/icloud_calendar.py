@@ -49,17 +49,18 @@ def discover(server_url: str, username: str, password: str) -> Discovery:
     """Log in and list the calendars; a rejected login is InvalidAppPassword (422)."""
     from caldav.davclient import DAVClient
     from caldav.lib import error as caldav_error
+    from requests.auth import HTTPBasicAuth
 
-    host = urlsplit(server_url).hostname or ""
+    parts = urlsplit(server_url)
+    # TLS is required everywhere except a loopback stand-in used in development and tests.
+    if parts.scheme != "https" and (parts.hostname or "") not in _LOOPBACK:
+        raise ProviderUnavailable("The CalDAV server must be reached over HTTPS.")
+    # Basic auth stated up front: iCloud takes app-specific passwords over Basic, and probing
+    # other schemes first would send the password twice.
     client = DAVClient(
         url=server_url,
-        username=username,
-        password=password,
-        auth_type="basic",
+        auth=HTTPBasicAuth(username, password),
         timeout=TIMEOUT_SECONDS,
-        enable_rfc6764=False,
-        # TLS is required everywhere except a loopback stand-in used in development and tests.
-        require_tls=host not in _LOOPBACK,
     )
     try:
         principal = client.principal()  # type: ignore[no-untyped-call]
@@ -80,11 +81,14 @@ def discover(server_url: str, username: str, password: str) -> Discovery:
 
 
 def _name(calendar: Any) -> str:
-    # Read from the Depth 1 listing's cached properties; the last path segment if there is none.
-    try:
-        name = calendar.get_display_name()
-    except Exception:
-        name = None
+    # The listing's display name (caldav fills `name` from the Depth 1 PROPFIND); then a direct
+    # property read; the last path segment if neither has one.
+    name = getattr(calendar, "name", None)
+    if not name:
+        try:
+            name = calendar.get_display_name()
+        except Exception:
+            name = None
     return str(name) if isinstance(name, str) and name else str(calendar.url).rstrip("/").rsplit("/", 1)[-1]
 
 
