@@ -65,8 +65,12 @@ def gmail_profile(sb: Sandbox, request: Request, user_id: str) -> Response:
         from infra.local.sandbox.errors import google_error
 
         return google_error(403, "forbidden", "Delegation denied for " + grant.account)
+    from infra.local.sandbox.gmail import mailbox
+
+    with sb.state.lock:
+        history_id = mailbox(sb, grant.account).history_id
     return json_response(
-        {"emailAddress": grant.account, "messagesTotal": 42, "threadsTotal": 30, "historyId": "1000"}
+        {"emailAddress": grant.account, "messagesTotal": 42, "threadsTotal": 30, "historyId": str(history_id)}
     )
 
 

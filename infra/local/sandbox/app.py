@@ -13,7 +13,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from infra.local.sandbox import apis, control, gcal, oauth
+from infra.local.sandbox import apis, calendly, control, gcal, gmail, graph, icloud, oauth
 from infra.local.sandbox.config import SandboxConfig
 from infra.local.sandbox.core import Reply, Route, Sandbox, html_response, is_form, json_response
 from infra.local.sandbox.dialects import DIALECTS
@@ -56,6 +56,10 @@ class SandboxApp:
             *oauth.routes(),
             *apis.routes(),
             *gcal.routes(),
+            *calendly.routes(),
+            *graph.routes(),
+            *gmail.routes(),
+            *icloud.routes(),
             *control.routes(),
         ]
         self._map = Map(

@@ -41,6 +41,9 @@ class SandboxConfig:
     # Push notifications (Google channels, signed webhooks): on/off and the per-delivery timeout.
     push_enabled: bool = True
     push_timeout: float = 3.0
+    # Graph's subscription validation handshake: the receiver must echo the token within this (10 s at
+    # Microsoft; tests shorten it to prove the timeout without waiting).
+    graph_validation_timeout: float = 10.0
     # provider -> webhook URL the sandbox delivers to; None = `<gateway>/webhooks/<provider>`.
     webhook_urls: Mapping[str, str] | None = None
     # Seconds since the epoch; tests inject a fake clock, people use `POST /_sandbox/clock`.

@@ -170,7 +170,7 @@ DIALECTS: dict[str, AppDialect] = {
 
 
 def catalog_overrides(base_url: str) -> dict[str, Any]:
-    """INTEGRATIONS_CATALOG_OVERRIDES content that points every OAuth provider at the sandbox."""
+    """INTEGRATIONS_CATALOG_OVERRIDES content that points every provider the sandbox serves at it."""
     b = base_url.rstrip("/")
     google_oauth = {
         "authorize_url": f"{b}/google/o/oauth2/v2/auth",
@@ -209,6 +209,8 @@ def catalog_overrides(base_url: str) -> dict[str, Any]:
             "api_base_url": f"{b}/google/gmail/v1",
             "urls": google_urls,
         },
+        # iCloud has no OAuth: its CalDAV server stands in for caldav.icloud.com.
+        "icloud_calendar": {"urls": {"caldav": f"{b}/icloud/"}},
         "calendly": {
             "oauth": {
                 "authorize_url": f"{b}/calendly/oauth/authorize",

@@ -24,6 +24,9 @@ GOOGLE_KEY_ID = "sandbox-google-1"
 PUBSUB_AUDIENCE = "https://integrations.sandbox.invalid/webhooks/gmail"
 PUBSUB_SERVICE_ACCOUNT = "gmail-push@sandbox-project.iam.gserviceaccount.com"
 PUBSUB_ISSUER = "https://accounts.google.com"
+# The Google Cloud project of the sandbox OAuth client; Gmail's watch only publishes to its topics.
+GOOGLE_PROJECT = "sandbox-project"
+PUBSUB_TOPIC = f"projects/{GOOGLE_PROJECT}/topics/gmail"
 
 
 def derive(label: str, length: int = 32) -> str:
@@ -174,6 +177,7 @@ def _build_credentials() -> dict[str, dict[str, str]]:
             "audience": PUBSUB_AUDIENCE,
             "service_account_email": PUBSUB_SERVICE_ACCOUNT,
             "issuer": PUBSUB_ISSUER,
+            "topic_name": PUBSUB_TOPIC,
             "key_id": GOOGLE_KEY_ID,
             "public_key": _public_pem(google_signing_key()),
         },

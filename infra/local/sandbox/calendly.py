@@ -1,0 +1,403 @@
+"""Calendly webhook subscriptions (create, list, get, delete) and the signed deliveries a booking sends.
+
+Semantics follow /work/shared/providers/crm-scheduling-chat.md §3.3: `organization` always required,
+`user` when `scope=user`, 409 "Already Exists" for a URL already subscribed at that scope, the signing
+key never echoed back, deliveries signed `Calendly-Webhook-Signature: t=<s>,v1=<hex>` over `t.body`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from werkzeug.wrappers import Request, Response
+
+from infra.local.sandbox import identity
+from infra.local.sandbox.apis import require_token
+from infra.local.sandbox.core import Reply, Route, Sandbox, json_response, read_json
+from infra.local.sandbox.dialects import display_name, stable_uuid
+from infra.local.sandbox.errors import calendly_error
+from infra.local.sandbox.keys import APP_CREDENTIALS
+from infra.local.sandbox.push import Delivery, is_loopback_url
+
+EVENTS = frozenset(
+    {
+        "invitee.created",
+        "invitee.canceled",
+        "invitee_no_show.created",
+        "invitee_no_show.deleted",
+        "routing_form_submission.created",
+        "event_type.created",
+        "event_type.updated",
+        "event_type.deleted",
+    }
+)
+_ORGANIZATION_ONLY = frozenset({"routing_form_submission.created"})
+SCOPES = ("user", "organization", "group")
+_READ = {"webhooks:read", "webhooks:write"}
+_WRITE = {"webhooks:write"}
+
+
+@dataclass
+class Subscription:
+    uuid: str
+    callback_url: str
+    events: list[str]
+    scope: str
+    organization: str
+    user: str | None
+    group: str | None
+    creator: str
+    # Kept to sign deliveries; never returned (Calendly does not echo it).
+    signing_key: str | None
+    created_at: str
+    state: str = "active"
+    deleted: bool = False
+
+    def resource(self, base: str) -> dict[str, Any]:
+        return {
+            "uri": f"{base}/webhook_subscriptions/{self.uuid}",
+            "callback_url": self.callback_url,
+            "created_at": self.created_at,
+            "updated_at": self.created_at,
+            "retry_started_at": None,
+            "state": self.state,
+            "events": list(self.events),
+            "scope": self.scope,
+            "organization": self.organization,
+            "user": self.user,
+            "group": self.group,
+            "creator": self.creator,
+        }
+
+
+@dataclass
+class CalendlyStore:
+    subscriptions: dict[str, Subscription] = field(default_factory=dict)
+    invitees: list[dict[str, Any]] = field(default_factory=list)
+
+
+def store_of(sb: Sandbox) -> CalendlyStore:
+    """The Calendly store (callers hold the state lock)."""
+    store = sb.state.extensions.get("calendly")
+    if not isinstance(store, CalendlyStore):
+        store = CalendlyStore()
+        sb.state.extensions["calendly"] = store
+    return store
+
+
+def _base(request: Request) -> str:
+    return f"{request.host_url.rstrip('/')}/calendly"
+
+
+def _timestamp(ts: float) -> str:
+    """Calendly's timestamps: microseconds and a `Z`."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _uuid_of(uri: str) -> str:
+    # URIs are compared by their id part: the same resource may be named through another host alias.
+    return uri.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _invalid(parameter: str, message: str) -> Reply:
+    return Reply(
+        calendly_error(
+            400,
+            "Invalid Argument",
+            "The supplied parameters are invalid.",
+            [{"parameter": parameter, "message": message}],
+        )
+    )
+
+
+def _forbidden() -> Reply:
+    return Reply(
+        calendly_error(403, "Permission Denied", "You do not have permission to access this resource.")
+    )
+
+
+def _not_found() -> Response:
+    return calendly_error(404, "Resource Not Found", "The server could not find the requested resource.")
+
+
+def _owned(me: dict[str, Any], organization: str, user: str | None) -> None:
+    """The token's owner may only name its own organization and itself."""
+    if _uuid_of(organization) != _uuid_of(me["current_organization"]):
+        raise _forbidden()
+    if user and _uuid_of(user) != _uuid_of(me["uri"]):
+        raise _forbidden()
+
+
+def _string(body: dict[str, Any], name: str, *, required: bool) -> str | None:
+    value = body.get(name)
+    if value is None or value == "":
+        if required:
+            raise _invalid(name, "is missing")
+        return None
+    if not isinstance(value, str):
+        raise _invalid(name, "must be a string")
+    return value
+
+
+def create_subscription(sb: Sandbox, request: Request) -> Response:
+    """POST /webhook_subscriptions (scope webhooks:write) → 201 {resource}."""
+    grant = require_token(sb, request, "calendly", _WRITE)
+    body = read_json(request)
+    if body is None:
+        raise _invalid("body", "must be a JSON object")
+    url = _string(body, "url", required=True) or ""
+    # Real Calendly insists on HTTPS; offline, only loopback receivers can be reached.
+    if not is_loopback_url(url):
+        raise _invalid("url", "must be a valid HTTPS URL")
+    events = body.get("events")
+    if not isinstance(events, list) or not events or not all(isinstance(e, str) for e in events):
+        raise _invalid("events", "is missing")
+    unknown = [e for e in events if e not in EVENTS]
+    if unknown:
+        raise _invalid("events", f"contains an invalid value: {unknown[0]}")
+    scope = _string(body, "scope", required=True)
+    if scope not in SCOPES:
+        raise _invalid("scope", "must be one of user, organization, group")
+    organization = _string(body, "organization", required=True) or ""
+    user = _string(body, "user", required=scope == "user")
+    group = _string(body, "group", required=scope == "group")
+    if scope != "organization" and _ORGANIZATION_ONLY & set(events):
+        raise _invalid("events", "routing_form_submission.created is only available at organization scope")
+    signing_key = _string(body, "signing_key", required=False)
+    me = identity.calendly_user(grant.account, _base(request))
+    _owned(me, organization, user if scope == "user" else None)
+    with sb.state.lock:
+        store = store_of(sb)
+        for existing in store.subscriptions.values():
+            if (
+                not existing.deleted
+                and existing.callback_url == url
+                and existing.scope == scope
+                and _uuid_of(existing.organization) == _uuid_of(organization)
+                and (scope != "user" or _uuid_of(existing.user or "") == _uuid_of(user or ""))
+            ):
+                return calendly_error(409, "Already Exists", "Hook with this url already exists")
+        subscription = Subscription(
+            uuid=str(uuid.uuid4()),
+            callback_url=url,
+            events=list(dict.fromkeys(events)),
+            scope=scope,
+            organization=organization,
+            user=user if scope == "user" else None,
+            group=group if scope == "group" else None,
+            creator=me["uri"],
+            signing_key=signing_key,
+            created_at=_timestamp(sb.now()),
+        )
+        store.subscriptions[subscription.uuid] = subscription
+        return json_response({"resource": subscription.resource(_base(request))}, status=201)
+
+
+def list_subscriptions(sb: Sandbox, request: Request) -> Response:
+    """GET /webhook_subscriptions?organization=&scope=[&user=]: the active and disabled ones."""
+    grant = require_token(sb, request, "calendly", _READ)
+    args = request.args
+    organization = args.get("organization")
+    if not organization:
+        raise _invalid("organization", "is missing")
+    scope = args.get("scope")
+    if not scope:
+        raise _invalid("scope", "is missing")
+    if scope not in SCOPES:
+        raise _invalid("scope", "must be one of user, organization, group")
+    user = args.get("user")
+    if scope == "user" and not user:
+        raise _invalid("user", "is missing")
+    try:
+        count = int(args.get("count", "20"))
+    except ValueError:
+        raise _invalid("count", "must be an integer") from None
+    if not 1 <= count <= 100:
+        raise _invalid("count", "must be between 1 and 100")
+    me = identity.calendly_user(grant.account, _base(request))
+    _owned(me, organization, user)
+    with sb.state.lock:
+        found = [
+            s.resource(_base(request))
+            for s in store_of(sb).subscriptions.values()
+            if not s.deleted
+            and s.scope == scope
+            and _uuid_of(s.organization) == _uuid_of(organization)
+            and (scope != "user" or _uuid_of(s.user or "") == _uuid_of(user or ""))
+        ]
+    # One page is enough offline: the sandbox never holds more than a handful per user.
+    page = found[:count]
+    pagination = {
+        "count": len(page),
+        "next_page": None,
+        "previous_page": None,
+        "next_page_token": None,
+        "previous_page_token": None,
+    }
+    return json_response({"collection": page, "pagination": pagination})
+
+
+def _find(sb: Sandbox, request: Request, subscription_uuid: str, needed: set[str]) -> Subscription:
+    grant = require_token(sb, request, "calendly", needed)
+    me = identity.calendly_user(grant.account, _base(request))
+    subscription = store_of(sb).subscriptions.get(subscription_uuid)
+    if subscription is None or subscription.deleted:
+        raise Reply(_not_found())
+    if _uuid_of(subscription.organization) != _uuid_of(me["current_organization"]):
+        raise _forbidden()
+    return subscription
+
+
+def subscription_item(sb: Sandbox, request: Request, subscription_uuid: str) -> Response:
+    """GET or DELETE /webhook_subscriptions/{uuid}."""
+    with sb.state.lock:
+        if request.method == "GET":
+            found = _find(sb, request, subscription_uuid, _READ)
+            return json_response({"resource": found.resource(_base(request))})
+        _find(sb, request, subscription_uuid, _WRITE).deleted = True
+    return Response(status=204)
+
+
+# --- Deliveries ------------------------------------------------------------------------------------
+
+
+def signature_header(key: str, timestamp: int, body: bytes) -> str:
+    """`t=<unix s>,v1=<hex HMAC-SHA256 of "t.body">`, as Calendly signs a delivery."""
+    digest = hmac.new(key.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def _deliver(sb: Sandbox, subscription: Subscription, event: str, payload: dict[str, Any]) -> None:
+    raw = json.dumps(payload, separators=(",", ":")).encode()
+    # Without a key of its own, a subscription is signed with the app's key (developer console).
+    key = subscription.signing_key or APP_CREDENTIALS["calendly"]["webhook_signing_key"]
+    headers = {
+        "Content-Type": "application/json; charset=utf-8",
+        "User-Agent": "Calendly",
+        "Calendly-Webhook-Signature": signature_header(key, int(sb.now()), raw),
+    }
+    sb.pushes.submit(
+        Delivery(url=subscription.callback_url, headers=headers, body=raw, label=f"calendly:{event}")
+    )
+
+
+def _listens(subscription: Subscription, event: str, me: dict[str, Any]) -> bool:
+    if subscription.deleted or subscription.state != "active" or event not in subscription.events:
+        return False
+    if _uuid_of(subscription.organization) != _uuid_of(me["current_organization"]):
+        return False
+    return subscription.scope == "organization" or (
+        subscription.scope == "user" and _uuid_of(subscription.user or "") == _uuid_of(me["uri"])
+    )
+
+
+def control_invitee(sb: Sandbox, request: Request) -> Response:
+    """POST /_sandbox/calendly/invitees {account, event_type, name, email[, event, start_time]}.
+
+    Someone books (`invitee.created`, the default) or cancels (`event: invitee.canceled`) with the
+    account's user; each matching active subscription gets a signed delivery from the push thread.
+    """
+    body = read_json(request) or {}
+    account = str(body.get("account") or "alex@example.com")
+    event = str(body.get("event") or "invitee.created")
+    if event not in ("invitee.created", "invitee.canceled"):
+        return json_response({"error": "event must be invitee.created or invitee.canceled"}, 400)
+    email = str(body.get("email") or "invitee@example.com")
+    name = str(body.get("name") or display_name(email))
+    base = _base(request)
+    me = identity.calendly_user(account, base)
+    event_type_name = str(body.get("event_type") or "Discovery Call")
+    event_type = (
+        event_type_name
+        if event_type_name.startswith("http")
+        else f"{base}/event_types/{stable_uuid('calendly-event-type', account, event_type_name).upper()}"
+    )
+    now = sb.now()
+    start = datetime.fromtimestamp(now, UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+    start_time = str(body.get("start_time") or start.strftime("%Y-%m-%dT%H:%M:%S.000000Z"))
+    event_uuid, invitee_uuid = str(uuid.uuid4()).upper(), str(uuid.uuid4()).upper()
+    scheduled_uri = f"{base}/scheduled_events/{event_uuid}"
+    first, _, last = name.partition(" ")
+    created_at = _timestamp(now)
+    canceled = event == "invitee.canceled"
+    invitee: dict[str, Any] = {
+        "uri": f"{scheduled_uri}/invitees/{invitee_uuid}",
+        "email": email,
+        "name": name,
+        "first_name": first or None,
+        "last_name": last or None,
+        "status": "canceled" if canceled else "active",
+        "timezone": "America/New_York",
+        "event": scheduled_uri,
+        "created_at": created_at,
+        "updated_at": created_at,
+        "scheduled_event": {
+            "uri": scheduled_uri,
+            "name": event_type_name if not event_type_name.startswith("http") else "Meeting",
+            "status": "canceled" if canceled else "active",
+            "start_time": start_time,
+            "end_time": start_time,
+            "event_type": event_type,
+            "location": {"type": "google_conference", "status": "pushed", "join_url": None},
+            "event_memberships": [{"user": me["uri"], "user_email": account, "user_name": me["name"]}],
+            "created_at": created_at,
+            "updated_at": created_at,
+        },
+        "questions_and_answers": [],
+        "tracking": {
+            "utm_campaign": None,
+            "utm_source": None,
+            "utm_medium": None,
+            "utm_content": None,
+            "utm_term": None,
+            "salesforce_uuid": None,
+        },
+        "cancel_url": f"https://calendly.com/cancellations/{invitee_uuid}",
+        "reschedule_url": f"https://calendly.com/reschedulings/{invitee_uuid}",
+        "rescheduled": False,
+        "old_invitee": None,
+        "new_invitee": None,
+        "cancellation": (
+            {"canceled_by": name, "reason": None, "canceler_type": "invitee"} if canceled else None
+        ),
+        "no_show": None,
+        "reconfirmation": None,
+        "routing_form_submission": None,
+        "text_reminder_number": None,
+    }
+    payload = {"event": event, "created_at": created_at, "created_by": me["uri"], "payload": invitee}
+    with sb.state.lock:
+        store = store_of(sb)
+        store.invitees.append(invitee)
+        targets = [s for s in store.subscriptions.values() if _listens(s, event, me)]
+        for subscription in targets:
+            _deliver(sb, subscription, event, payload)
+    return json_response({"invitee": invitee, "deliveries": len(targets)}, status=201)
+
+
+def control_subscriptions(sb: Sandbox, request: Request) -> Response:
+    """GET /_sandbox/calendly/subscriptions: every subscription, deleted ones included (no keys)."""
+    base = _base(request)
+    with sb.state.lock:
+        items = [
+            {**s.resource(base), "deleted": s.deleted, "has_signing_key": s.signing_key is not None}
+            for s in store_of(sb).subscriptions.values()
+        ]
+    return json_response({"subscriptions": items})
+
+
+def routes() -> list[Route]:
+    base = "/calendly/webhook_subscriptions"
+    return [
+        Route(base, ("POST",), create_subscription, "api", "calendly"),
+        Route(base, ("GET",), list_subscriptions, "api", "calendly"),
+        Route(f"{base}/<subscription_uuid>", ("GET", "DELETE"), subscription_item, "api", "calendly"),
+        Route("/_sandbox/calendly/invitees", ("POST",), control_invitee, "control", None),
+        Route("/_sandbox/calendly/subscriptions", ("GET",), control_subscriptions, "control", None),
+    ]
