@@ -11,14 +11,14 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from oauth_routes import agency_apps, browser, password, start
+from oauth_routes import agency_apps, browser, inbound, password, start
 
 from integrations.api.errors import register_error_handlers
 from integrations.observability import get_logger
 
 logger = get_logger("oauth")
 app = APIGatewayHttpResolver(enable_validation=True)
-for router in (start.router, browser.router, password.router, agency_apps.router):
+for router in (start.router, browser.router, inbound.router, password.router, agency_apps.router):
     app.include_router(router)
 register_error_handlers(app, logger)
 

@@ -770,7 +770,24 @@ function focusSection(level) {
 /** Providers that connect with a form instead of an OAuth redirect. */
 const CREDENTIAL_CONNECTORS = {
   icloud_calendar: (card, level) => openIcloudDialog(level),
+  bcc_email: (card, level, button) => reserveBccAddress(card, level, button),
 };
+
+/** A BCC logging address needs no sign-in anywhere: reserve it and show it. */
+async function reserveBccAddress(card, level, button) {
+  const body = { level };
+  if (level === 'client' && state.isAgencyAdmin && state.session.clientId) body.client_id = state.session.clientId;
+  setBusy(button, true);
+  try {
+    const answer = await api('POST', '/integrations/bcc_email/connect', { body });
+    showBanner('success', `Your BCC logging address: ${String(answer?.account_label ?? '')}`);
+    await refreshAfterChange(level);
+  } catch (err) {
+    reportError(err, `Could not set up ${card.name ?? providerName(card.provider)}`);
+  } finally {
+    setBusy(button, false);
+  }
+}
 
 /** Where the OAuth callback sends the browser back: this page, without query or fragment. */
 const returnTo = () => `${window.location.origin}${window.location.pathname}`;
@@ -778,7 +795,7 @@ const returnTo = () => `${window.location.origin}${window.location.pathname}`;
 async function connect(card, level, button) {
   const custom = CREDENTIAL_CONNECTORS[card.provider];
   if (custom) {
-    custom(card, level);
+    custom(card, level, button);
     return;
   }
   const body = { level, return_to: returnTo() };

@@ -27,6 +27,8 @@ class Settings:
     allowed_return_origins: tuple[str, ...] = field(default_factory=tuple)
     app_secret_prefix: str = ""
     agency_app_secret_prefix: str = ""
+    # Domain of the BCC logging addresses (its MX points at the inbound mail receiver).
+    inbound_email_domain: str = "bcc.integrations.invalid"
 
     @classmethod
     def from_env(cls) -> Settings:

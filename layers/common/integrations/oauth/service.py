@@ -77,6 +77,15 @@ class PasswordConnectRequest(BaseModel):
     client_id: str | None = Field(default=None, max_length=128)
 
 
+class AddressConnectRequest(BaseModel):
+    """Body of `POST /integrations/bcc_email/connect`: whose logging address to reserve."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    level: Level = Level.CLIENT
+    client_id: str | None = Field(default=None, max_length=128)
+
+
 # --- answers ---
 
 
@@ -468,6 +477,25 @@ class OAuthService:
             return self._connect(spec, scope, account, [], credentials)
         except FlowError as exc:
             raise Conflict(exc.message, code=exc.code) from None
+
+    # --- BCC logging address (JWT) ---
+
+    def connect_inbound_address(
+        self, principal: Principal, provider_id: str, request: AddressConnectRequest
+    ) -> ConnectResult:
+        """Reserve the owner's BCC logging address: one per owner, kept across reconnects."""
+        spec = self._s.catalog.get(provider_id)
+        if spec.auth is not AuthKind.INBOUND_EMAIL:
+            raise BadRequest(f"{spec.name} does not connect with an address.", code="not_inbound_email")
+        scope = self._allowed_scope(principal, spec, request.level, request.client_id)
+        existing = next((c for c in self._s.connections.list_for_scope(scope) if c.provider == spec.id), None)
+        if existing is not None:
+            return ConnectResult(existing, created=False)
+        # The local part is the routing key: unguessable, so nobody logs mail into another tenant's CRM.
+        local_part = f"log-{secrets.token_hex(8)}"
+        address = f"{local_part}@{self._s.settings.inbound_email_domain}"
+        account = ExternalAccount(id=local_part, label=address)
+        return self._connect(spec, scope, account, [], Credentials())
 
     # --- agency white-label apps (JWT, agency admins) ---
 

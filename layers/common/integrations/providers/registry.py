@@ -17,6 +17,7 @@ _MODULES: dict[str, str] = {
     "outlook_calendar": "integrations.providers.outlook_calendar",
     "icloud_calendar": "integrations.providers.icloud_calendar",
     "gmail": "integrations.providers.gmail",
+    "bcc_email": "integrations.providers.bcc_email",
 }
 _loaded: dict[str, ProviderModule] = {}
 
