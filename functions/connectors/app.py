@@ -17,7 +17,6 @@ app = APIGatewayHttpResolver(enable_validation=True)
 for router in (me.router, integrations.router, connections.router, agency.router, openapi.router):
     app.include_router(router)
 register_error_handlers(app, logger)
-openapi.bind(app)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)

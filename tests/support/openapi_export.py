@@ -1,19 +1,30 @@
-"""Write the portal API's OpenAPI document, generated from the code, to functions/connectors/openapi.json."""
+"""Build the whole API's OpenAPI document from every HTTP function's routes (`make openapi`)."""
 
 from __future__ import annotations
 
 import os
 
+from infra.local.resources import http_routes, load_template
+from integrations.api.openapi import build_document
 from tests.support.functions import ROOT, load_handler
+
+TARGET = ROOT / "functions" / "connectors" / "openapi.json"
+HTTP_FUNCTIONS = ("connectors", "oauth")
+
+
+def generate() -> str:
+    """The document the code describes now; public routes are those the template leaves unauthenticated."""
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    public = {
+        (route.method.upper(), route.path) for route in http_routes(load_template()) if route.auth == "none"
+    }
+    resolvers = [load_handler(name).app for name in HTTP_FUNCTIONS]
+    return build_document(resolvers, public)
 
 
 def main() -> None:
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    module = load_handler("connectors")
-    document: str = module.openapi.document()
-    target = ROOT / "functions" / "connectors" / "openapi.json"
-    target.write_text(document)
-    print(f"wrote {target.relative_to(ROOT)}")
+    TARGET.write_text(generate())
+    print(f"wrote {TARGET.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""`POST /integrations/{provider}/connect`: providers connected with a password (iCloud CalDAV)."""
+"""`POST /integrations/icloud_calendar/connect`: iCloud, connected with an app-specific password."""
 
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 
 
 @router.post(
-    "/integrations/<provider>/connect",
+    "/integrations/icloud_calendar/connect",
     summary="Connect with an account name and app-specific password",
     tags=["oauth"],
 )
-def connect(provider: str, request: PasswordConnectRequest) -> Response[dict[str, Any]]:
-    result = oauth().connect_with_password(caller(router), provider, request)
+def connect(request: PasswordConnectRequest) -> Response[dict[str, Any]]:
+    result = oauth().connect_with_password(caller(router), "icloud_calendar", request)
     return Response(
         status_code=201 if result.created else 200,
         content_type="application/json",

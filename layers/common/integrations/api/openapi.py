@@ -1,0 +1,54 @@
+"""One OpenAPI document for the whole HTTP API, built from every function's resolver.
+
+Each function serves its own routes, so the document is assembled at build time (`make openapi`)
+and committed; a test rebuilds it and fails when code and document drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+
+from integrations.portal.views import ErrorBody
+
+TITLE = "Integrations API"
+VERSION = "1.0.0"
+_ERROR_REF = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+
+
+def build_document(resolvers: Iterable[APIGatewayHttpResolver], public: set[tuple[str, str]]) -> str:
+    """Merge the resolvers' schemas; `public` holds (METHOD, /path/{param}) routes without the JWT."""
+    merged: dict[str, Any] = {}
+    for resolver in resolvers:
+        schema = json.loads(resolver.get_openapi_json_schema(title=TITLE, version=VERSION))
+        if not merged:
+            merged = schema
+            continue
+        merged.setdefault("paths", {}).update(schema.get("paths", {}))
+        merged.setdefault("components", {}).setdefault("schemas", {}).update(
+            schema.get("components", {}).get("schemas", {})
+        )
+    components = merged.setdefault("components", {}).setdefault("schemas", {})
+    components["ErrorBody"] = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    # Powertools' own 422 schemas are never returned by this API: errors use ErrorBody.
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    for path, operations in merged.get("paths", {}).items():
+        for method, operation in operations.items():
+            responses = operation.get("responses", {})
+            if "422" in responses:
+                responses["422"] = {
+                    "description": "Invalid input; details name each field",
+                    "content": _ERROR_REF,
+                }
+            if (method.upper(), path) in public:
+                operation.pop("security", None)
+            else:
+                operation.setdefault("security", [{"PortalJwt": []}])
+    merged["components"]["securitySchemes"] = {
+        "PortalJwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    }
+    return json.dumps(merged, indent=2, sort_keys=True) + "\n"
