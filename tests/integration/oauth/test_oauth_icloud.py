@@ -3,41 +3,48 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from infra.local.sandbox import catalog_overrides
 from integrations import aws as aws_clients
-from integrations.catalog.loader import OVERRIDES_ENV, clear_cache
 from integrations.config import Settings
 from integrations.container import build_vault, credential_ref
 from integrations.domain.access import Level
 from integrations.domain.authorization import Scope
 from integrations.store.connections import ConnectionRepository
-from tests.integration.oauth.caldav_stub import APP_PASSWORD, USERNAME, CalDavStub, serve_caldav
-from tests.integration.oauth.conftest import CLIENT_USER, Browser
+from tests.integration.oauth.conftest import CLIENT_USER, Browser, sandbox_requests
 from tests.support.events import http_event
 
 MY_CALENDARS = Scope("agency-1", Level.USER, "client-a", "user-1")
 
 
+USERNAME = "alex@icloud.example"
+# iCloud accepts only app-specific passwords (four groups of four letters); so does the sandbox.
+APP_PASSWORD = "abcd-efgh-ijkl-mnop"
+
+
+class CalDavServer:
+    """The sandbox's iCloud CalDAV stand-in, observed through its request log."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+
+    def requests(self) -> list[dict[str, Any]]:
+        return sandbox_requests(self.base, app="icloud")
+
+    @property
+    def attempts(self) -> int:
+        return len(self.requests())
+
+    @property
+    def rejected(self) -> int:
+        return sum(1 for r in self.requests() if r["status"] == 401)
+
+
 @pytest.fixture
-def caldav(
-    oauth_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[CalDavStub]:
-    server, stub = serve_caldav()
-    overrides = catalog_overrides(oauth_env["sandbox"])
-    overrides["icloud_calendar"] = {"urls": {"caldav": f"http://127.0.0.1:{server.server_port}/"}}
-    path = tmp_path / "overrides-icloud.json"
-    path.write_text(json.dumps(overrides))
-    monkeypatch.setenv(OVERRIDES_ENV, str(path))
-    clear_cache()
-    yield stub
-    server.shutdown()
-    server.server_close()
+def caldav(oauth_env: dict[str, str]) -> CalDavServer:
+    return CalDavServer(oauth_env["sandbox"])
 
 
 def connect(browser: Browser, password: str, **extra: Any) -> Any:
@@ -52,7 +59,7 @@ def my_connections() -> list[Any]:
     return [c for c in repo.list_for_scope(MY_CALENDARS) if c.provider == "icloud_calendar"]
 
 
-def test_valid_app_password_connects_and_is_stored_encrypted(browser: Browser, caldav: CalDavStub) -> None:
+def test_valid_app_password_connects_and_is_stored_encrypted(browser: Browser, caldav: CalDavServer) -> None:
     answer = connect(browser, APP_PASSWORD)
 
     assert answer.status == 201
@@ -63,12 +70,12 @@ def test_valid_app_password_connects_and_is_stored_encrypted(browser: Browser, c
     stored = build_vault(Settings.from_env()).get(credential_ref(connection))
     assert stored is not None
     assert stored.secrets["app_password"].get_secret_value() == APP_PASSWORD
-    assert [c["name"] for c in stored.extra["calendars"]] == ["Home", "Work"]
+    assert [c["name"] for c in stored.extra["calendars"]] == ["Home", "Work", "Family"]
     assert APP_PASSWORD not in connection.model_dump_json()
 
 
 def test_wrong_password_is_422_explaining_app_specific_passwords(
-    browser: Browser, caldav: CalDavStub
+    browser: Browser, caldav: CalDavServer
 ) -> None:
     answer = connect(browser, "my-apple-id-password")
 
@@ -79,7 +86,7 @@ def test_wrong_password_is_422_explaining_app_specific_passwords(
     assert my_connections() == []
 
 
-def test_connecting_again_updates_the_same_connection(browser: Browser, caldav: CalDavStub) -> None:
+def test_connecting_again_updates_the_same_connection(browser: Browser, caldav: CalDavServer) -> None:
     first = connect(browser, APP_PASSWORD)
     again = connect(browser, APP_PASSWORD)
 
@@ -88,7 +95,7 @@ def test_connecting_again_updates_the_same_connection(browser: Browser, caldav: 
     assert len(my_connections()) == 1
 
 
-def test_icloud_is_personal_only(browser: Browser, caldav: CalDavStub) -> None:
+def test_icloud_is_personal_only(browser: Browser, caldav: CalDavServer) -> None:
     answer = connect(browser, APP_PASSWORD, level="client")
 
     assert answer.status == 403
@@ -96,7 +103,7 @@ def test_icloud_is_personal_only(browser: Browser, caldav: CalDavStub) -> None:
     assert caldav.attempts == 0  # refused before anything was sent to Apple
 
 
-def test_missing_fields_are_422(browser: Browser, caldav: CalDavStub) -> None:
+def test_missing_fields_are_422(browser: Browser, caldav: CalDavServer) -> None:
     answer = browser.call(
         http_event(
             "POST", "/integrations/icloud_calendar/connect", claims=CLIENT_USER, body={"apple_id": "x@y.z"}
@@ -105,7 +112,7 @@ def test_missing_fields_are_422(browser: Browser, caldav: CalDavStub) -> None:
     assert answer.status == 422
 
 
-def test_oauth_providers_have_no_password_connect(browser: Browser, caldav: CalDavStub) -> None:
+def test_oauth_providers_have_no_password_connect(browser: Browser, caldav: CalDavServer) -> None:
     answer = browser.call(
         http_event(
             "POST",
@@ -119,7 +126,7 @@ def test_oauth_providers_have_no_password_connect(browser: Browser, caldav: CalD
     assert answer.body["code"] == "route_not_found"
 
 
-def test_calendar_options_come_from_discovery(browser: Browser, caldav: CalDavStub) -> None:
+def test_calendar_options_come_from_discovery(browser: Browser, caldav: CalDavServer) -> None:
     from integrations.catalog import load_catalog
     from integrations.providers.registry import module_for
 
@@ -131,5 +138,5 @@ def test_calendar_options_come_from_discovery(browser: Browser, caldav: CalDavSt
 
     options = module_for("icloud_calendar").options(spec, connection, credentials, "calendar_url", None)
 
-    assert [o.label for o in options] == ["Home", "Work"]
+    assert [o.label for o in options] == ["Home", "Work", "Family"]
     assert all(o.value.endswith("/") and "/calendars/" in o.value for o in options)
