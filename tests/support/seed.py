@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 from integrations import aws
 from integrations.config import Settings
-from integrations.container import build_vault, credential_ref
+from integrations.container import build_vault
 from integrations.domain.access import Level, Tier
 from integrations.domain.agency import AgencySettings
 from integrations.domain.connection import Connection, ExternalAccount
 from integrations.store.agencies import AgencyRepository
 from integrations.store.connections import ConnectionRepository
-from integrations.store.vault import Credentials
+from integrations.store.vault import Credentials, credential_ref
 
 
 def repositories() -> tuple[ConnectionRepository, AgencyRepository]:

@@ -16,11 +16,11 @@ from integrations.providers.base import AppCredentials
 from integrations.store.agencies import AgencyRepository
 from integrations.store.connections import ConnectionRepository
 from integrations.store.vault import (
-    CredentialRef,
     Credentials,
     KmsTokenVault,
     SecretsManagerTokenVault,
     TokenVault,
+    credential_ref,
 )
 
 
@@ -45,10 +45,6 @@ class StoredCredentials:
     def credentials(self, connection: Connection) -> Credentials:
         found = self._vault.get(credential_ref(connection))
         return found if found is not None else Credentials()
-
-
-def credential_ref(connection: Connection) -> CredentialRef:
-    return CredentialRef(connection.agency_id, connection.client_id, connection.id)
 
 
 @dataclass

@@ -14,11 +14,12 @@ import requests
 
 from integrations import aws as aws_clients
 from integrations.config import Settings
-from integrations.container import build_vault, credential_ref
+from integrations.container import build_vault
 from integrations.domain.access import Level
 from integrations.domain.authorization import Scope
 from integrations.domain.connection import ErrorCode, PortalStatus
 from integrations.store.connections import ConnectionRepository
+from integrations.store.vault import credential_ref
 from tests.integration.oauth.conftest import (
     GATEWAY,
     OAUTH_PROVIDERS,

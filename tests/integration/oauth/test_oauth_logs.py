@@ -13,12 +13,13 @@ import pytest
 from infra.local.sandbox import APP_CREDENTIALS
 from integrations import aws as aws_clients
 from integrations.config import Settings
-from integrations.container import build_vault, credential_ref
+from integrations.container import build_vault
 from integrations.domain.access import Level
 from integrations.domain.authorization import Scope
 from integrations.oauth.sessions import hash_secret
 from integrations.observability import RedactingFormatter
 from integrations.store.connections import ConnectionRepository
+from integrations.store.vault import credential_ref
 from tests.integration.oauth.conftest import GATEWAY, Browser
 
 pytestmark = pytest.mark.usefixtures("oauth_env")

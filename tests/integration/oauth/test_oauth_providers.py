@@ -11,12 +11,13 @@ from infra.local.sandbox import APP_CREDENTIALS
 from integrations import aws as aws_clients
 from integrations.catalog import load_catalog
 from integrations.config import Settings
-from integrations.container import build_vault, credential_ref
+from integrations.container import build_vault
 from integrations.domain.access import Level
 from integrations.domain.authorization import Scope
 from integrations.providers.base import AppCredentials
 from integrations.providers.registry import module_for
 from integrations.store.connections import ConnectionRepository
+from integrations.store.vault import credential_ref
 from tests.integration.oauth.conftest import APP_OF, OWNER, Browser
 
 pytestmark = pytest.mark.usefixtures("oauth_env")

@@ -16,7 +16,7 @@ import requests
 from pydantic import SecretStr
 
 from integrations import aws as aws_clients
-from integrations.container import Services, build_services, credential_ref
+from integrations.container import Services, build_services
 from integrations.domain.access import Level
 from integrations.domain.connection import AuthHealth, Connection, ExternalAccount, PortalStatus
 from integrations.domain.errors import ProviderUnavailable
@@ -24,7 +24,7 @@ from integrations.events import IntegrationErrored, IntegrationRecovered, Platfo
 from integrations.oauth.apps import AppCredentialStore
 from integrations.oauth.errors import ReauthRequired
 from integrations.oauth.tokens import RefreshLeases, RefreshPolicy, TokenManager
-from integrations.store.vault import Credentials
+from integrations.store.vault import Credentials, credential_ref
 from tests.integration.oauth.conftest import (
     point_catalog_at,
     sandbox_grant,

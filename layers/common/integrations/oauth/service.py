@@ -20,7 +20,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from integrations.catalog.model import AuthKind
-from integrations.container import credential_ref
 from integrations.domain.access import Level, Role
 from integrations.domain.authorization import Action, Scope, authorize, availability, resolve_scope
 from integrations.domain.connection import (
@@ -35,7 +34,7 @@ from integrations.oauth.sessions import BindOutcome, OAuthSession, SessionStore
 from integrations.observability import SECRET_KEYS, get_logger
 from integrations.providers import registry
 from integrations.store.connections import Lookup, VersionConflict
-from integrations.store.vault import Credentials
+from integrations.store.vault import Credentials, credential_ref
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

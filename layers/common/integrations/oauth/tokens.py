@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 from pydantic import SecretStr
 
-from integrations.container import credential_ref
 from integrations.domain.connection import AuthHealth, Connection, ErrorCode, utcnow
 from integrations.domain.errors import ProviderUnavailable
 from integrations.events import status_events
@@ -32,7 +31,7 @@ from integrations.oauth.errors import ReauthRequired, TokenEndpointError
 from integrations.observability import get_logger
 from integrations.store.connections import VersionConflict
 from integrations.store.dynamo import from_item, is_condition_failure, to_item, to_values
-from integrations.store.vault import Credentials
+from integrations.store.vault import Credentials, credential_ref
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

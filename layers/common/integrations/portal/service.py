@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING, Any
 
 from integrations.catalog.config_validation import validate_config
 from integrations.catalog.model import ProviderSpec
-from integrations.container import credential_ref
 from integrations.domain.access import Level, Role
 from integrations.domain.agency import AgencySettings, AgencySettingsUpdate
 from integrations.domain.authorization import (
@@ -34,7 +33,7 @@ from integrations.portal.views import (
     SettingsView,
 )
 from integrations.providers.registry import module_for
-from integrations.store.vault import Credentials, CredentialsUnreadable
+from integrations.store.vault import Credentials, CredentialsUnreadable, credential_ref
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
+    from integrations.domain.connection import Connection
+
 
 class Credentials(BaseModel):
     """What a connection authenticates with. SecretStr keeps values out of repr, logs and errors."""
@@ -59,6 +61,11 @@ class CredentialRef:
             "client_id": self.client_id or keys.NONE,
             "connection_id": self.connection_id,
         }
+
+
+def credential_ref(connection: Connection) -> CredentialRef:
+    """The vault reference (and encryption context) of a connection's credentials."""
+    return CredentialRef(connection.agency_id, connection.client_id, connection.id)
 
 
 class TokenVault(Protocol):
