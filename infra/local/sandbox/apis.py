@@ -8,28 +8,13 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from infra.local.sandbox import identity
-from infra.local.sandbox.core import Reply, Route, Sandbox, bearer_token, json_response
+from infra.local.sandbox.auth import require_token
+from infra.local.sandbox.core import Reply, Route, Sandbox, json_response
 from infra.local.sandbox.dialects import stable_alnum, stable_digits, stable_uuid
-from infra.local.sandbox.errors import calendly_error, ghl_error, scope_missing, slack_error, token_refused
-from infra.local.sandbox.state import Grant, TokenProblem
+from infra.local.sandbox.errors import calendly_error, ghl_error, slack_error
+from infra.local.sandbox.state import Grant
 
 GHL_VERSION = "2021-07-28"
-
-
-def require_token(sb: Sandbox, request: Request, app: str, any_of: set[str] | None = None) -> Grant:
-    """The grant behind the call's Bearer token, or the provider's own refusal (raised)."""
-    value = bearer_token(request)
-    if value is None and app == "slack":
-        # Slack still reads a `token` form field on many methods.
-        value = request.values.get("token")
-    with sb.state.lock:
-        checked = sb.state.oauth.check_access(app, value, sb.now())
-    if isinstance(checked, TokenProblem):
-        raise Reply(token_refused(app, checked))
-    grant = checked[1]
-    if any_of and not any_of & set(grant.scopes):
-        raise Reply(scope_missing(app, sorted(any_of), grant.scopes))
-    return grant
 
 
 # --- Google ----------------------------------------------------------------------------------------
@@ -52,26 +37,6 @@ def google_userinfo(sb: Sandbox, request: Request) -> Response:
     if {"profile", "https://www.googleapis.com/auth/userinfo.profile"} & set(grant.scopes):
         body.update({k: profile[k] for k in ("name", "given_name", "family_name", "picture")})
     return json_response(body)
-
-
-def gmail_profile(sb: Sandbox, request: Request, user_id: str) -> Response:
-    grant = require_token(
-        sb,
-        request,
-        "google",
-        {"https://www.googleapis.com/auth/gmail.modify", "https://www.googleapis.com/auth/gmail.readonly"},
-    )
-    if user_id not in ("me", grant.account):
-        from infra.local.sandbox.errors import google_error
-
-        return google_error(403, "forbidden", "Delegation denied for " + grant.account)
-    from infra.local.sandbox.gmail import mailbox
-
-    with sb.state.lock:
-        history_id = mailbox(sb, grant.account).history_id
-    return json_response(
-        {"emailAddress": grant.account, "messagesTotal": 42, "threadsTotal": 30, "historyId": str(history_id)}
-    )
 
 
 # --- GoHighLevel -----------------------------------------------------------------------------------
@@ -480,7 +445,6 @@ def routes() -> list[Route]:
     return [
         Route("/google/userinfo", ("GET", "POST"), google_userinfo, "api", "google"),
         Route("/google/oauth2/v3/userinfo", ("GET", "POST"), google_userinfo, "api", "google"),
-        Route("/google/gmail/v1/users/<user_id>/profile", ("GET",), gmail_profile, "api", "google"),
         Route("/ghl/locations/<location_id>", ("GET",), ghl_location, "api", "ghl"),
         Route("/ghl/opportunities/pipelines", ("GET",), ghl_pipelines, "api", "ghl"),
         Route("/hubspot/crm/v3/properties/contacts", ("GET",), hubspot_contact_properties, "api", "hubspot"),

@@ -18,7 +18,7 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from infra.local.sandbox import identity
-from infra.local.sandbox.apis import require_token
+from infra.local.sandbox.auth import require_token
 from infra.local.sandbox.core import Reply, Route, Sandbox, json_response, read_json
 from infra.local.sandbox.dialects import display_name, stable_uuid
 from infra.local.sandbox.errors import calendly_error

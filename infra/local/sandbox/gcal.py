@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from werkzeug.wrappers import Request, Response
 
-from infra.local.sandbox.apis import require_token
+from infra.local.sandbox.auth import require_token
 from infra.local.sandbox.core import Reply, Route, Sandbox, json_response, read_json
 from infra.local.sandbox.dialects import display_name, stable_alnum
 from infra.local.sandbox.errors import google_error

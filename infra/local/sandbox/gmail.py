@@ -1,4 +1,5 @@
-"""Gmail `users.watch` / `users.stop`, mailbox history ids, and the Pub/Sub pushes a new message sends.
+"""Gmail `users.getProfile`, `users.watch` / `users.stop`, mailbox history ids, and the Pub/Sub pushes
+a new message sends.
 
 Semantics follow /work/shared/providers/calendar-email.md §3.3-3.4: the topic must be
 `projects/<the OAuth client's project>/topics/<t>`; the answer is `{historyId, expiration}` (epoch ms as a
@@ -17,7 +18,8 @@ from dataclasses import dataclass, field
 
 from werkzeug.wrappers import Request, Response
 
-from infra.local.sandbox.apis import require_token
+from infra.local.sandbox.auth import require_token
+from infra.local.sandbox.control import pubsub_jwt
 from infra.local.sandbox.core import Reply, Route, Sandbox, json_response, read_json
 from infra.local.sandbox.errors import google_error
 from infra.local.sandbox.keys import GOOGLE_PROJECT
@@ -82,8 +84,6 @@ def _own_mailbox(sb: Sandbox, request: Request, user_id: str) -> tuple[Mailbox, 
 
 def _push(sb: Sandbox, box: Mailbox) -> None:
     """Publish `{emailAddress, historyId}` to the topic; Pub/Sub pushes it to the receiver."""
-    from infra.local.sandbox.control import pubsub_jwt
-
     now = sb.now()
     data = json.dumps({"emailAddress": box.address, "historyId": box.history_id}).encode()
     message_id = str(secrets.randbelow(10**16))
@@ -113,6 +113,24 @@ def _rfc3339(ts: float) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(ts * 1000) % 1000:03d}Z"
+
+
+PROFILE_SCOPES = {
+    "https://www.googleapis.com/auth/gmail.modify",
+    "https://www.googleapis.com/auth/gmail.readonly",
+}
+
+
+def profile(sb: Sandbox, request: Request, user_id: str) -> Response:
+    """GET /users/{userId}/profile: the address and the mailbox's current history id."""
+    grant = require_token(sb, request, "google", PROFILE_SCOPES)
+    if user_id not in ("me", grant.account):
+        return google_error(403, "forbidden", "Delegation denied for " + grant.account)
+    with sb.state.lock:
+        history_id = mailbox(sb, grant.account).history_id
+    return json_response(
+        {"emailAddress": grant.account, "messagesTotal": 42, "threadsTotal": 30, "historyId": str(history_id)}
+    )
 
 
 def watch(sb: Sandbox, request: Request, user_id: str) -> Response:
@@ -205,6 +223,7 @@ def control_watches(sb: Sandbox, request: Request) -> Response:
 def routes() -> list[Route]:
     base = "/google/gmail/v1/users/<user_id>"
     return [
+        Route(f"{base}/profile", ("GET",), profile, "api", "google"),
         Route(f"{base}/watch", ("POST",), watch, "api", "google"),
         Route(f"{base}/stop", ("POST",), stop, "api", "google"),
         Route("/_sandbox/gmail/messages", ("POST",), control_message, "control", None),

@@ -23,7 +23,7 @@ from urllib.parse import unquote
 from werkzeug.wrappers import Request, Response
 
 from infra.local.sandbox import identity
-from infra.local.sandbox.apis import require_token
+from infra.local.sandbox.auth import require_token
 from infra.local.sandbox.core import Reply, Route, Sandbox, json_response, read_json
 from infra.local.sandbox.dialects import stable_alnum
 from infra.local.sandbox.errors import graph_error
