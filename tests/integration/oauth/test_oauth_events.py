@@ -56,3 +56,11 @@ def test_callback_sample_with_an_unknown_state_gets_the_error_page(browser: Brow
     assert answer.status == 400
     assert answer.headers["Referrer-Policy"] == "no-referrer"
     assert "session_unknown" in answer.raw["body"]
+
+
+def test_bcc_sample_reserves_an_address(browser: Browser) -> None:
+    answer = Answer(browser.handler(sample("oauth_bcc_connect.json"), browser.context))
+
+    assert answer.status == 201
+    assert answer.body["provider"] == "bcc_email"
+    assert answer.body["account_label"].startswith("log-")
