@@ -6,9 +6,7 @@ stops the watch at Gmail."""
 from __future__ import annotations
 
 import base64
-import html
 import json
-import re
 from typing import Any
 
 import pytest
@@ -19,7 +17,7 @@ from integrations.config import Settings
 from integrations.domain.connection import Connection
 from integrations.store.connections import ConnectionRepository
 from tests.e2e.conftest import MANAGE, VIEW, Api
-from tests.e2e.test_oauth_flow import card
+from tests.e2e.test_oauth_flow import card, consent
 from tests.e2e.test_webhooks_e2e import eventually, sandbox_get, sandbox_post, worker_jobs
 
 pytestmark = pytest.mark.e2e
@@ -36,24 +34,6 @@ PERSON = {
 __all__ = ["worker_jobs"]  # the fixture, re-exported so pytest finds it here
 
 
-def _consent_as(api: Api, redirect_url: str, account: str) -> Any:
-    """authorize → consent page (signing in as `account`) → Allow → callback; the callback's answer."""
-    authorize = api.call("GET", redirect_url)
-    assert authorize.status_code == 302, authorize.text
-    binding = authorize.headers["Set-Cookie"].split(";", 1)[0]
-    page_url = authorize.headers["Location"]
-    page = api.call("GET", page_url)
-    assert page.status_code == 200, page.text
-    hidden = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text)
-    scopes = [html.unescape(s) for s in re.findall(r'name="scope" value="([^"]+)"', page.text)]
-    form = [(name, html.unescape(value)) for name, value in hidden]
-    form += [("scope", s) for s in scopes] + [("account", account), ("decision", "allow")]
-    back = api.call("POST", page_url.split("?", 1)[0], data=form)
-    assert back.status_code == 302, back.text
-    # The binding cookie is Secure: requests would not send it over http, a browser on 127.0.0.1 does.
-    return api.call("GET", back.headers["Location"], headers={"Cookie": binding})
-
-
 def _connect_gmail(api: Api) -> Connection:
     start = api.call(
         "POST",
@@ -62,7 +42,7 @@ def _connect_gmail(api: Api) -> Connection:
         json={"level": "user", "return_to": f"{api.base}/portal/"},
     )
     assert start.status_code == 200, start.text
-    done = _consent_as(api, start.json()["redirect_url"], ACCOUNT)
+    done = consent(api, start.json()["redirect_url"], account=ACCOUNT)
     assert done.status_code == 302
     assert done.headers["Location"].endswith("?integration=gmail&result=connected"), done.headers
     [listed] = card(api, PERSON, "gmail", level="user")["connections"]

@@ -22,8 +22,10 @@ MANAGER_B = {
 }
 
 
-def consent(api: Api, redirect_url: str, *, drop_scope: str | None = None) -> Any:
-    """Follow authorize → consent page → Allow → callback; returns the callback's answer."""
+def consent(
+    api: Api, redirect_url: str, *, drop_scope: str | None = None, account: str = "pat@example.com"
+) -> Any:
+    """Follow authorize → consent page (signed in as `account`) → Allow → callback; the callback's answer."""
     authorize = api.call("GET", redirect_url)
     assert authorize.status_code == 302, authorize.text
     binding = authorize.headers["Set-Cookie"].split(";", 1)[0]
@@ -34,7 +36,7 @@ def consent(api: Api, redirect_url: str, *, drop_scope: str | None = None) -> An
     scopes = [html.unescape(s) for s in re.findall(r'name="scope" value="([^"]+)"', page.text)]
     form = [(name, html.unescape(value)) for name, value in hidden]
     form += [("scope", s) for s in scopes if s != drop_scope]
-    form += [("account", "pat@example.com"), ("decision", "allow")]
+    form += [("account", account), ("decision", "allow")]
     back = api.call("POST", page_url.split("?", 1)[0], data=form)
     assert back.status_code == 302, back.text
     callback = back.headers["Location"]
