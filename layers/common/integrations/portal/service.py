@@ -143,7 +143,7 @@ class PortalService:
         """Revoke and unsubscribe (best effort), announce, then delete credentials, lookups and connection."""
         connection, _ = self._authorized(principal, connection_id, Action.MANAGE)
         spec = self._s.catalog.get(connection.provider)
-        credentials = self._stored_credentials(connection)
+        credentials = self._credentials_for_cleanup(connection)
         if credentials is not None:
             self._best_effort_provider_cleanup(spec, connection, credentials)
         # Announce first: a crash after this repeats the event on retry; the reverse order could lose it.
@@ -151,6 +151,17 @@ class PortalService:
         self._s.vault.delete(credential_ref(connection))
         self._s.connections.delete(connection)
         self._log.info("connection disconnected", extra={"connection_id": connection.id, "provider": spec.id})
+
+    def _credentials_for_cleanup(self, connection: Connection) -> Credentials | None:
+        """A fresh token to unsubscribe and revoke with; as stored when refreshing fails; None without any."""
+        try:
+            return self._s.fresh_credentials(connection)
+        except Exception as exc:  # an expired or revoked grant must not block the disconnect
+            self._log.info(
+                "no fresh token at disconnect",
+                extra={"connection_id": connection.id, "error": type(exc).__name__},
+            )
+        return self._stored_credentials(connection)
 
     def _stored_credentials(self, connection: Connection) -> Credentials | None:
         try:
@@ -162,7 +173,6 @@ class PortalService:
     def _best_effort_provider_cleanup(
         self, spec: ProviderSpec, connection: Connection, credentials: Credentials
     ) -> None:
-        credentials = self._usable_credentials(connection, credentials)
         self._unsubscribe(spec, connection, credentials)
         module = module_for(spec.id)
         try:
@@ -185,17 +195,6 @@ class PortalService:
             self._log.warning(
                 "revoke failed", extra={"connection_id": connection.id, "error": type(exc).__name__}
             )
-
-    def _usable_credentials(self, connection: Connection, stored: Credentials) -> Credentials:
-        """A fresh token to unsubscribe and revoke with; the stored one when refreshing fails."""
-        try:
-            return self._s.fresh_credentials(connection)
-        except Exception as exc:  # an expired or revoked grant must not block the disconnect
-            self._log.info(
-                "no fresh token at disconnect",
-                extra={"connection_id": connection.id, "error": type(exc).__name__},
-            )
-            return stored
 
     def _unsubscribe(self, spec: ProviderSpec, connection: Connection, credentials: Credentials) -> None:
         if credentials.access_token is None or not connection.lookup_keys:
