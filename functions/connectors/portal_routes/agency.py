@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from integrations.domain.agency import AgencySettingsUpdate
 from integrations.domain.connection import PortalStatus
 from integrations.portal.views import HealthPageView, SettingsView
-from portal_routes.context import caller, portal, responses
+from portal_routes.context import caller, portal
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 
@@ -18,7 +18,6 @@ router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 @router.get(
     "/agency/health",
     summary="Every connection of the agency",
-    responses=responses(HealthPageView),
     tags=["agency"],
 )
 def get_health(
@@ -32,9 +31,7 @@ def get_health(
     return portal().health(caller(router), status, provider, cursor, limit)
 
 
-@router.get(
-    "/agency/settings", summary="The agency's settings", responses=responses(SettingsView), tags=["agency"]
-)
+@router.get("/agency/settings", summary="The agency's settings", tags=["agency"])
 def get_settings() -> SettingsView:
     return portal().settings(caller(router))
 
@@ -42,7 +39,6 @@ def get_settings() -> SettingsView:
 @router.put(
     "/agency/settings",
     summary="Change the agency's settings",
-    responses=responses(SettingsView),
     tags=["agency"],
 )
 def put_settings(update: AgencySettingsUpdate) -> SettingsView:

@@ -17,6 +17,17 @@ from integrations.portal.views import ErrorBody
 TITLE = "Integrations API"
 VERSION = "1.0.0"
 _ERROR_REF = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+# Every error answer of an authenticated route has the ErrorBody shape (integrations.api.errors).
+_ERRORS = {
+    "400": "Bad request",
+    "401": "Not signed in",
+    "403": "Not allowed; the code says why",
+    "404": "Not found, including anything of another tenant",
+    "409": "Conflict",
+    "415": "The body is not JSON",
+    "422": "Invalid input; details name each field",
+    "503": "Temporarily unavailable; retry",
+}
 
 
 def build_document(resolvers: Iterable[APIGatewayHttpResolver], public: set[tuple[str, str]]) -> str:
@@ -38,16 +49,21 @@ def build_document(resolvers: Iterable[APIGatewayHttpResolver], public: set[tupl
         components.pop(name, None)
     for path, operations in merged.get("paths", {}).items():
         for method, operation in operations.items():
-            responses = operation.get("responses", {})
-            if "422" in responses:
-                responses["422"] = {
-                    "description": "Invalid input; details name each field",
-                    "content": _ERROR_REF,
-                }
+            responses = operation.setdefault("responses", {})
             if (method.upper(), path) in public:
+                # Browser routes answer with redirects or a minimal page; only 422 has the JSON shape.
+                if "422" in responses:
+                    responses["422"] = {"description": _ERRORS["422"], "content": _ERROR_REF}
                 operation.pop("security", None)
-            else:
-                operation.setdefault("security", [{"PortalJwt": []}])
+                continue
+            responses.update(
+                {
+                    status: {"description": text, "content": _ERROR_REF}
+                    for status, text in _ERRORS.items()
+                    if status != "415" or "requestBody" in operation
+                }
+            )
+            operation.setdefault("security", [{"PortalJwt": []}])
     merged["components"]["securitySchemes"] = {
         "PortalJwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     }
