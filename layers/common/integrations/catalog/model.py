@@ -111,6 +111,12 @@ class ProviderSpec(BaseModel):
     multiple_accounts: bool = False
     # Whether the provider has a revoke hook (called on disconnect, best effort).
     revocable: bool = False
+    # The plug-in folder under integrations/providers/ that implements this entry (default: the id);
+    # entries that differ only as data (Google Calendar one-way) share their sibling's folder.
+    module: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$")
+    # Whether the service reads changes from the provider; push-only entries (a one-way calendar)
+    # never subscribe to changes and never read the account.
+    reads_changes: bool = True
 
     @model_validator(mode="after")
     def _auth_matches(self) -> ProviderSpec:

@@ -454,7 +454,7 @@ class OAuthService:
         self, principal: Principal, provider_id: str, request: PasswordConnectRequest
     ) -> ConnectResult:
         """Verify an Apple ID and app-specific password by CalDAV discovery, then connect."""
-        from integrations.providers.icloud_calendar import discover
+        from integrations.providers.icloud_calendar.connect import discover
 
         spec = self._s.catalog.get(provider_id)
         if spec.auth is not AuthKind.CALDAV:

@@ -2,7 +2,8 @@
 
 Per-connection subscriptions: a Google Calendar watch channel per synced calendar, a Calendly webhook
 subscription with its own signing key, a Microsoft Graph subscription, a Gmail `users.watch`. GHL,
-HubSpot and Slack webhooks are configured once per app; their routing is `routing.app_level_lookups`.
+HubSpot and Slack webhooks are configured once per app. Each provider's manager lives in its folder,
+`integrations/providers/<id>/subscriptions.py`, as `MANAGER`.
 
 Contract for callers (connect flow, disconnect, renewal jobs):
 
@@ -82,23 +83,21 @@ class SubscriptionManager(Protocol):
     ) -> None: ...
 
 
-def _registry() -> dict[str, Callable[[SubscriptionContext], SubscriptionManager]]:
-    from integrations.webhooks.subscriptions.calendly import CalendlySubscriptions
-    from integrations.webhooks.subscriptions.gmail import GmailWatch
-    from integrations.webhooks.subscriptions.google_calendar import GoogleCalendarChannels
-    from integrations.webhooks.subscriptions.outlook_calendar import GraphSubscriptions
+def _factory(provider_id: str) -> Callable[[SubscriptionContext], SubscriptionManager] | None:
+    """The provider folder's `subscriptions.MANAGER`, unless the entry never reads changes."""
+    from integrations.catalog import load_catalog
+    from integrations.providers.registry import part
 
-    return {
-        "google_calendar": GoogleCalendarChannels,
-        "calendly": CalendlySubscriptions,
-        "outlook_calendar": GraphSubscriptions,
-        "gmail": GmailWatch,
-    }
+    catalog = load_catalog()
+    if provider_id in catalog and not catalog.get(provider_id).reads_changes:
+        return None
+    module = part(provider_id, "subscriptions")
+    return getattr(module, "MANAGER", None) if module is not None else None
 
 
 def for_provider(provider_id: str, context: SubscriptionContext | None = None) -> SubscriptionManager | None:
     """The provider's subscription manager, or None (app-level webhooks, or no pushes at all)."""
-    factory = _registry().get(provider_id)
+    factory = _factory(provider_id)
     if factory is None:
         return None
     return factory(context or SubscriptionContext.from_env())

@@ -86,3 +86,6 @@ class CalendlySubscriptions:
                 best_effort(
                     "calendly subscription", partial(http.api_call, "DELETE", uri, access_token=access_token)
                 )
+
+
+MANAGER = CalendlySubscriptions

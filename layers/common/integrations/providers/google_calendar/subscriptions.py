@@ -120,3 +120,6 @@ def _reason(payload: Any) -> str:
     errors = error.get("errors") if isinstance(error, dict) else None
     first = errors[0] if isinstance(errors, list) and errors else None
     return str(first.get("reason", "")) if isinstance(first, dict) else ""
+
+
+MANAGER = GoogleCalendarChannels

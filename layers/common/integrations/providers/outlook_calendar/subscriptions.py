@@ -83,3 +83,6 @@ class GraphSubscriptions:
             best_effort(
                 "graph subscription", partial(http.api_call, "DELETE", url, access_token=access_token)
             )
+
+
+MANAGER = GraphSubscriptions

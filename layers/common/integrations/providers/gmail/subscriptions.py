@@ -66,3 +66,6 @@ class GmailWatch:
     ) -> None:
         stop = partial(http.api_call, "POST", api_url(spec, "users/me/stop"), access_token=access_token)
         best_effort("gmail watch", stop)
+
+
+MANAGER = GmailWatch

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from integrations.providers.google import GoogleModule
+from integrations.providers.google_account import GoogleModule
 from integrations.providers.support import lookup
 
 if TYPE_CHECKING:

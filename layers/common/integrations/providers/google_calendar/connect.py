@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from integrations import http
 from integrations.providers.base import Option
-from integrations.providers.google import GoogleModule
+from integrations.providers.google_account import GoogleModule
 from integrations.providers.support import MAX_PAGES, api_url, bearer, text
 
 if TYPE_CHECKING:

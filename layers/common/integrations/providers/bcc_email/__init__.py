@@ -1,0 +1,1 @@
+"""BCC logging address: the inbound address that routes logged mail to its owner."""

@@ -1,0 +1,1 @@
+"""Calendly: connect (identity, event types, revocation) and webhook subscriptions."""

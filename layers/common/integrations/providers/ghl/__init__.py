@@ -1,0 +1,1 @@
+"""GoHighLevel: connect (identity, pipelines and stages)."""

@@ -1,0 +1,1 @@
+"""Gmail: connect and the mailbox watch (Pub/Sub push)."""

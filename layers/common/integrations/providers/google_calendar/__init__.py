@@ -1,0 +1,1 @@
+"""Google Calendar, two-way and (through the catalog's `module`) one-way: connect, watch channels."""

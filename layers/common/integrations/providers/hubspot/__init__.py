@@ -1,0 +1,1 @@
+"""HubSpot: connect (identity, properties, revocation)."""

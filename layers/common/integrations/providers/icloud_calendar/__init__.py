@@ -1,0 +1,1 @@
+"""iCloud Calendar (CalDAV): connect by app-specific password and calendar discovery."""

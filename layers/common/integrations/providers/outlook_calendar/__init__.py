@@ -1,0 +1,1 @@
+"""Outlook Calendar (Microsoft Graph): connect and change-notification subscriptions."""

@@ -1,0 +1,1 @@
+"""Slack: connect (bot identity, channels, revocation)."""
