@@ -9,8 +9,8 @@ import pytest
 
 from integrations.catalog.model import ProviderSpec
 from integrations.domain.access import Level
-from integrations.providers.base import AppCredentials, ProviderModule
-from integrations.store.vault import Credentials
+from integrations.domain.credentials import AppCredentials, Credentials
+from integrations.providers.base import ProviderModule
 from tests.support import seed
 from tests.support.events import claims, http_event
 

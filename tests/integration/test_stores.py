@@ -12,9 +12,10 @@ from integrations.config import Settings, TokenStorage
 from integrations.container import build_vault
 from integrations.domain.access import Level, Tier
 from integrations.domain.authorization import Scope
-from integrations.domain.errors import BadRequest
-from integrations.store.connections import Lookup, VersionConflict
-from integrations.store.vault import CredentialRef, Credentials, CredentialsUnreadable, TokenVault
+from integrations.domain.credentials import Credentials
+from integrations.domain.errors import BadRequest, VersionConflict
+from integrations.domain.lookup import Lookup
+from integrations.store.vault import CredentialRef, CredentialsUnreadable, TokenVault
 from tests.support import seed
 
 

@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from integrations import aws
-from integrations.store.connections import Lookup
+from integrations.domain.lookup import Lookup
 from integrations.sync.jobs import JobQueue
 from integrations.webhooks import signing
 from integrations.webhooks.keyring import SigningKeyBox

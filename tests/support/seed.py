@@ -11,9 +11,10 @@ from integrations.container import build_vault
 from integrations.domain.access import Level, Tier
 from integrations.domain.agency import AgencySettings
 from integrations.domain.connection import Connection, ExternalAccount
+from integrations.domain.credentials import Credentials
 from integrations.store.agencies import AgencyRepository
 from integrations.store.connections import ConnectionRepository
-from integrations.store.vault import Credentials, credential_ref
+from integrations.store.vault import credential_ref
 
 
 def repositories() -> tuple[ConnectionRepository, AgencyRepository]:

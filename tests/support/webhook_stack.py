@@ -14,7 +14,7 @@ from infra.local.resources import LocalResources
 from infra.local.sandbox.keys import APP_CREDENTIALS, GOOGLE_KEY_ID
 from integrations import aws
 from integrations.domain.connection import Connection
-from integrations.store.connections import Lookup
+from integrations.domain.lookup import Lookup
 from integrations.webhooks import signing
 from integrations.webhooks.keyring import SigningKeyBox
 from integrations.webhooks.parsing import RoutingKind

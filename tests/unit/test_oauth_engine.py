@@ -12,12 +12,12 @@ import responses
 
 from integrations.catalog import load_catalog
 from integrations.catalog.model import OAuthSpec
+from integrations.domain.credentials import AppCredentials
 from integrations.domain.errors import ProviderUnavailable
 from integrations.http import RateLimited
 from integrations.oauth.engine import OAuth2Engine, granted_scopes, missing_scopes, normalize_scope
 from integrations.oauth.errors import TokenAnswerLost, TokenEndpointError
 from integrations.oauth.pkce import new_verifier, s256_challenge
-from integrations.providers.base import AppCredentials
 
 APP = AppCredentials(client_id="client-1", client_secret="secret-1", extra={})
 REDIRECT = "https://api.example.test/oauth/x/callback"

@@ -16,14 +16,14 @@ import responses
 from integrations.catalog.loader import load_catalog
 from integrations.domain.access import Level
 from integrations.domain.connection import Connection, ExternalAccount
+from integrations.domain.credentials import Credentials
+from integrations.domain.lookup import Lookup
 from integrations.http import ProviderApiError
 from integrations.providers.calendly import connect as calendly_module
 from integrations.providers.ghl import connect as ghl_module
 from integrations.providers.gmail import connect as gmail_module
 from integrations.providers.hubspot import connect as hubspot_module
 from integrations.providers.slack import connect as slack_module
-from integrations.store.connections import Lookup
-from integrations.store.vault import Credentials
 from integrations.webhooks import subscriptions
 from integrations.webhooks.parsing import RoutingKind
 from integrations.webhooks.routing import (

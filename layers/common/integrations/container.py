@@ -11,17 +11,11 @@ from integrations import aws
 from integrations.catalog import Catalog, ProviderSpec, load_catalog
 from integrations.config import Settings, TokenStorage
 from integrations.domain.connection import Connection, utcnow
+from integrations.domain.credentials import AppCredentials, Credentials
 from integrations.events import EventPublisher
-from integrations.providers.base import AppCredentials
 from integrations.store.agencies import AgencyRepository
 from integrations.store.connections import ConnectionRepository
-from integrations.store.vault import (
-    Credentials,
-    KmsTokenVault,
-    SecretsManagerTokenVault,
-    TokenVault,
-    credential_ref,
-)
+from integrations.store.vault import KmsTokenVault, SecretsManagerTokenVault, TokenVault, credential_ref
 
 
 class CredentialSource(Protocol):

@@ -236,9 +236,9 @@ def sandbox_requests(base: str, **filters: str) -> list[dict[str, Any]]:
 def sandbox_grant(provider: str, account: str | None = None) -> dict[str, Any]:
     """A real grant from the sandbox (authorize, consent, exchange), without the OAuth function."""
     from integrations.catalog import load_catalog
+    from integrations.domain.credentials import AppCredentials
     from integrations.oauth.engine import OAuth2Engine
     from integrations.oauth.pkce import new_verifier
-    from integrations.providers.base import AppCredentials
 
     spec = load_catalog().get(provider)
     assert spec.oauth is not None

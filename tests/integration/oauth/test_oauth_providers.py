@@ -14,7 +14,7 @@ from integrations.config import Settings
 from integrations.container import build_vault
 from integrations.domain.access import Level
 from integrations.domain.authorization import Scope
-from integrations.providers.base import AppCredentials
+from integrations.domain.credentials import AppCredentials
 from integrations.providers.registry import module_for
 from integrations.store.connections import ConnectionRepository
 from integrations.store.vault import credential_ref

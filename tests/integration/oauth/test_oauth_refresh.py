@@ -19,12 +19,12 @@ from integrations import aws as aws_clients
 from integrations.container import Services, build_services
 from integrations.domain.access import Level
 from integrations.domain.connection import AuthHealth, Connection, ExternalAccount, PortalStatus
-from integrations.domain.errors import ProviderUnavailable
+from integrations.domain.credentials import Credentials
+from integrations.domain.errors import ProviderUnavailable, ReauthRequired
 from integrations.events import IntegrationErrored, IntegrationRecovered, PlatformEvent
 from integrations.oauth.apps import AppCredentialStore
-from integrations.oauth.errors import ReauthRequired
 from integrations.oauth.tokens import RefreshLeases, RefreshPolicy, TokenManager
-from integrations.store.vault import Credentials, credential_ref
+from integrations.store.vault import credential_ref
 from tests.integration.oauth.conftest import (
     point_catalog_at,
     sandbox_grant,

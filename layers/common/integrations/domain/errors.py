@@ -50,6 +50,12 @@ class Conflict(IntegrationError):
     code = "conflict"
 
 
+class VersionConflict(Conflict):
+    """Someone else changed the connection since it was read; re-read and try again."""
+
+    code = "version_conflict"
+
+
 class ValidationFailed(IntegrationError):
     status = 422
     code = "validation_failed"
@@ -60,3 +66,10 @@ class ProviderUnavailable(IntegrationError):
 
     status = 502
     code = "provider_unavailable"
+
+
+class ReauthRequired(IntegrationError):
+    """The connection's grant is gone; its owner must connect it again."""
+
+    status = 409
+    code = "reauth_required"

@@ -20,8 +20,8 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from integrations.domain.connection import utcnow
+from integrations.domain.credentials import AppCredentials
 from integrations.oauth.errors import AppNotConfigured
-from integrations.providers.base import AppCredentials
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import requests
 
     from integrations.catalog.model import OAuthSpec
-    from integrations.providers.base import AppCredentials
+    from integrations.domain.credentials import AppCredentials
 
 # Resource prefixes some servers put on granted scopes (Microsoft returns
 # `https://graph.microsoft.com/Calendars.ReadWrite` for a requested `Calendars.ReadWrite`).

@@ -76,13 +76,6 @@ class TokenAnswerLost(ProviderUnavailable):
     code = "token_answer_lost"
 
 
-class ReauthRequired(IntegrationError):
-    """The connection's grant is gone; its owner must connect it again."""
-
-    status = 409
-    code = "reauth_required"
-
-
 class AppNotConfigured(IntegrationError):
     """No OAuth client credentials exist for this provider app (platform or agency)."""
 

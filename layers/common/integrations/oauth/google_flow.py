@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import requests
 
     from integrations.catalog.model import OAuthSpec
-    from integrations.providers.base import AppCredentials
+    from integrations.domain.credentials import AppCredentials
 
 # requests-oauthlib logs request bodies and tokens at DEBUG; keep them out of every log level.
 for _name in ("requests_oauthlib", "oauthlib"):

@@ -26,24 +26,32 @@ from integrations.domain.connection import (
     Connection,
     ExternalAccount,
 )
-from integrations.domain.errors import BadRequest, Conflict, Forbidden, IntegrationError, NotFound
+from integrations.domain.credentials import Credentials
+from integrations.domain.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    IntegrationError,
+    NotFound,
+    VersionConflict,
+)
+from integrations.domain.lookup import Lookup
 from integrations.events import IntegrationConnected, PlatformEvent, status_events
 from integrations.oauth import engine as oauth_engine
 from integrations.oauth.errors import FlowError, FlowErrorCode
 from integrations.oauth.sessions import BindOutcome, OAuthSession, SessionStore
 from integrations.observability import SECRET_KEYS, get_logger
 from integrations.providers import registry
-from integrations.store.connections import Lookup, VersionConflict
-from integrations.store.vault import Credentials, credential_ref
+from integrations.store.vault import credential_ref
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
     from integrations.catalog.model import OAuthSpec, ProviderSpec
     from integrations.container import Services
+    from integrations.domain.credentials import AppCredentials
     from integrations.domain.principal import Principal
     from integrations.oauth.apps import AgencyAppInfo, AgencyAppInput, AppCredentialStore
-    from integrations.providers.base import AppCredentials
 
 logger = get_logger()
 

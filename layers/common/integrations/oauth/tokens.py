@@ -23,15 +23,15 @@ from botocore.exceptions import ClientError
 from pydantic import SecretStr
 
 from integrations.domain.connection import AuthHealth, Connection, ErrorCode, utcnow
-from integrations.domain.errors import ProviderUnavailable
+from integrations.domain.credentials import Credentials
+from integrations.domain.errors import ProviderUnavailable, ReauthRequired, VersionConflict
 from integrations.events import status_events
 from integrations.http import RateLimited
 from integrations.oauth.engine import OAuth2Engine, granted_scopes
-from integrations.oauth.errors import ReauthRequired, TokenEndpointError
+from integrations.oauth.errors import TokenEndpointError
 from integrations.observability import get_logger
-from integrations.store.connections import VersionConflict
 from integrations.store.dynamo import from_item, is_condition_failure, to_item, to_values
-from integrations.store.vault import Credentials, credential_ref
+from integrations.store.vault import credential_ref
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -17,6 +17,7 @@ from integrations.domain.authorization import (
     resolve_scope,
 )
 from integrations.domain.connection import Connection, PortalStatus
+from integrations.domain.credentials import Credentials
 from integrations.domain.errors import Forbidden, NotFound, ValidationFailed
 from integrations.domain.principal import Principal
 from integrations.events import IntegrationConfigChanged, IntegrationDisconnected, status_events
@@ -33,7 +34,7 @@ from integrations.portal.views import (
     SettingsView,
 )
 from integrations.providers.registry import module_for
-from integrations.store.vault import Credentials, CredentialsUnreadable, credential_ref
+from integrations.store.vault import CredentialsUnreadable, credential_ref
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger

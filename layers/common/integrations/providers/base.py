@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from integrations.catalog.model import ProviderSpec
     from integrations.domain.connection import Connection, ExternalAccount
-    from integrations.store.connections import Lookup
-    from integrations.store.vault import Credentials
+    from integrations.domain.credentials import AppCredentials, Credentials
+    from integrations.domain.lookup import Lookup
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,15 +18,6 @@ class Option:
 
     value: str
     label: str
-
-
-@dataclass(frozen=True, slots=True)
-class AppCredentials:
-    """An OAuth app's client credentials (the platform's, or an agency's white-label app)."""
-
-    client_id: str
-    client_secret: str
-    extra: dict[str, Any]
 
 
 class ProviderModule:

@@ -7,12 +7,13 @@ from urllib.parse import urlencode
 
 from integrations import http
 from integrations.domain.connection import ExternalAccount
-from integrations.providers.base import AppCredentials, ProviderModule
+from integrations.domain.credentials import AppCredentials
+from integrations.providers.base import ProviderModule
 from integrations.providers.support import IdentityUnavailable, text
 
 if TYPE_CHECKING:
     from integrations.catalog.model import ProviderSpec
-    from integrations.store.vault import Credentials
+    from integrations.domain.credentials import Credentials
 
 
 class GoogleModule(ProviderModule):

@@ -9,8 +9,8 @@ from integrations.domain.errors import IntegrationError
 if TYPE_CHECKING:
     from integrations.catalog.model import ProviderSpec
     from integrations.domain.connection import Connection
-    from integrations.store.connections import Lookup
-    from integrations.store.vault import Credentials
+    from integrations.domain.credentials import Credentials
+    from integrations.domain.lookup import Lookup
 
 # Dropdowns list at most this many pages of provider results (a few thousand options).
 MAX_PAGES = 20
@@ -29,7 +29,7 @@ def api_url(spec: ProviderSpec, path: str) -> str:
 
 
 def bearer(credentials: Credentials) -> str:
-    from integrations.oauth.errors import ReauthRequired
+    from integrations.domain.errors import ReauthRequired
 
     if credentials.access_token is None:
         raise ReauthRequired("This connection has no access token; connect it again.")
@@ -43,7 +43,7 @@ def answer_fact(credentials: Credentials, key: str) -> Any:
 
 
 def lookup(connection: Connection, kind: str, value: str, **attributes: str) -> Lookup:
-    from integrations.store.connections import Lookup
+    from integrations.domain.lookup import Lookup
 
     return Lookup(
         provider=connection.provider,

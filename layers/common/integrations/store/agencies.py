@@ -8,8 +8,8 @@ from botocore.exceptions import ClientError
 
 from integrations.domain.access import Tier
 from integrations.domain.agency import AgencySettings
+from integrations.domain.errors import VersionConflict
 from integrations.store import keys
-from integrations.store.connections import VersionConflict
 from integrations.store.dynamo import from_item, is_condition_failure, to_values
 
 if TYPE_CHECKING:

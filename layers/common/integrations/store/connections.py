@@ -11,37 +11,14 @@ from botocore.exceptions import ClientError
 from integrations.domain.access import Level
 from integrations.domain.authorization import Scope
 from integrations.domain.connection import Connection, PortalStatus
-from integrations.domain.errors import Conflict
+from integrations.domain.errors import Conflict, VersionConflict
+from integrations.domain.lookup import Lookup
 from integrations.store import keys
 from integrations.store.dynamo import from_item, is_condition_failure, to_item, to_values
 from integrations.store.pagination import decode_cursor, encode_cursor
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-
-
-class VersionConflict(Conflict):
-    """Someone else changed the connection since it was read; re-read and try again."""
-
-    code = "version_conflict"
-
-
-@dataclass(frozen=True, slots=True)
-class Lookup:
-    """Routes a provider's push (location, portal, channel, subscription…) to a connection."""
-
-    provider: str
-    kind: str
-    value: str
-    connection_id: str
-    agency_id: str
-    client_id: str | None
-    # Verification material for that route (hashes of channel tokens, resource ids…), never a token.
-    attributes: dict[str, str]
-
-    @property
-    def key(self) -> str:
-        return keys.lookup_pk(self.provider, self.kind, self.value)
 
 
 @dataclass(frozen=True, slots=True)

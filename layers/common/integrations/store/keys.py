@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from integrations.domain.access import Level
+from integrations.domain.lookup import lookup_key
 
 CONNECTION_SK = "CONNECTION"
 CREDENTIALS_SK = "CREDENTIALS"
@@ -44,4 +45,4 @@ def health_sort(status: str, provider: str, client_id: str | None, connection_id
 
 
 def lookup_pk(provider: str, kind: str, value: str) -> str:
-    return f"LOOKUP#{provider}#{kind}#{value}"
+    return lookup_key(provider, kind, value)

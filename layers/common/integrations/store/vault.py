@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from integrations.domain.credentials import Credentials
 from integrations.store import keys
 from integrations.store.dynamo import to_item, to_values
 
@@ -19,32 +18,6 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
     from integrations.domain.connection import Connection
-
-
-class Credentials(BaseModel):
-    """What a connection authenticates with. SecretStr keeps values out of repr, logs and errors."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    access_token: SecretStr | None = None
-    refresh_token: SecretStr | None = None
-    token_type: str = "Bearer"  # noqa: S105 - a token type name, not a secret
-    expires_at: datetime | None = None
-    # Provider-specific secrets (iCloud app password, Calendly signing key…), all secret.
-    secrets: dict[str, SecretStr] = Field(default_factory=dict)
-    # Non-secret facts about the grant (token endpoint extras, Slack bot user id…).
-    extra: dict[str, Any] = Field(default_factory=dict)
-
-    def reveal(self) -> dict[str, Any]:
-        """The plain JSON form, for encryption only."""
-        return {
-            "access_token": self.access_token.get_secret_value() if self.access_token else None,
-            "refresh_token": self.refresh_token.get_secret_value() if self.refresh_token else None,
-            "token_type": self.token_type,
-            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
-            "secrets": {k: v.get_secret_value() for k, v in self.secrets.items()},
-            "extra": self.extra,
-        }
 
 
 @dataclass(frozen=True, slots=True)

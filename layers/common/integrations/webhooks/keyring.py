@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
     from integrations.domain.connection import Connection
-    from integrations.store.connections import Lookup
+    from integrations.domain.lookup import Lookup
 
 SIGNING_KEY_PURPOSE = "webhook_signing_key"
 SECRET_MAX_AGE_SECONDS = 60

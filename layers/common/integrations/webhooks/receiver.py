@@ -52,8 +52,8 @@ from integrations.webhooks.verification import (
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger
 
+    from integrations.domain.lookup import Lookup
     from integrations.events import PlatformEvent
-    from integrations.store.connections import Lookup
     from integrations.webhooks.dedupe import DeliveryLedger
 
 

@@ -1,6 +1,6 @@
 """How a push finds its connection: the lookup items written at connect time, and what they hold.
 
-A lookup item is `LOOKUP#<provider>#<kind>#<value>` in the main table (store.connections.Lookup). The
+A lookup item is `LOOKUP#<provider>#<kind>#<value>` in the main table (domain.lookup.Lookup). The
 kinds below are the contract between whoever writes them (provider modules' `on_connect`, the
 subscription managers, `app_level_lookups`) and the receiver that reads them. Attributes hold
 verification material only as digests (`secret_digest`) or KMS ciphertext, never a usable secret.
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from integrations.store.connections import Lookup
+from integrations.domain.lookup import Lookup
 from integrations.webhooks.parsing import RoutingKind
 from integrations.webhooks.request import GHL_LOCATION_PARAM, GHL_WORKFLOW_PARAM
 from integrations.webhooks.verification import secret_digest

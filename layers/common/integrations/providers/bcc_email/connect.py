@@ -14,8 +14,8 @@ from integrations.providers.support import lookup
 if TYPE_CHECKING:
     from integrations.catalog.model import ProviderSpec
     from integrations.domain.connection import Connection
-    from integrations.store.connections import Lookup
-    from integrations.store.vault import Credentials
+    from integrations.domain.credentials import Credentials
+    from integrations.domain.lookup import Lookup
 
 LOOKUP_ADDRESS = "address"
 

@@ -6,14 +6,15 @@ from typing import TYPE_CHECKING, Any
 
 from integrations import http
 from integrations.domain.connection import ExternalAccount
-from integrations.providers.base import AppCredentials, Option, ProviderModule
+from integrations.domain.credentials import AppCredentials
+from integrations.providers.base import Option, ProviderModule
 from integrations.providers.support import MAX_PAGES, IdentityUnavailable, api_url, bearer, lookup, text
 
 if TYPE_CHECKING:
     from integrations.catalog.model import ProviderSpec
     from integrations.domain.connection import Connection
-    from integrations.store.connections import Lookup
-    from integrations.store.vault import Credentials
+    from integrations.domain.credentials import Credentials
+    from integrations.domain.lookup import Lookup
 
 LOOKUP_USER = "user"
 LOOKUP_ORGANIZATION = "organization"

@@ -24,7 +24,7 @@ from integrations.webhooks.subscriptions.support import api_url, best_effort, of
 if TYPE_CHECKING:
     from integrations.catalog.model import ProviderSpec
     from integrations.domain.connection import Connection
-    from integrations.store.connections import Lookup
+    from integrations.domain.lookup import Lookup
     from integrations.webhooks.subscriptions import SubscriptionContext
 
 EVENTS = ("invitee.created", "invitee.canceled", "invitee_no_show.created", "invitee_no_show.deleted")

@@ -16,8 +16,8 @@ from integrations.providers.support import IdentityUnavailable, answer_fact, api
 if TYPE_CHECKING:
     from integrations.catalog.model import ProviderSpec
     from integrations.domain.connection import Connection
-    from integrations.store.connections import Lookup
-    from integrations.store.vault import Credentials
+    from integrations.domain.credentials import Credentials
+    from integrations.domain.lookup import Lookup
 
 API_VERSION = "2021-07-28"
 LOOKUP_LOCATION = "location"

@@ -19,7 +19,7 @@ from integrations.webhooks.subscriptions.support import api_url, best_effort, fr
 if TYPE_CHECKING:
     from integrations.catalog.model import ProviderSpec
     from integrations.domain.connection import Connection
-    from integrations.store.connections import Lookup
+    from integrations.domain.lookup import Lookup
     from integrations.webhooks.subscriptions import SubscriptionContext
 
 

@@ -12,7 +12,7 @@ from integrations.providers.support import MAX_PAGES, api_url, bearer, text
 if TYPE_CHECKING:
     from integrations.catalog.model import ProviderSpec
     from integrations.domain.connection import Connection
-    from integrations.store.vault import Credentials
+    from integrations.domain.credentials import Credentials
 
 
 def writable_calendars(spec: ProviderSpec, credentials: Credentials) -> list[Option]:

@@ -23,7 +23,7 @@ from integrations.webhooks.verification import secret_digest
 if TYPE_CHECKING:
     from integrations.catalog.model import ProviderSpec
     from integrations.domain.connection import Connection
-    from integrations.store.connections import Lookup
+    from integrations.domain.lookup import Lookup
     from integrations.webhooks.subscriptions import SubscriptionContext
 
 # Google's default and the value we ask for: 7 days (no published maximum; store what comes back).

@@ -11,14 +11,15 @@ from urllib.parse import quote
 
 from integrations import http
 from integrations.domain.connection import ExternalAccount
-from integrations.providers.base import AppCredentials, Option, ProviderModule
+from integrations.domain.credentials import AppCredentials
+from integrations.providers.base import Option, ProviderModule
 from integrations.providers.support import MAX_PAGES, IdentityUnavailable, api_url, bearer, lookup, text
 
 if TYPE_CHECKING:
     from integrations.catalog.model import ProviderSpec
     from integrations.domain.connection import Connection
-    from integrations.store.connections import Lookup
-    from integrations.store.vault import Credentials
+    from integrations.domain.credentials import Credentials
+    from integrations.domain.lookup import Lookup
 
 LOOKUP_PORTAL = "portal"
 

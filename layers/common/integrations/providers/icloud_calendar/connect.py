@@ -17,7 +17,7 @@ from integrations.providers.base import Option, ProviderModule
 if TYPE_CHECKING:
     from integrations.catalog.model import ProviderSpec
     from integrations.domain.connection import Connection
-    from integrations.store.vault import Credentials
+    from integrations.domain.credentials import Credentials
 
 TIMEOUT_SECONDS = 10
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})

@@ -15,7 +15,7 @@ from integrations.providers.support import MAX_PAGES, IdentityUnavailable, api_u
 if TYPE_CHECKING:
     from integrations.catalog.model import ProviderSpec
     from integrations.domain.connection import Connection
-    from integrations.store.vault import Credentials
+    from integrations.domain.credentials import Credentials
 
 
 class OutlookCalendarModule(ProviderModule):

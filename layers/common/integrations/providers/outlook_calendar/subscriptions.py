@@ -22,7 +22,7 @@ from integrations.webhooks.verification import secret_digest
 if TYPE_CHECKING:
     from integrations.catalog.model import ProviderSpec
     from integrations.domain.connection import Connection
-    from integrations.store.connections import Lookup
+    from integrations.domain.lookup import Lookup
     from integrations.webhooks.subscriptions import SubscriptionContext
 
 # Outlook events allow 10,080 minutes for basic notifications; stay a little under it.

@@ -32,7 +32,8 @@ from integrations.webhooks.routing import parse_lookup_key
 if TYPE_CHECKING:
     from integrations.catalog.model import ProviderSpec
     from integrations.domain.connection import Connection
-    from integrations.store.connections import ConnectionRepository, Lookup
+    from integrations.domain.lookup import Lookup
+    from integrations.store.connections import ConnectionRepository
     from integrations.webhooks.keyring import AppSecretSource, SigningKeyBox
 
 

@@ -12,7 +12,7 @@ from integrations.http import ProviderApiError
 
 if TYPE_CHECKING:
     from integrations.catalog.model import ProviderSpec
-    from integrations.store.connections import Lookup
+    from integrations.domain.lookup import Lookup
 
 log = logging.getLogger("integrations.webhooks.subscriptions")
 
