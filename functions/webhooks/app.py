@@ -23,8 +23,8 @@ from integrations.sync.jobs import JobQueue
 from integrations.webhooks.dedupe import DynamoDeliveryLedger
 from integrations.webhooks.errors import MalformedPayload
 from integrations.webhooks.keyring import SecretsManagerAppSecrets, SigningKeyBox
-from integrations.webhooks.receiver import NOT_FOUND, WebhookAnswer, WebhookReceiver
-from integrations.webhooks.request import PROVIDER_SCHEMES, from_http_api_event
+from integrations.webhooks.receiver import NOT_FOUND, WebhookAnswer, WebhookReceiver, receives_pushes
+from integrations.webhooks.request import from_http_api_event
 
 logger = get_logger("webhooks")
 
@@ -73,7 +73,7 @@ def _response(answer: WebhookAnswer) -> dict[str, Any]:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """API Gateway HTTP API (payload v2) in, a proxy answer out."""
     provider = _provider(event)
-    if provider not in PROVIDER_SCHEMES:
+    if not receives_pushes(provider):
         return _response(NOT_FOUND)
     try:
         request = from_http_api_event(

@@ -15,11 +15,11 @@ from botocore.exceptions import ClientError
 
 from integrations import aws
 from integrations.domain.lookup import Lookup
+from integrations.providers.ghl.webhook import issue_workflow_secret
 from integrations.sync.jobs import JobQueue
-from integrations.webhooks import signing
 from integrations.webhooks.keyring import SigningKeyBox
-from integrations.webhooks.routing import Attr, issue_workflow_secret
-from tests.support import seed, webhook_stack
+from integrations.webhooks.routing import Attr
+from tests.support import seed, signing, webhook_stack
 from tests.support.events import body_of
 from tests.support.webhook_stack import WebhookStack
 from tests.support.webhooks import PUBLIC_API_URL, SAMPLE_IDS, Push, ghl_push, hubspot_push, slack_push

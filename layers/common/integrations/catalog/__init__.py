@@ -8,6 +8,7 @@ from integrations.catalog.model import (
     ConfigFieldType,
     OAuthSpec,
     ProviderSpec,
+    WebhookSpec,
 )
 
 __all__ = [
@@ -18,5 +19,6 @@ __all__ = [
     "ConfigFieldType",
     "OAuthSpec",
     "ProviderSpec",
+    "WebhookSpec",
     "load_catalog",
 ]

@@ -87,6 +87,20 @@ class OAuthSpec(BaseModel):
         return self
 
 
+class WebhookSpec(BaseModel):
+    """How a provider's pushes to `POST /webhooks/{provider}` are received; what data cannot say lives
+    in the provider folder's `webhook.py`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # The app secret (`APP_SECRET_PREFIX + name`) whose fields verify pushes; None when every key is
+    # per channel (held, as digests, by lookup items).
+    app_secret: str | None = None
+    # What to answer when a push cannot be taken now: the status that makes the provider redeliver
+    # (GoHighLevel redelivers only on 429; crm-scheduling-chat.md §1.7).
+    retry_status: int = Field(default=503, ge=400, le=599)
+
+
 class ProviderSpec(BaseModel):
     """A catalog entry."""
 
@@ -117,6 +131,8 @@ class ProviderSpec(BaseModel):
     # Whether the service reads changes from the provider; push-only entries (a one-way calendar)
     # never subscribe to changes and never read the account.
     reads_changes: bool = True
+    # Pushes this entry receives at `POST /webhooks/{id}`; without it that route answers 404.
+    webhook: WebhookSpec | None = None
 
     @model_validator(mode="after")
     def _auth_matches(self) -> ProviderSpec:
