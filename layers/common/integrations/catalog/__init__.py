@@ -7,6 +7,8 @@ from integrations.catalog.model import (
     ConfigField,
     ConfigFieldType,
     OAuthSpec,
+    Paging,
+    PagingStyle,
     ProviderSpec,
 )
 
@@ -17,6 +19,8 @@ __all__ = [
     "ConfigField",
     "ConfigFieldType",
     "OAuthSpec",
+    "Paging",
+    "PagingStyle",
     "ProviderSpec",
     "load_catalog",
 ]
