@@ -12,12 +12,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from integrations.container import Services, build_services
 from integrations.events import AgencyPlanChanged
+from integrations.metrics import SYNC_JOBS, TOKEN_REFRESHES, EmfCounter, counted
 from integrations.observability import get_logger
-from integrations.sync.jobs import SyncJob
+from integrations.sync.jobs import JobKind, SyncJob
 from integrations.sync.worker import SyncWorker
 
 logger = get_logger("sync_worker")
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+counter = EmfCounter()
 
 
 @cache
@@ -28,7 +30,9 @@ def services() -> Services:
 def record_handler(record: SQSRecord) -> None:
     job = SyncJob.model_validate_json(record.body)
     logger.append_keys(connection_id=job.connection_id, provider=job.provider)
-    SyncWorker(services(), logger).handle(job)
+    metric = TOKEN_REFRESHES if job.kind is JobKind.REFRESH_TOKEN else SYNC_JOBS
+    with counted(counter, metric, provider=job.provider):
+        SyncWorker(services(), logger).handle(job)
 
 
 def platform_event(event: dict[str, Any]) -> dict[str, str]:

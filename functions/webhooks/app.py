@@ -17,6 +17,7 @@ from integrations import aws
 from integrations.config import Settings
 from integrations.domain.connection import utcnow
 from integrations.events import EventPublisher
+from integrations.metrics import EmfCounter, count_webhook
 from integrations.observability import get_logger
 from integrations.store.connections import ConnectionRepository
 from integrations.sync.jobs import JobQueue
@@ -27,6 +28,7 @@ from integrations.webhooks.receiver import NOT_FOUND, WebhookAnswer, WebhookRece
 from integrations.webhooks.request import from_http_api_event
 
 logger = get_logger("webhooks")
+counter = EmfCounter()
 
 
 @cache
@@ -85,5 +87,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         )
     except (MalformedPayload, TypeError, ValueError, AttributeError):
         # An event the gateway would not build (bad base64, odd shapes) is the sender's, never a 5xx.
-        return _response(WebhookAnswer.of_json(400, {"message": "Bad Request"}))
-    return _response(receiver().receive(request))
+        answer = WebhookAnswer.of_json(400, {"message": "Bad Request"})
+    else:
+        answer = receiver().receive(request)
+    # Only catalog providers are counted: the path is the sender's, and each value is a metric.
+    count_webhook(counter, provider, answer.status, answer.body)
+    return _response(answer)

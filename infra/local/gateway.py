@@ -223,19 +223,7 @@ def to_response(result: Any) -> Response:
         raise BadIntegrationResponse("statusCode is not an integer") from None
     if not 100 <= status <= 599:
         raise BadIntegrationResponse(f"statusCode {status} is out of range")
-    raw_body = result.get("body")
-    if raw_body is None:
-        payload = b""
-    elif not isinstance(raw_body, str):
-        raise BadIntegrationResponse("body is not a string")
-    elif result.get("isBase64Encoded"):
-        try:
-            payload = base64.b64decode(raw_body, validate=True)
-        except (binascii.Error, ValueError):
-            raise BadIntegrationResponse("body is not valid base64") from None
-    else:
-        payload = raw_body.encode("utf-8")
-    response = Response(payload, status=status)
+    response = Response(_payload(result), status=status)
     # werkzeug adds a default content type; API Gateway sends only what the function set.
     del response.headers["Content-Type"]
     for name, value in (result.get("headers") or {}).items():
@@ -246,6 +234,21 @@ def to_response(result: Any) -> Response:
     for cookie in result.get("cookies") or []:
         response.headers.add("Set-Cookie", str(cookie))
     return response
+
+
+def _payload(result: dict[str, Any]) -> bytes:
+    """The answer's body as bytes: absent, text, or base64 when isBase64Encoded says so."""
+    raw_body = result.get("body")
+    if raw_body is None:
+        return b""
+    if not isinstance(raw_body, str):
+        raise BadIntegrationResponse("body is not a string")
+    if not result.get("isBase64Encoded"):
+        return raw_body.encode("utf-8")
+    try:
+        return base64.b64decode(raw_body, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadIntegrationResponse("body is not valid base64") from None
 
 
 # --------------------------------------------------------------------------- portal

@@ -17,7 +17,6 @@ class Settings:
     stage: str
     table_name: str
     state_table_name: str
-    idempotency_table_name: str
     event_bus_name: str
     sync_queue_url: str
     kms_key_id: str
@@ -38,7 +37,6 @@ class Settings:
             stage=stage,
             table_name=env.get("TABLE_NAME", f"integrations-{stage}-main"),
             state_table_name=env.get("STATE_TABLE_NAME", f"integrations-{stage}-state"),
-            idempotency_table_name=env.get("IDEMPOTENCY_TABLE_NAME", f"integrations-{stage}-idempotency"),
             event_bus_name=env.get("EVENT_BUS_NAME", f"integrations-{stage}"),
             sync_queue_url=env.get("SYNC_QUEUE_URL", ""),
             kms_key_id=env.get("KMS_KEY_ID", ""),

@@ -7,6 +7,8 @@ from integrations.catalog.model import (
     ConfigField,
     ConfigFieldType,
     OAuthSpec,
+    Paging,
+    PagingStyle,
     ProviderSpec,
     WebhookSpec,
 )
@@ -18,6 +20,8 @@ __all__ = [
     "ConfigField",
     "ConfigFieldType",
     "OAuthSpec",
+    "Paging",
+    "PagingStyle",
     "ProviderSpec",
     "WebhookSpec",
     "load_catalog",

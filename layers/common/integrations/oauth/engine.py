@@ -1,8 +1,9 @@
 """The generic OAuth 2.0 client, driven only by a provider's catalog entry (RFC 6749, 7636, 7009).
 
 Everything a provider does differently is data on its OAuthSpec: scope separator and parameter,
-PKCE, client authentication (post or basic), extra parameters, where granted scopes come back, and
-Slack's HTTP-200-with-`ok:false` errors. No provider id appears in this module.
+PKCE, client authentication (post or basic), extra parameters, where granted scopes come back and
+how they may be spelled there, and Slack's HTTP-200-with-`ok:false` errors. No provider id or
+provider URL appears in this module.
 """
 
 from __future__ import annotations
@@ -21,15 +22,6 @@ if TYPE_CHECKING:
 
     from integrations.catalog.model import OAuthSpec
     from integrations.domain.credentials import AppCredentials
-
-# Resource prefixes some servers put on granted scopes (Microsoft returns
-# `https://graph.microsoft.com/Calendars.ReadWrite` for a requested `Calendars.ReadWrite`).
-_SCOPE_PREFIXES = ("https://graph.microsoft.com/",)
-# One scope, two spellings: Google may answer the canonical name of a Sign-In scope (provider page §1.5).
-_SCOPE_ALIASES = {
-    "email": "https://www.googleapis.com/auth/userinfo.email",
-    "profile": "https://www.googleapis.com/auth/userinfo.profile",
-}
 
 
 def build_url(base: str, params: dict[str, str]) -> str:
@@ -179,17 +171,21 @@ def granted_scopes(spec: OAuthSpec, answer: dict[str, Any]) -> list[str] | None:
     return split_scopes(_lookup(answer, spec.granted_scopes_field), spec.scope_separator)
 
 
-def normalize_scope(scope: str) -> str:
+def normalize_scope(spec: OAuthSpec, scope: str) -> str:
+    """One spelling per scope: the spec's resource prefixes dropped, its aliases resolved, lower case."""
     text = scope.strip()
-    for prefix in _SCOPE_PREFIXES:
-        if text.lower().startswith(prefix):
+    for prefix in spec.granted_scope_prefixes:
+        if text.lower().startswith(prefix.lower()):
             text = text[len(prefix) :]
-    text = _SCOPE_ALIASES.get(text, text)
+    text = spec.scope_aliases.get(text, text)
     # Microsoft treats scopes case-insensitively and may change their case in answers.
     return text.lower()
 
 
-def missing_scopes(required: Iterable[str], granted: Iterable[str]) -> list[str]:
-    """Required scopes not among the granted ones, in the catalog's spelling and order."""
-    have = {normalize_scope(s) for s in granted}
-    return [s for s in required if normalize_scope(s) not in have]
+def missing_scopes(
+    spec: OAuthSpec, granted: Iterable[str], required: Iterable[str] | None = None
+) -> list[str]:
+    """Required scopes (the spec's unless named) not granted, in the catalog's spelling and order."""
+    have = {normalize_scope(spec, s) for s in granted}
+    wanted = spec.required_scopes if required is None else required
+    return [s for s in wanted if normalize_scope(spec, s) not in have]

@@ -400,7 +400,7 @@ class OAuthService:
         access_token = str(answer["access_token"])
         module = registry.module_for(provider_id)
         granted = self._granted(spec, module, answer, access_token)
-        missing = oauth_engine.missing_scopes(spec.oauth.required_scopes, granted)
+        missing = oauth_engine.missing_scopes(spec.oauth, granted)
         if missing:
             raise FlowError(
                 FlowErrorCode.MISSING_SCOPES, "Some permissions were not granted.", missing=missing
