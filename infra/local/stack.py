@@ -26,7 +26,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from infra.local import resources as template_resources
 from infra.local.authorizer import JwtAuthorizer
@@ -38,6 +38,7 @@ from infra.local.event_sources import (
     create_rule_target,
 )
 from infra.local.gateway import CorsConfig, Gateway, HealthState, bind, serve_in_thread
+from infra.local.http_server import DEFAULT_REQUEST_TIMEOUT
 from infra.local.lambda_host import LambdaHost
 from infra.local.resources import (
     REPO_ROOT,
@@ -55,7 +56,6 @@ if TYPE_CHECKING:
 
     import boto3
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
-    from werkzeug.serving import BaseWSGIServer
 
     from infra.local.sandbox import SandboxApp, SandboxConfig
 
@@ -68,6 +68,14 @@ FAKE_CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "local",
     "AWS_SESSION_TOKEN": "local",
 }
+
+
+class _Server(Protocol):
+    """What stop() needs of a server: werkzeug's (the embedded AWS) and LocalServer both have it."""
+
+    def shutdown(self) -> None: ...
+
+    def server_close(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +119,7 @@ class LocalStack:
         batching_window: float | None = None,
         run_schedules: bool = True,
         log_requests: bool = False,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
     ) -> None:
         if real_aws and aws_endpoint_url:
             raise ValueError("choose real AWS or an endpoint, not both")
@@ -124,6 +133,8 @@ class LocalStack:
         self.batching_window = batching_window
         self.run_schedules = run_schedules
         self.log_requests = log_requests
+        # Seconds a client has to send a whole request to the gateway or the sandbox.
+        self.request_timeout = request_timeout
 
         self.template: dict[str, Any] = {}
         self.urls: StackUrls | None = None
@@ -136,7 +147,7 @@ class LocalStack:
         self.health = HealthState()
         self.load_failures: dict[str, str] = {}
         self.sandbox_app: SandboxApp | None = None
-        self._servers: list[tuple[str, BaseWSGIServer]] = []
+        self._servers: list[tuple[str, _Server]] = []
         self._saved_env: dict[str, str | None] = {}
         self._work_dir: Path | None = None
         self._started = False
@@ -159,7 +170,7 @@ class LocalStack:
 
         self.template = load_template(self.template_path)
         switch = _Switch()
-        gateway_server = bind(self.bind_host, port, switch)
+        gateway_server = bind(self.bind_host, port, switch, request_timeout=self.request_timeout)
         self._servers.append(("gateway", gateway_server))
         serve_in_thread(gateway_server, "gateway")
         gateway_url = f"http://{self.bind_host}:{gateway_server.server_port}"
@@ -168,7 +179,7 @@ class LocalStack:
         self.session = self._new_session()
 
         config = dataclasses.replace(self._sandbox_config or SandboxConfig(), gateway_url=gateway_url)
-        sandbox_server, _ = serve(self.bind_host, sandbox_port, config)
+        sandbox_server, _ = serve(self.bind_host, sandbox_port, config, request_timeout=self.request_timeout)
         self._servers.append(("sandbox", sandbox_server))
         self.sandbox_app = sandbox_server.app  # type: ignore[assignment]
         sandbox_url = f"http://{self.bind_host}:{sandbox_server.server_port}"
@@ -347,7 +358,7 @@ class LocalStack:
             request_handler=QuietMotoHandler,
         )
         self._servers.append(("aws", server))
-        serve_in_thread(server, "moto")
+        threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
         url = f"http://127.0.0.1:{server.server_port}"
         region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"
         self._set_env(
