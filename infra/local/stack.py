@@ -70,6 +70,29 @@ FAKE_CREDENTIALS = {
 }
 
 
+class StartError(RuntimeError):
+    """The stack cannot start as configured; the message says what to fix."""
+
+
+def merged_catalog_overrides(sandbox: Mapping[str, Any], person_file: str | None) -> dict[str, Any]:
+    """The sandbox's catalog overrides with the person's overrides file (if any) deep-merged over them.
+
+    Read and merged by the catalog loader's own functions, so a value in the person's file wins over the
+    sandbox's exactly as it would over the catalog itself (objects key by key, anything else replaced).
+    """
+    from integrations.catalog.loader import OVERRIDES_ENV, CatalogError
+    from integrations.catalog.loader import _deep_merge as deep_merge
+    from integrations.catalog.loader import _read_overrides as read_overrides
+
+    if not person_file:
+        return dict(sandbox)
+    try:
+        person = read_overrides(person_file)
+    except CatalogError as exc:
+        raise StartError(f"{OVERRIDES_ENV}={person_file}: {exc}") from None
+    return deep_merge(dict(sandbox), person)
+
+
 class _Server(Protocol):
     """What stop() needs of a server: werkzeug's (the embedded AWS) and LocalServer both have it."""
 
@@ -120,6 +143,7 @@ class LocalStack:
         run_schedules: bool = True,
         log_requests: bool = False,
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+        catalog_overrides: str | None = None,
     ) -> None:
         if real_aws and aws_endpoint_url:
             raise ValueError("choose real AWS or an endpoint, not both")
@@ -135,6 +159,8 @@ class LocalStack:
         self.log_requests = log_requests
         # Seconds a client has to send a whole request to the gateway or the sandbox.
         self.request_timeout = request_timeout
+        # The person's own overrides file, merged over the sandbox's (`make dev` passes the env variable's).
+        self.catalog_overrides = catalog_overrides
 
         self.template: dict[str, Any] = {}
         self.urls: StackUrls | None = None
@@ -169,6 +195,8 @@ class LocalStack:
         from infra.local.sandbox import APP_CREDENTIALS, SandboxConfig, catalog_overrides, serve
 
         self.template = load_template(self.template_path)
+        # Before anything starts: a bad overrides file stops here, with a message naming it.
+        merged_catalog_overrides({}, self.catalog_overrides)
         switch = _Switch()
         gateway_server = bind(self.bind_host, port, switch, request_timeout=self.request_timeout)
         self._servers.append(("gateway", gateway_server))
@@ -194,7 +222,9 @@ class LocalStack:
         )
         self._work_dir = Path(tempfile.mkdtemp(prefix="integrations-local-"))
         overrides_path = self._work_dir / "catalog-overrides.json"
-        overrides_path.write_text(json.dumps(catalog_overrides(sandbox_url), indent=2), encoding="utf-8")
+        overrides = merged_catalog_overrides(catalog_overrides(sandbox_url), self.catalog_overrides)
+        overrides_path.write_text(json.dumps(overrides, indent=2), encoding="utf-8")
+        self._check_catalog(overrides_path)
 
         environment = self.resources.environment(
             public_api_url=gateway_url, allowed_return_origins=gateway_url
@@ -324,6 +354,16 @@ class LocalStack:
         return self.lambdas.invoke(logical_id, event)
 
     # ------------------------------------------------------------------ parts
+
+    def _check_catalog(self, overrides_path: Path) -> None:
+        """Load the catalog with the merged overrides once, so a mistake stops the start, not a request."""
+        from integrations.catalog.loader import OVERRIDES_ENV, CatalogError, load_catalog
+
+        try:
+            load_catalog(str(overrides_path))
+        except CatalogError as exc:
+            source = f"{OVERRIDES_ENV}={self.catalog_overrides}" if self.catalog_overrides else "the sandbox"
+            raise StartError(f"{source}: the catalog with these overrides is invalid: {exc}") from None
 
     def _start_aws(self) -> str | None:
         """Point boto3 at moto's server, another endpoint, or real AWS; returns the endpoint used."""
