@@ -8,6 +8,9 @@ Error"}`). CORS preflights and response headers follow the API's CorsConfigurati
 
 Besides the API, the gateway serves what exists only locally: `GET /dev/health`, `POST /dev/token`,
 `GET /dev/jwks.json`, and the reference portal page under `/portal/`.
+
+It runs on infra.local.http_server, which refuses malformed HTTP framing (400, or 413 over API
+Gateway's 10 MB) before a request gets here. The access log escapes control characters in what it prints.
 """
 
 from __future__ import annotations

@@ -14,22 +14,65 @@ import requests
 from infra.local.http_server import LocalServer, printable
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 
 def failing_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
     raise RuntimeError("the application is broken")
 
 
-@pytest.fixture
-def failing_server() -> Iterator[str]:
-    server = LocalServer("127.0.0.1", 0, failing_app)
+def echo_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    return [environ["SERVER_PROTOCOL"].encode() + b" " + body]
+
+
+def serving(app: WSGIApplication) -> Iterator[str]:
+    server = LocalServer("127.0.0.1", 0, app)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     server.server_close()
     thread.join(timeout=5)
+
+
+@pytest.fixture
+def failing_server() -> Iterator[str]:
+    yield from serving(failing_app)
+
+
+@pytest.fixture
+def echo_server() -> Iterator[str]:
+    yield from serving(echo_app)
+
+
+def raw_exchange(url: str, raw: bytes) -> bytes:
+    host, port = url.removeprefix("http://").split(":")
+    received = b""
+    with socket.create_connection((host, int(port)), timeout=5) as connection:
+        connection.sendall(raw)
+        while chunk := connection.recv(65536):
+            received += chunk
+    return received
+
+
+def test_a_well_formed_chunked_body_reaches_the_application_whole(echo_server: str) -> None:
+    answer = raw_exchange(
+        echo_server,
+        b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+    )
+
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert answer.endswith(b"\r\n\r\nHTTP/1.1 hello world")
+
+
+def test_http_1_0_is_still_served(echo_server: str) -> None:
+    answer = raw_exchange(echo_server, b"POST / HTTP/1.0\r\nContent-Length: 2\r\n\r\nhi")
+
+    assert answer.startswith(b"HTTP/1.0 200 ")
+    assert answer.endswith(b"\r\n\r\nHTTP/1.0 hi")
 
 
 def test_printable_escapes_line_breaks_control_characters_and_backslashes() -> None:
