@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from infra.local.http_server import DEFAULT_REQUEST_TIMEOUT, LocalServer
 from infra.local.sandbox import apis, calendly, control, gcal, gmail, graph, icloud, oauth
 from infra.local.sandbox.config import SandboxConfig
 from infra.local.sandbox.core import Reply, Route, Sandbox, html_response, is_form, json_response
@@ -166,24 +166,20 @@ def create_app(config: SandboxConfig | None = None) -> SandboxApp:
     return SandboxApp(config or SandboxConfig())
 
 
-class _QuietHandler(WSGIRequestHandler):
-    """Keeps werkzeug's per-request access lines out of test and `make dev` output; errors still show."""
-
-    def log(self, type: str, message: str, *args: Any) -> None:
-        if type == "error":
-            super().log(type, message, *args)
-
-
 def serve(
-    host: str = "127.0.0.1", port: int = 3001, config: SandboxConfig | None = None
-) -> tuple[BaseWSGIServer, threading.Thread]:
+    host: str = "127.0.0.1",
+    port: int = 3001,
+    config: SandboxConfig | None = None,
+    *,
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+) -> tuple[LocalServer, threading.Thread]:
     """Serve the sandbox from a daemon thread; port 0 picks a free port (read `server.server_port`).
 
     `server.app` is the `SandboxApp`.
     Stop with `server.shutdown(); server.server_close(); server.app.close()`.
     """
     app = create_app(config)
-    server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
+    server = LocalServer(host, port, app, request_timeout=request_timeout)
     thread = threading.Thread(target=server.serve_forever, name="provider-sandbox", daemon=True)
     thread.start()
     return server, thread
