@@ -671,6 +671,26 @@ def test_incremental_sync_sees_exceptions_and_a_deleted_series(sb: Sandbox, toke
     assert {e["id"]: e["status"] for e in after_delete} == {master["id"]: "cancelled", moved_id: "cancelled"}
 
 
+def test_single_events_incremental_sync_returns_the_instances_that_changed(
+    sb: Sandbox, token: dict[str, Any]
+) -> None:
+    _, sync_token, _ = _full_sync(sb, token, singleEvents="true")
+    master, moved_id, cancelled_id = _series_with_exceptions(sb, token)
+
+    changes, _, _ = _full_sync(sb, token, singleEvents="true", syncToken=sync_token)
+
+    by_id = {e["id"]: e for e in changes}
+    assert master["id"] not in by_id
+    assert set(by_id) == {
+        f"{master['id']}_20300107T150000Z",
+        moved_id,
+        cancelled_id,
+        f"{master['id']}_20300128T150000Z",
+    }
+    assert by_id[moved_id]["start"]["dateTime"] == "2030-01-14T11:00:00-05:00"
+    assert by_id[cancelled_id]["status"] == "cancelled"
+
+
 # --- freeBusy --------------------------------------------------------------------------------------
 
 

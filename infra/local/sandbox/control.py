@@ -31,10 +31,11 @@ def faults(sb: Sandbox, request: Request) -> Response:
     """GET lists pending faults, DELETE clears them, POST adds one (or revokes grants at once).
 
     POST {"app", "kind", "count"=1, "retry_after"=1, "latency_ms"=0, "status", "endpoint"="any",
-    "path"="", "probability"=1.0}: `kind` is rate_limit (429, or 403 for Google's `rateLimitExceeded`),
-    server_error (status 500-599, default 503), latency, or revoke_grants; `path` limits it to calls
-    whose path starts with it (e.g. "/google/calendar/v3/"); `probability` hits only that share of
-    matching calls (a fault run), `count` hits in all.
+    "path"="", "probability"=1.0}. `kind`: rate_limit (429, or 403 for Google's `rateLimitExceeded`),
+    server_error (status 500-599, default 503), latency (waits latency_ms, then answers; longer than
+    the caller's timeout is a time-out) or revoke_grants. `path` limits it to calls whose path starts
+    with it (e.g. "/google/calendar/v3/"); `probability` hits only that share of matching calls (a
+    fault run); `count` is the number of hits in all.
     """
     if request.method == "GET":
         with sb.state.lock:
@@ -137,6 +138,7 @@ def pushes(sb: Sandbox, request: Request) -> Response:
 
 
 def slack_messages(sb: Sandbox, request: Request) -> Response:
+    """GET /_sandbox/slack/messages: what was posted to Slack channels, oldest first."""
     with sb.state.lock:
         return json_response({"messages": list(sb.state.extensions.get("slack_messages", []))})
 
