@@ -771,23 +771,23 @@ def test_watch_honours_a_requested_expiration_and_caps_it(
     now_ms = int(sb.app.sandbox.now() * 1000)
     body = {"type": "web_hook", "address": receiver.address}
 
-    soon = _send(
-        sb,
-        token,
-        "POST",
-        "/calendars/primary/events/watch",
-        {**body, "id": "a", "expiration": now_ms + 3_600_000},
-    )
-    far = _send(
-        sb,
-        token,
-        "POST",
-        "/calendars/primary/events/watch",
-        {**body, "id": "b", "expiration": now_ms + 10**11},
-    )
+    def watch(channel_id: str, **extra: Any) -> int:
+        answer = _send(
+            sb, token, "POST", "/calendars/primary/events/watch", {**body, "id": channel_id, **extra}
+        )
+        assert answer.status_code == 200, answer.text
+        return int(answer.json()["expiration"]) - now_ms
 
-    assert int(soon.json()["expiration"]) == now_ms + 3_600_000
-    assert abs(int(far.json()["expiration"]) - (now_ms + 30 * 24 * 3600 * 1000)) < 5000
+    hour, day = 3_600_000, 24 * 3_600_000
+    soon = watch("a", expiration=now_ms + hour)
+    far = watch("b", expiration=now_ms + 10**11)
+    both = watch("c", expiration=now_ms + hour, params={"ttl": "60"})
+    default = watch("d")
+
+    assert soon == hour
+    assert abs(far - 30 * day) < 5000
+    assert abs(both - 60_000) < 5000
+    assert abs(default - 7 * day) < 5000
 
 
 def test_person_acts_push_and_show_up_in_the_next_sync(

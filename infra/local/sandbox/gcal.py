@@ -362,10 +362,10 @@ def freebusy(sb: Sandbox, request: Request) -> Response:
 
 
 def _channel_expiration(body: dict[str, Any], now_ms: int) -> int:
-    """The effective expiry: the requested one (or now + params.ttl, default 7 days), capped at 30 days."""
+    """The effective expiry: the most restrictive of `expiration`, now + `params.ttl` and the 30-day cap;
+    7 days when neither is asked for."""
     params = body.get("params") if isinstance(body.get("params"), dict) else {}
-    limit = now_ms + MAX_CHANNEL_TTL * 1000
-    expiration = now_ms + DEFAULT_CHANNEL_TTL * 1000
+    limits = [now_ms + MAX_CHANNEL_TTL * 1000]
     if params and "ttl" in params:
         try:
             ttl = int(params["ttl"])
@@ -373,7 +373,7 @@ def _channel_expiration(body: dict[str, Any], now_ms: int) -> int:
             raise Reply(google_error(400, "invalid", "Invalid value for: params.ttl")) from None
         if ttl <= 0:
             raise Reply(google_error(400, "invalid", "Invalid value for: params.ttl"))
-        expiration = min(now_ms + ttl * 1000, limit)
+        limits.append(now_ms + ttl * 1000)
     if body.get("expiration") is not None:
         try:
             requested = int(body["expiration"])
@@ -381,8 +381,10 @@ def _channel_expiration(body: dict[str, Any], now_ms: int) -> int:
             raise Reply(google_error(400, "invalid", "Invalid value for: expiration")) from None
         if requested <= now_ms:
             raise Reply(google_error(400, "invalid", "Channel expiration is in the past."))
-        expiration = min(requested, limit)
-    return expiration
+        limits.append(requested)
+    if len(limits) == 1:
+        return now_ms + DEFAULT_CHANNEL_TTL * 1000
+    return min(limits)
 
 
 def events_watch(sb: Sandbox, request: Request, calendar_id: str) -> Response:
