@@ -15,8 +15,8 @@ from infra.local.sandbox.keys import APP_CREDENTIALS, GOOGLE_KEY_ID
 from integrations import aws
 from integrations.domain.connection import Connection
 from integrations.domain.lookup import Lookup
+from integrations.store.signing_keys import KmsSigningKeyBox
 from integrations.webhooks import signing
-from integrations.webhooks.keyring import SigningKeyBox
 from integrations.webhooks.parsing import RoutingKind
 from integrations.webhooks.routing import Attr, make_lookup
 from integrations.webhooks.verification import secret_digest
@@ -157,7 +157,7 @@ class WebhookStack:
         return fresh
 
     def sealed(self, connection: Connection, signing_key: str) -> str:
-        return SigningKeyBox(aws.kms(), self.resources.kms_key_id).seal(connection, signing_key)
+        return KmsSigningKeyBox(aws.kms(), self.resources.kms_key_id).seal(connection, signing_key)
 
 
 def put_app_secrets(resources: LocalResources) -> None:

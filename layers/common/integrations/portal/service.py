@@ -204,7 +204,7 @@ class PortalService:
 
         try:
             token = credentials.access_token.get_secret_value()
-            unsubscribe_at_disconnect(spec, connection, token, self._s.connections)
+            unsubscribe_at_disconnect(spec, connection, token, self._s.connections, self._s.subscriptions)
         except Exception as exc:  # a provider failure never blocks a disconnect
             self._log.warning(
                 "provider unsubscribe failed",

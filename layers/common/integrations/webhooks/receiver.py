@@ -25,8 +25,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from integrations.events import CallRequested
 from integrations.sync.jobs import JobKind, SyncJob
 from integrations.webhooks import parsing
@@ -322,7 +320,7 @@ class WebhookReceiver:
             return self._ledger.claim(
                 request.provider, delivery.event_id, self._clock(), lookup.connection_id
             )
-        except (ClientError, BotoCoreError):
+        except DependencyUnavailable:
             raise DependencyUnavailable("The delivery ledger is unavailable.") from None
 
     def _dispatch(self, request: WebhookRequest, delivery: Delivery, lookup: Lookup) -> None:
@@ -361,7 +359,7 @@ class WebhookReceiver:
     def _lookup(self, request: WebhookRequest, key: RoutingKey) -> Lookup | None:
         try:
             return self._lookups.get_lookup(request.provider, lookup_kind(key.kind), key.value)
-        except (ClientError, BotoCoreError):
+        except DependencyUnavailable:
             raise DependencyUnavailable("Lookup items are unavailable.") from None
 
     def _open_signing_key(self, lookup: Lookup) -> str | None:
