@@ -10,20 +10,19 @@ container (or replace one of its cached adapters) to swap in fakes.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from integrations.config import Settings, TokenStorage
 from integrations.domain.connection import Connection, utcnow
-from integrations.domain.credentials import AppCredentials, Credentials
+from integrations.services import Services
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger
 
-    from integrations.catalog import Catalog, ProviderSpec
-    from integrations.events import EventPublisher
+    from integrations.catalog import Catalog
+    from integrations.domain.credentials import Credentials
     from integrations.oauth.apps import AppCredentialStore
     from integrations.oauth.service import OAuthService
     from integrations.oauth.tokens import TokenManager
@@ -43,65 +42,6 @@ if TYPE_CHECKING:
     from integrations.sync.worker import SyncWorker
     from integrations.webhooks.receiver import WebhookReceiver
     from integrations.webhooks.subscriptions import SubscriptionContext
-
-
-class CredentialSource(Protocol):
-    """Hands out usable credentials for a connection (refreshing them first when needed)."""
-
-    def credentials(self, connection: Connection) -> Credentials: ...
-
-
-class AppCredentialSource(Protocol):
-    """Resolves the OAuth app a connection uses: the agency's white-label app, else the platform's."""
-
-    def for_agency(self, spec: ProviderSpec, agency_id: str) -> AppCredentials | None: ...
-
-
-class StoredCredentials:
-    """Credentials as stored, without refreshing: for providers whose tokens do not expire."""
-
-    def __init__(self, vault: TokenVault) -> None:
-        self._vault = vault
-
-    def credentials(self, connection: Connection) -> Credentials:
-        from integrations.store.vault import credential_ref
-
-        found = self._vault.get(credential_ref(connection))
-        return found if found is not None else Credentials()
-
-
-@dataclass
-class Services:
-    """The ports the portal and OAuth use; built by the Container."""
-
-    settings: Settings
-    catalog: Catalog
-    connections: ConnectionRepository
-    agencies: AgencyRepository
-    vault: TokenVault
-    events: EventPublisher
-    subscriptions: SubscriptionContext
-    clock: Callable[[], datetime] = utcnow
-    credential_source: CredentialSource | None = field(default=None)
-    app_source: AppCredentialSource | None = field(default=None)
-    # Installs the token manager and app credentials on first use: most requests never need them,
-    # and they import the HTTP stack, which every cold start would otherwise pay for.
-    install_sources: Callable[[Services], None] | None = field(default=None)
-
-    def fresh_credentials(self, connection: Connection) -> Credentials:
-        """Usable credentials for the connection, refreshed first when they are about to expire."""
-        self._ensure_sources()
-        source = self.credential_source or StoredCredentials(self.vault)
-        return source.credentials(connection)
-
-    def app_credentials(self, spec: ProviderSpec, agency_id: str) -> AppCredentials | None:
-        """The OAuth app the agency's connections of `spec` use, None when there is none."""
-        self._ensure_sources()
-        return self.app_source.for_agency(spec, agency_id) if self.app_source else None
-
-    def _ensure_sources(self) -> None:
-        if self.credential_source is None and self.install_sources is not None:
-            self.install_sources(self)
 
 
 class Container:
@@ -298,3 +238,6 @@ def build_vault(settings: Settings) -> TokenVault:
     if settings.token_storage is TokenStorage.SECRETS_MANAGER:
         return SecretsManagerTokenVault(aws.secretsmanager(), settings.stage, settings.kms_key_id or None)
     return KmsTokenVault(aws.dynamodb(), aws.kms(), settings.table_name, settings.kms_key_id)
+
+
+__all__ = ["Container", "Services", "build_vault"]

@@ -46,10 +46,10 @@ from integrations.sync.jobs import JobKind, JobSink, SyncJob
 
 if TYPE_CHECKING:
     from integrations.catalog.model import OAuthSpec, ProviderSpec
-    from integrations.container import Services
     from integrations.domain.credentials import AppCredentials
     from integrations.domain.principal import Principal
     from integrations.oauth.apps import AgencyAppInfo, AgencyAppInput, AppCredentialStore
+    from integrations.services import Services
 
 logger = get_logger()
 

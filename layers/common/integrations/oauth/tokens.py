@@ -76,7 +76,7 @@ class RefreshLeases(Protocol):
 
 @dataclass
 class TokenManager:
-    """A CredentialSource (container.py) that refreshes OAuth tokens shortly before they expire."""
+    """A CredentialSource (services.py) that refreshes OAuth tokens shortly before they expire."""
 
     catalog: Catalog
     connections: ConnectionRepository

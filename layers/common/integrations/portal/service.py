@@ -39,7 +39,7 @@ from integrations.store.vault import CredentialsUnreadable, credential_ref
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger
 
-    from integrations.container import Services
+    from integrations.services import Services
 
 # Worst first: a card shows the most urgent status among its connections.
 _STATUS_PRIORITY = (PortalStatus.ERROR, PortalStatus.SYNCING, PortalStatus.CONNECTED)
