@@ -11,12 +11,16 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from oauth_routes import agency_apps, browser, inbound, password, start
+from oauth_routes import agency_apps, browser, context, inbound, password, start
 
 from integrations.api.errors import register_error_handlers
+from integrations.config import Settings
+from integrations.container import Container
 from integrations.observability import get_logger
 
 logger = get_logger("oauth")
+# Built once per container; a missing variable fails here, at cold start, naming it.
+context.use(Container(Settings.from_env()))
 app = APIGatewayHttpResolver(enable_validation=True)
 for router in (start.router, browser.router, inbound.router, password.router, agency_apps.router):
     app.include_router(router)

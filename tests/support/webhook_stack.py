@@ -22,7 +22,7 @@ from integrations.providers.google_calendar import webhook as google_calendar_we
 from integrations.providers.hubspot import webhook as hubspot_webhook
 from integrations.providers.outlook_calendar import webhook as outlook_calendar_webhook
 from integrations.providers.slack import webhook as slack_webhook
-from integrations.webhooks.keyring import SigningKeyBox
+from integrations.store.signing_keys import KmsSigningKeyBox
 from integrations.webhooks.routing import Attr, make_lookup
 from integrations.webhooks.signatures import secret_digest
 from tests.support import seed, signing
@@ -162,7 +162,7 @@ class WebhookStack:
         return fresh
 
     def sealed(self, connection: Connection, signing_key: str) -> str:
-        return SigningKeyBox(aws.kms(), self.resources.kms_key_id).seal(connection, signing_key)
+        return KmsSigningKeyBox(aws.kms(), self.resources.kms_key_id).seal(connection, signing_key)
 
 
 def put_app_secrets(resources: LocalResources) -> None:

@@ -8,7 +8,6 @@ minimal error page when there is no trustworthy return_to.
 
 from __future__ import annotations
 
-import json
 import secrets
 import uuid
 from collections.abc import Callable, Mapping
@@ -43,15 +42,14 @@ from integrations.oauth.sessions import BindOutcome, OAuthSession, SessionStore
 from integrations.observability import SECRET_KEYS, get_logger
 from integrations.providers import registry
 from integrations.store.vault import credential_ref
+from integrations.sync.jobs import JobKind, JobSink, SyncJob
 
 if TYPE_CHECKING:
-    from mypy_boto3_sqs import SQSClient
-
     from integrations.catalog.model import OAuthSpec, ProviderSpec
-    from integrations.container import Services
     from integrations.domain.credentials import AppCredentials
     from integrations.domain.principal import Principal
     from integrations.oauth.apps import AgencyAppInfo, AgencyAppInput, AppCredentialStore
+    from integrations.services import Services
 
 logger = get_logger()
 
@@ -205,24 +203,22 @@ def public_facts(answer: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class SyncJobs:
-    """Initial sync jobs on the sync queue (the worker's `{kind, connection_id, provider, hint}`)."""
+    """Initial sync jobs, as the typed job model, on the sync queue."""
 
-    def __init__(self, client: SQSClient | None, queue_url: str, clock: Callable[[], datetime]) -> None:
-        self._sqs = client
-        self._queue_url = queue_url
+    def __init__(self, sink: JobSink, clock: Callable[[], datetime]) -> None:
+        self._sink = sink
         self._clock = clock
 
     def connected(self, connection: Connection) -> None:
-        if not self._queue_url or self._sqs is None:
-            return
-        body = {
-            "kind": "sync",
-            "connection_id": connection.id,
-            "provider": connection.provider,
-            "hint": {"reason": "connected"},
-            "received_at": self._clock().isoformat(),
-        }
-        self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=json.dumps(body, separators=(",", ":")))
+        self._sink.send(
+            SyncJob(
+                kind=JobKind.SYNC,
+                connection_id=connection.id,
+                provider=connection.provider,
+                hint={"reason": "connected"},
+                received_at=self._clock(),
+            )
+        )
 
 
 class Flow(Protocol):
@@ -678,7 +674,7 @@ class OAuthService:
         if credentials.access_token is not None:
             try:
                 token = credentials.access_token.get_secret_value()
-                groups.append(subscribe_at_connect(spec, connection, token))
+                groups.append(subscribe_at_connect(spec, connection, token, self._s.subscriptions))
             except Exception:
                 # Pushes are a speed-up: scheduled sync still covers the connection without them.
                 logger.exception(
@@ -733,24 +729,3 @@ _PAGE_MESSAGES = {
 def _page(code: FlowErrorCode, cookies: list[CookieSpec] | None = None) -> ErrorPage:
     message = _PAGE_MESSAGES.get(code, "The connection could not be completed. Start again from the portal.")
     return ErrorPage(status=400, code=code.value, message=message, cookies=cookies or [])
-
-
-def build_oauth_service(services: Services | None = None) -> OAuthService:
-    """The process's OAuthService over the real adapters (called once, at the function's edge)."""
-    from integrations import aws
-    from integrations.container import build_services
-    from integrations.oauth.apps import AppCredentialStore
-    from integrations.oauth.tokens import install
-
-    services = services or build_services()
-    settings = services.settings
-    apps = AppCredentialStore(
-        aws.secretsmanager(), settings.app_secret_prefix, settings.agency_app_secret_prefix
-    )
-    install(services, apps)
-    return OAuthService(
-        services,
-        SessionStore(aws.dynamodb(), settings.state_table_name, services.clock),
-        apps,
-        SyncJobs(aws.sqs() if settings.sync_queue_url else None, settings.sync_queue_url, services.clock),
-    )

@@ -39,7 +39,7 @@ from integrations.store.vault import CredentialsUnreadable, credential_ref
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger
 
-    from integrations.container import Services
+    from integrations.services import Services
 
 # Worst first: a card shows the most urgent status among its connections.
 _STATUS_PRIORITY = (PortalStatus.ERROR, PortalStatus.SYNCING, PortalStatus.CONNECTED)
@@ -204,7 +204,7 @@ class PortalService:
 
         try:
             token = credentials.access_token.get_secret_value()
-            unsubscribe_at_disconnect(spec, connection, token, self._s.connections)
+            unsubscribe_at_disconnect(spec, connection, token, self._s.connections, self._s.subscriptions)
         except Exception as exc:  # a provider failure never blocks a disconnect
             self._log.warning(
                 "provider unsubscribe failed",

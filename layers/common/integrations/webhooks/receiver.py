@@ -29,8 +29,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from integrations.catalog import load_catalog
 from integrations.providers.registry import part
 from integrations.sync.jobs import SyncJob
@@ -266,7 +264,7 @@ class WebhookReceiver:
     def _claim(self, push: _Push, delivery: Delivery, lookup: Lookup) -> bool:
         try:
             return self._ledger.claim(push.provider, delivery.event_id, self._clock(), lookup.connection_id)
-        except (ClientError, BotoCoreError):
+        except DependencyUnavailable:
             raise DependencyUnavailable("The delivery ledger is unavailable.") from None
 
     def _dispatch(self, push: _Push, delivery: Delivery, lookup: Lookup) -> None:
@@ -306,7 +304,7 @@ class WebhookReceiver:
     def _lookup(self, push: _Push, key: RoutingKey) -> Lookup | None:
         try:
             return self._lookups.get_lookup(push.provider, key.kind, key.value)
-        except (ClientError, BotoCoreError):
+        except DependencyUnavailable:
             raise DependencyUnavailable("Lookup items are unavailable.") from None
 
 
