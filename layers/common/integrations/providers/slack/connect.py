@@ -28,9 +28,17 @@ def call(
 ) -> dict[str, Any]:
     """POST a Web API method (form-encoded) and return its answer; `ok: false` raises ProviderApiError."""
     found = http.api_call("POST", api_url(spec, method), access_token=access_token, data=params or {})
+    if isinstance(found, dict) and found.get("error") in _TOKEN_REFUSED:
+        # Slack refuses a token with HTTP 200 and `ok: false`; it means what a 401 means elsewhere.
+        raise http.AccessRefused(200, str(found["error"]))
     if not isinstance(found, dict) or found.get("ok") is not True:
         raise http.ProviderApiError(200, found)
     return found
+
+
+_TOKEN_REFUSED = frozenset(
+    {"not_authed", "invalid_auth", "account_inactive", "token_revoked", "token_expired"}
+)
 
 
 class SlackModule(ProviderModule):
