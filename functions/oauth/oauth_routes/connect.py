@@ -27,7 +27,10 @@ router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
         "was connected already: that connection is re-authorized in place. OAuth providers answer "
         "400 `use_oauth_start`."
     ),
-    responses={201: {"description": "Connected"}},
+    responses={
+        200: {"description": "Connected already: the same connection, re-authorized in place"},
+        201: {"description": "Connected: a new connection"},
+    },
     tags=["oauth"],
 )
 def connect(
