@@ -18,6 +18,7 @@ The object keeps the shape the stack and the tests already use (`server_port`, `
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import threading
@@ -190,7 +191,10 @@ class LocalServer(TcpWSGIServer):
         self._stopping.set()
         if not self._serving.is_set():
             return
-        self.pull_trigger()
+        # The loop may already be closing its sockets (the trigger among them) after seeing
+        # `_stopping` at its last timeout: then there is nothing left to wake.
+        with contextlib.suppress(OSError):
+            self.pull_trigger()
         self._stopped.wait(timeout=10)
 
     def server_close(self) -> None:

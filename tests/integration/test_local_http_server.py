@@ -130,3 +130,16 @@ def test_shutdown_of_a_server_that_never_served_returns_at_once() -> None:
 
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=1)
+
+
+def test_shutdown_after_the_loop_already_stopped_is_quiet() -> None:
+    server = LocalServer("127.0.0.1", 0, echo_app)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    server._serving.wait(timeout=5)
+    # The loop sees the stop flag on its own and closes its sockets, the wake-up trigger among them.
+    server._stopping.set()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    server.shutdown()
+    server.server_close()

@@ -12,10 +12,11 @@ import responses
 
 from integrations.catalog import load_catalog
 from integrations.catalog.model import OAuthSpec
+from integrations.catalog.scopes import granted_scopes, missing_scopes, normalize_scope
 from integrations.domain.credentials import AppCredentials
 from integrations.domain.errors import ProviderUnavailable
 from integrations.http import RateLimited
-from integrations.oauth.engine import OAuth2Engine, granted_scopes, missing_scopes, normalize_scope
+from integrations.oauth.engine import OAuth2Engine
 from integrations.oauth.errors import TokenAnswerLost, TokenEndpointError
 from integrations.oauth.pkce import new_verifier, s256_challenge
 

@@ -193,9 +193,12 @@ class Container:
 
     @cached_property
     def oauth_service(self) -> OAuthService:
-        from integrations.oauth.service import OAuthService, SyncJobs
+        from integrations.connections.connect import build_connector
+        from integrations.oauth.service import OAuthService
 
-        return OAuthService(self.services, self.oauth_sessions, self.apps, SyncJobs(self.jobs, self.clock))
+        return OAuthService(
+            self.services, self.oauth_sessions, self.apps, build_connector(self.services, self.jobs)
+        )
 
     def portal_service(self, logger: Logger) -> PortalService:
         """The portal's use cases (a new one is cheap: it holds the shared Services)."""

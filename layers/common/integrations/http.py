@@ -18,7 +18,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from integrations.domain.errors import ProviderUnavailable
+from integrations.domain.errors import ProviderUnavailable, ReauthRequired
 
 if TYPE_CHECKING:
     from integrations.catalog.model import Paging
@@ -127,7 +127,8 @@ def api_call(
 ) -> Any:
     """Call a provider API and return its JSON; 429 → RateLimited, 5xx/network → ProviderUnavailable.
 
-    Other 4xx answers raise ProviderApiError with the status, never the request or token.
+    401 / 403 → AccessRefused (the domain's ReauthRequired). Other 4xx answers raise
+    ProviderApiError with the status, never the request or token.
     """
     all_headers = dict(headers or {})
     if access_token:
@@ -141,8 +142,30 @@ def api_call(
     if response.status_code >= 500:
         raise ProviderUnavailable(f"The provider failed with HTTP {response.status_code}.")
     if response.status_code >= 400:
-        raise ProviderApiError(response.status_code, get_json(response))
+        raise refusal(response.status_code, get_json(response))
     return get_json(response)
+
+
+def refusal(status: int, body: Any) -> Exception:
+    """The error for a 4xx answer: the token refused (401/403) is a reauth, anything else ProviderApiError."""
+    if status == 403 and _usage_limited(body):
+        # Google answers some rate limits with 403 `usageLimits`: wait, the grant is fine.
+        return RateLimited("The provider is rate limiting requests.")
+    if status in (401, 403):
+        return AccessRefused(status, _error_name(body))
+    return ProviderApiError(status, body)
+
+
+class AccessRefused(ReauthRequired):
+    """The provider refused the connection's token (401 / 403): its owner must connect it again."""
+
+    def __init__(self, provider_status: int, error: str = "") -> None:
+        super().__init__(
+            "The provider no longer accepts this connection's authorization; connect it again.",
+            details={"provider_status": provider_status, **({"provider_error": error} if error else {})},
+        )
+        self.provider_status = provider_status
+        self.error = error
 
 
 class ProviderApiError(Exception):
@@ -158,6 +181,21 @@ class ProviderApiError(Exception):
     @property
     def unauthorized(self) -> bool:
         return self.status == 401
+
+
+_USAGE_LIMITS = frozenset(
+    {"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded", "dailyLimitExceeded"}
+)
+
+
+def _usage_limited(body: Any) -> bool:
+    """Google's error body names a usage limit (`error.errors[].reason` / domain `usageLimits`)."""
+    error = body.get("error") if isinstance(body, dict) else None
+    details = error.get("errors") if isinstance(error, dict) else None
+    return isinstance(details, list) and any(
+        isinstance(d, dict) and (d.get("reason") in _USAGE_LIMITS or d.get("domain") == "usageLimits")
+        for d in details
+    )
 
 
 def _error_name(body: Any) -> str:

@@ -100,6 +100,9 @@ class OAuthSpec(BaseModel):
 
     # Which platform app secret holds the client credentials (several providers can share one app).
     app: str
+    # The client that runs the authorization-code flow: the generic engine, or a provider's own
+    # library where it asks apps to use one (Google's apps: google-auth-oauthlib).
+    flow: Literal["generic", "google_auth_oauthlib"] = "generic"
     authorize_url: str
     token_url: str
     revoke_url: str | None = None

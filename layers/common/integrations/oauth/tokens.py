@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import SecretStr
 
-from integrations.domain.connection import AuthHealth, Connection, ErrorCode, utcnow
+from integrations.catalog.scopes import granted_scopes
+from integrations.domain.connection import AuthHealth, Connection, ErrorCode, StatusChange, utcnow
 from integrations.domain.credentials import Credentials
 from integrations.domain.errors import ProviderUnavailable, ReauthRequired, VersionConflict
 from integrations.domain.leases import LeaseOutcome
-from integrations.events import status_events
 from integrations.http import RateLimited
-from integrations.oauth.engine import OAuth2Engine, granted_scopes
+from integrations.oauth.engine import OAuth2Engine
 from integrations.oauth.errors import TokenEndpointError
 from integrations.observability import get_logger
 from integrations.store.vault import credential_ref
@@ -267,38 +267,31 @@ class TokenManager:
     def _record(
         self,
         connection_id: str,
-        transition: Callable[[Connection, datetime], Any],
+        transition: Callable[[Connection, datetime], StatusChange | None],
         token_expires_at: datetime | None,
     ) -> int:
-        """Apply a transition to the stored connection (optimistic locking) and publish its events.
+        """Apply a transition to the stored connection (connections.apply) and publish its events.
 
         Returns the connection's consecutive failure count afterwards.
         """
-        for _ in range(4):
-            connection = self.connections.get(connection_id)
-            if connection is None:
-                return 0
-            now = self.clock()
+        from integrations.connections.apply import ConnectionTransitions
+
+        def step(connection: Connection, now: datetime) -> StatusChange | None:
             change = transition(connection, now)
             if token_expires_at is not None:
                 connection.token_expires_at = token_expires_at
-            elif change is None and connection.consecutive_failures == 0:
-                return 0
-            try:
-                self.connections.save(connection)
-            except VersionConflict:
-                continue
-            events = status_events(connection, change)
-            if events:
-                try:
-                    self.events.publish(*events)
-                except Exception:
-                    logger.exception("status event not published", extra={"connection_id": connection_id})
-            return connection.consecutive_failures
-        logger.warning(
-            "connection status not recorded after conflicts", extra={"connection_id": connection_id}
-        )
-        return 0
+            return change
+
+        try:
+            applied = ConnectionTransitions(self.connections, self.events, self.clock).apply(
+                connection_id, step
+            )
+        except VersionConflict:
+            logger.warning(
+                "connection status not recorded after conflicts", extra={"connection_id": connection_id}
+            )
+            return 0
+        return applied.connection.consecutive_failures if applied is not None else 0
 
 
 def _about(connection: Connection) -> dict[str, str]:

@@ -32,9 +32,17 @@ def call(
 
 def _post(url: str, access_token: str, form: dict[str, Any] | None) -> dict[str, Any]:
     found = http.api_call("POST", url, access_token=access_token, data=form or {})
+    if isinstance(found, dict) and found.get("error") in _TOKEN_REFUSED:
+        # Slack refuses a token with HTTP 200 and `ok: false`; it means what a 401 means elsewhere.
+        raise http.AccessRefused(200, str(found["error"]))
     if not isinstance(found, dict) or found.get("ok") is not True:
         raise http.ProviderApiError(200, found)
     return found
+
+
+_TOKEN_REFUSED = frozenset(
+    {"not_authed", "invalid_auth", "account_inactive", "token_revoked", "token_expired"}
+)
 
 
 class SlackModule(ProviderModule):
