@@ -21,7 +21,14 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from integrations.catalog.model import AuthKind
 from integrations.domain.access import Level, Role
-from integrations.domain.authorization import Action, Scope, authorize, availability, resolve_scope
+from integrations.domain.authorization import (
+    Action,
+    Scope,
+    authorize,
+    availability,
+    explained_to,
+    resolve_scope,
+)
 from integrations.domain.connection import (
     Connection,
     ExternalAccount,
@@ -547,7 +554,8 @@ class OAuthService:
         scope = resolve_scope(principal, level, client_id)
         settings = self._s.agencies.get(principal.agency_id)
         authorize(principal, scope, Action.MANAGE, settings).raise_if_denied()
-        availability(spec.id, spec.min_tier, spec.levels, level, settings).raise_if_denied()
+        decision = availability(spec.id, spec.min_tier, spec.levels, level, settings)
+        explained_to(principal, decision).raise_if_denied()
         return scope
 
     def _check_conflicts(self, spec: ProviderSpec, scope: Scope) -> None:
