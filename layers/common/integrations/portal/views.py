@@ -271,6 +271,10 @@ class GrantLapse(BaseModel):
     lapses_at: datetime = Field(description="Estimated end of the grant if it is not renewed before.")
     lapses_soon: bool = Field(description="Within two weeks, or already past: someone should look.")
     message: str = Field(description="The same, in plain words.")
+    note: str | None = Field(
+        description="A caveat for every grant of this provider, e.g. Google's 7-day limit for OAuth apps "
+        "still in testing."
+    )
 
 
 class HealthItem(BaseModel):
@@ -322,7 +326,9 @@ class HealthItem(BaseModel):
             error=StatusError.of(connection.error, spec, connection, agency=True),
             last_sync_at=connection.last_sync_at,
             token_expires_at=connection.token_expires_at,
-            grant=GrantLapse(lapses_at=lapse.lapses_at, lapses_soon=lapse.soon, message=lapse.message)
+            grant=GrantLapse(
+                lapses_at=lapse.lapses_at, lapses_soon=lapse.soon, message=lapse.message, note=lapse.note
+            )
             if lapse
             else None,
         )

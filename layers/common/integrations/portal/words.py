@@ -114,6 +114,8 @@ class Lapse:
     lapses_at: datetime
     soon: bool
     message: str
+    # A caveat that holds for every grant of this provider (Google: apps still in testing).
+    note: str | None
 
 
 def grant_lapse(spec: ProviderSpec, connection: Connection, now: datetime) -> Lapse | None:
@@ -134,12 +136,13 @@ def grant_lapse(spec: ProviderSpec, connection: Connection, now: datetime) -> La
     elif soon:
         message = f"Not renewed lately: {spec.name} ends access on {day} unless it is used before then."
     else:
-        message = f"{spec.name} ends access unused for {lifetime.unused_days} days; renewed in time so far."
-    if lifetime.testing_days:
-        message += (
-            f" Grants from an OAuth app still in testing end {lifetime.testing_days} days after consent."
-        )
-    return Lapse(lapses_at, soon, message)
+        message = f"Renewed in time ({spec.name} ends access unused for {lifetime.unused_days} days)."
+    note = (
+        f"Grants from an OAuth app still in testing end {lifetime.testing_days} days after consent."
+        if lifetime.testing_days
+        else None
+    )
+    return Lapse(lapses_at, soon, message, note)
 
 
 @dataclass(frozen=True, slots=True)
