@@ -88,12 +88,19 @@ const PROVIDER_NAMES = {
   bcc_email: 'BCC logging address',
 };
 
+/** Fallback labels; the API sends `status_label` beside every status and that one wins. */
 const STATUS_LABELS = {
   connected: 'Connected',
   not_connected: 'Not connected',
-  error: 'Action needed',
+  error: 'Error',
   syncing: 'Syncing',
 };
+
+/** What the page says when a card is not available and the API gave no reason. */
+const NOT_AVAILABLE = 'Not available. Ask your agency if you need it.';
+
+/** The advice for failures a retry may fix (the OAuth return carries only a code, so the words live here). */
+const RETRY_ADVICE = 'Try again; if it keeps failing, contact your agency.';
 
 const SECTIONS = [
   {
@@ -116,23 +123,32 @@ const SECTIONS = [
 // Connection error codes a new consent fixes; those connections get a Reconnect button.
 const REAUTH_CODES = new Set(['reauth_required', 'missing_scopes']);
 
-/** Why a connect attempt failed, keyed by the `code` the OAuth callback puts on return_to. */
+/**
+ * Why a connect attempt failed, keyed by every `code` the OAuth callback can put on return_to
+ * (FlowErrorCode in integrations/oauth/errors.py; a unit test keeps the two lists equal).
+ * `missing` is the consent screen's labels of the boxes left unticked, never scope strings.
+ */
 const RESULT_MESSAGES = {
+  access_denied: (name) => `${name} was not connected: access was declined on ${name}'s screen. Connect again and allow access.`,
   missing_scopes: (name, missing) =>
-    `${name} was not connected. Tick all the requested permissions${missing ? `: ${missing}` : ''}, then connect again.`,
-  access_denied: (name) => `${name} was not connected: access was declined on the consent screen.`,
+    `${name} was not connected: some permissions were not granted${missing ? ` (${missing})` : ''}. `
+    + `Connect again and tick every box on ${name}'s consent screen.`,
   session_expired: () =>
-    'The connection attempt expired (it is valid for 10 minutes and can be used once). Connect again.',
-  session_mismatch: () =>
-    'The connection attempt was started in another browser session. Connect again from this page.',
-  invalid_state: () => 'The connection link was not valid or was already used. Connect again.',
-  invalid_request: () => 'The connection attempt was not valid. Connect again.',
-  provider_unavailable: (name) => `${name} did not answer. Try again in a few minutes.`,
-  provider_error: (name) => `${name} refused the connection. Try again.`,
-  conflict: (name) => `${name} conflicts with an integration you already connected. Disconnect that one first.`,
-  forbidden: (name) => `You are not allowed to connect ${name}.`,
-  unavailable: (name) => `${name} is not available on your plan.`,
-  account_mismatch: (name) => `A different ${name} account was chosen than the one being reconnected.`,
+    'The connection attempt expired (it lasts 10 minutes and can be used once). Connect again.',
+  session_used: () => 'That connection link was already used. Connect again from this page.',
+  session_unknown: () => 'That connection link is not valid any more. Connect again from this page.',
+  cookie_mismatch: () =>
+    'The connection was finished in another browser than the one that started it. Connect again from this page.',
+  provider_mismatch: () => 'The connection attempt got mixed up with another one. Connect again from this page.',
+  provider_error: (name) => `${name} refused the connection. ${RETRY_ADVICE}`,
+  exchange_failed: (name) => `${name} did not complete the connection. ${RETRY_ADVICE}`,
+  identity_failed: (name) => `${name} did not tell us which account was connected. ${RETRY_ADVICE}`,
+  already_connected: (name) =>
+    `Another ${name} account is already connected here. Disconnect it first to connect a different one.`,
+  conflicts_with: (name) =>
+    `${name} cannot be used together with an integration that is connected. Disconnect that one first.`,
+  not_allowed: (name) => `You are not allowed to connect ${name}. Ask your agency if you need it.`,
+  internal_error: (name) => `${name} could not be connected because of a problem on our side. ${RETRY_ADVICE}`,
 };
 
 const state = {
@@ -144,6 +160,10 @@ const state = {
   /** @type {Map<string, SectionView>} */
   sections: new Map(),
   health: { cursor: null, generation: 0 },
+  /** Consent-screen labels by provider and scope, from the cards (`permissions`). */
+  consentLabels: new Map(),
+  /** A failed OAuth return that needs the cards' labels before it can be said in words. */
+  pendingResult: null,
   /** The connection whose disconnect is being confirmed. */
   pendingDisconnect: null,
   /** @type {ConfigFormState | null} */
@@ -215,13 +235,21 @@ function timeElement(iso, fallback) {
   return h('time', { datetime: String(iso) }, text);
 }
 
-function statusBadge(status, testid) {
+function statusBadge(status, testid, label) {
   const known = Object.hasOwn(STATUS_LABELS, status) ? status : 'unknown';
+  const text = typeof label === 'string' && label ? label : STATUS_LABELS[status] ?? 'Unknown';
   return h(
     'span',
     { class: `badge badge--${known}`, 'data-testid': testid, 'data-status': String(status ?? '') },
-    STATUS_LABELS[status] ?? humanize(status ?? 'unknown'),
+    text,
   );
+}
+
+/** An error's words and advice from the API (`message`, `advice`); the code stays in a data attribute. */
+function errorWords(error) {
+  const message = typeof error?.message === 'string' && error.message ? error.message : 'Something went wrong.';
+  const advice = typeof error?.advice === 'string' ? error.advice : '';
+  return advice ? `${message} ${advice}` : message;
 }
 
 function setBusy(button, busy) {
@@ -245,6 +273,7 @@ function showBanner(kind, message) {
   const banner = $('banner');
   window.clearTimeout(bannerTimer);
   banner.dataset.kind = kind;
+  delete banner.dataset.code;
   banner.className = `banner banner--${kind}`;
   // Errors interrupt; confirmations wait for the screen reader to finish.
   banner.setAttribute('aria-live', kind === 'error' ? 'assertive' : 'polite');
@@ -329,7 +358,8 @@ const enc = encodeURIComponent;
 /** Show an API failure in the banner; 401s already signed the user out with their own message. */
 function reportError(err, prefix) {
   if (err instanceof ApiError && err.status === 401) return;
-  const message = err instanceof ApiError ? `${err.message} (${err.code})` : String(err?.message ?? err);
+  // The API's message is for people; its code is for programs and stays out of the page's text.
+  const message = String(err?.message ?? err);
   showBanner('error', prefix ? `${prefix}: ${message}` : message);
 }
 
@@ -422,7 +452,7 @@ function resetApp() {
   $('client-picker').hidden = true;
   $('health').hidden = true;
   $('settings').hidden = true;
-  $('health-rows').replaceChildren();
+  for (const group of HEALTH_GROUPS) $(`health-rows-${group}`).replaceChildren();
   for (const id of ['disconnect-dialog', 'config-dialog', 'icloud-dialog']) {
     const dialog = /** @type {HTMLDialogElement} */ ($(id));
     if (dialog.open) dialog.close();
@@ -561,10 +591,24 @@ async function loadSection(level, { poll = false } = {}) {
   const focusedTestId = view.grid.contains(document.activeElement)
     ? document.activeElement?.getAttribute('data-testid')
     : null;
+  rememberConsentLabels(cards);
   view.grid.replaceChildren(...cards.map((card) => renderCard(card, level)));
   if (cards.length === 0) view.status.replaceChildren(h('p', { class: 'muted' }, 'No integrations here yet.'));
   if (focusedTestId) view.grid.querySelector(`[data-testid="${CSS.escape(focusedTestId)}"]`)?.focus();
   scheduleSyncPoll(view, cards);
+}
+
+function rememberConsentLabels(cards) {
+  for (const card of cards) {
+    const labels = new Map();
+    for (const permission of Array.isArray(card.permissions) ? card.permissions : []) {
+      if (typeof permission?.scope === 'string' && typeof permission.label === 'string') {
+        labels.set(permission.scope, permission.label);
+      }
+    }
+    state.consentLabels.set(String(card.provider), labels);
+  }
+  sayPendingResult();
 }
 
 function scheduleSyncPoll(view, cards) {
@@ -607,7 +651,18 @@ function renderCard(card, level) {
       h(
         'p',
         { class: 'card__unavailable', 'data-testid': `unavailable-${provider}` },
-        card.unavailable_reason || 'Not available on your plan.',
+        card.unavailable_reason || NOT_AVAILABLE,
+      ),
+    );
+  }
+  const conflict = available && connections.length === 0 && card.conflict ? card.conflict : null;
+  const conflictId = `card-conflict-${level}-${idPart(provider)}`;
+  if (conflict) {
+    body.push(
+      h(
+        'p',
+        { class: 'card__unavailable', id: conflictId, 'data-testid': `conflict-${provider}` },
+        conflict.message || 'Another connected integration excludes this one. Disconnect it first.',
       ),
     );
   }
@@ -631,7 +686,8 @@ function renderCard(card, level) {
             type: 'button',
             class: 'button button--primary',
             'data-testid': `connect-${provider}`,
-            'aria-describedby': titleId,
+            'aria-describedby': conflict ? `${titleId} ${conflictId}` : titleId,
+            disabled: Boolean(conflict),
             on: { click: (event) => connect(card, level, event.currentTarget) },
           },
           'Connect',
@@ -670,7 +726,7 @@ function renderCard(card, level) {
       { class: 'card__header' },
       renderLogo(card),
       h('h3', { class: 'card__title', id: titleId }, card.name ?? providerName(provider)),
-      statusBadge(card.status, `status-${provider}`),
+      statusBadge(card.status, `status-${provider}`, card.status_label),
     ),
     body,
     actions.length > 0 ? h('div', { class: 'card__actions' }, actions) : null,
@@ -685,7 +741,7 @@ function renderConnection(card, level, connection, { available, canManage }) {
       'div',
       { class: 'connection__head' },
       h('span', { class: 'connection__account', 'data-testid': `account-${id}` }, account),
-      statusBadge(connection.status, `connection-status-${id}`),
+      statusBadge(connection.status, `connection-status-${id}`, connection.status_label),
     ),
     h(
       'p',
@@ -700,8 +756,7 @@ function renderConnection(card, level, connection, { available, canManage }) {
       h(
         'p',
         { class: 'connection__error', 'data-testid': `error-${id}`, 'data-code': String(error.code ?? '') },
-        error.message || 'Something went wrong.',
-        error.code ? h('code', { class: 'connection__code' }, String(error.code)) : null,
+        errorWords(error),
       ),
     );
   }
@@ -819,22 +874,33 @@ function handleOAuthReturn() {
   const provider = params.get('integration');
   const result = params.get('result');
   if (!provider || !result) return;
-  const name = providerName(provider.slice(0, 64));
+  const id = provider.slice(0, 64);
   if (result === 'connected') {
-    showBanner('success', `${name} is connected.`);
+    showBanner('success', `${providerName(id)} is connected.`);
   } else {
-    const code = (params.get('code') ?? 'unknown_error').slice(0, 64);
-    const missing = (params.get('missing') ?? '')
-      .split(/[\s,]+/)
-      .filter(Boolean)
-      .slice(0, 20)
-      .join(', ');
-    const explain = RESULT_MESSAGES[code];
-    const message = explain ? explain(name, missing) : `${name} was not connected.`;
-    showBanner('error', `${message} (${code})`);
+    const missing = (params.get('missing') ?? '').split(/[\s,]+/).filter(Boolean).slice(0, 20);
+    state.pendingResult = { provider: id, code: (params.get('code') ?? '').slice(0, 64), missing };
+    sayPendingResult();
   }
   // Keep the page reloadable and bookmarkable without replaying the result.
   window.history.replaceState(window.history.state, '', returnTo() + window.location.hash);
+}
+
+/**
+ * Say why a connect failed. Missing permissions are named with the consent screen's labels, which come
+ * with the cards; until they are loaded the banner says it without them (scope strings are never shown).
+ */
+function sayPendingResult() {
+  const pending = state.pendingResult;
+  if (!pending) return;
+  const labels = state.consentLabels.get(pending.provider);
+  const named = labels ? pending.missing.map((scope) => labels.get(scope)).filter(Boolean) : [];
+  const explain = Object.hasOwn(RESULT_MESSAGES, pending.code) ? RESULT_MESSAGES[pending.code] : null;
+  const name = providerName(pending.provider);
+  const message = explain ? explain(name, named.join('; ')) : `${name} was not connected. ${RETRY_ADVICE}`;
+  showBanner('error', message);
+  $('banner').dataset.code = pending.code;
+  if (labels || pending.missing.length === 0) state.pendingResult = null;
 }
 
 function openIcloudDialog(level) {
@@ -917,7 +983,7 @@ async function confirmDisconnect(event) {
     focusSection(pending.level);
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) return;
-    showFieldError($('disconnect-error'), `${err.message} (${err.code ?? 'error'})`);
+    showFieldError($('disconnect-error'), String(err.message));
   } finally {
     setBusy(button, false);
   }
@@ -925,6 +991,13 @@ async function confirmDisconnect(event) {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Configure: a form built from the card's config_schema
+
+/** "Stage" + "is required" -> "Stage is required."; a message that is already a sentence is kept. */
+function fieldSentence(label, message) {
+  const text = String(message).trim().replace(/\.$/, '');
+  if (/^[A-Z]/.test(text)) return `${text}.`;
+  return `${label} ${text}.`;
+}
 
 /** The config field a validation detail points at: accepts `name`, `config.name`, `name.key` or a loc list. */
 function fieldName(field) {
@@ -965,7 +1038,7 @@ async function openConfigure(card, level, connection) {
     if (state.configForm !== form) return;
     if (err instanceof ApiError && err.status === 401) return;
     fieldsBox.replaceChildren();
-    showFieldError($('config-error'), `Could not load the settings: ${err.message} (${err.code})`);
+    showFieldError($('config-error'), `Could not load the settings: ${err.message}`);
     return;
   }
   if (state.configForm !== form) return;
@@ -1110,7 +1183,7 @@ async function fillOptions(form, control, dependsOn, currentValue) {
     failed = err;
   }
   if (requestId !== control.requestId || state.configForm !== form) return;
-  if (failed) showFieldError(control.error, `Could not load the choices: ${failed.message} (${failed.code ?? 'error'})`);
+  if (failed) showFieldError(control.error, `Could not load the choices: ${failed.message}`);
 
   if (control.selects) {
     const current = currentValue && typeof currentValue === 'object' ? currentValue : {};
@@ -1175,21 +1248,28 @@ async function saveConfig(event) {
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) return;
     const unplaced = [];
+    const named = [];
     for (const detail of Array.isArray(err.details) ? err.details : []) {
       const control = form.fields.get(fieldName(detail?.field));
-      const message = String(detail?.message ?? 'Not valid.');
+      const message = String(detail?.message ?? 'is not valid');
       if (!control) {
-        unplaced.push(message);
+        unplaced.push(fieldSentence(humanize(fieldName(detail?.field)), message));
         continue;
       }
       const key = subKey(detail.field);
       const target = control.selects && key ? control.selects.get(key) : control.input;
       target?.setAttribute('aria-invalid', 'true');
-      const text = control.selects && key ? `${humanize(key)}: ${message}` : message;
+      const label = String(control.spec.label ?? humanize(control.spec.name));
+      // Name the field in every message: "Stage is required.", not a bare "is required".
+      const text = fieldSentence(control.selects && key ? `${label}, ${humanize(key)}` : label, message);
+      if (!named.includes(label)) named.push(label);
       showFieldError(control.error, control.error.hidden ? text : `${control.error.textContent} ${text}`);
     }
-    if (unplaced.length > 0 || !Array.isArray(err.details) || err.details.length === 0) {
-      showFieldError($('config-error'), [err.message, ...unplaced].join(' '));
+    const placed = named.length > 0 ? [`Check: ${named.join(', ')}.`] : [];
+    if (unplaced.length > 0 || placed.length === 0) {
+      showFieldError($('config-error'), [...(placed.length > 0 ? placed : [err.message]), ...unplaced].join(' '));
+    } else {
+      showFieldError($('config-error'), placed[0]);
     }
     $('config-fields').querySelector('[aria-invalid="true"]')?.focus();
   } finally {
@@ -1200,9 +1280,11 @@ async function saveConfig(event) {
 // ---------------------------------------------------------------------------------------------------------------
 // Agency admin: health table
 
+/** The health view's two tables: shared connections (clients', agency's) and people's own. */
+const HEALTH_GROUPS = ['shared', 'personal'];
+
 async function loadHealth(append) {
   const generation = ++state.health.generation;
-  const rows = $('health-rows');
   const more = /** @type {HTMLButtonElement} */ ($('health-more'));
   $('health').hidden = false;
   showFieldError($('health-error'), null);
@@ -1219,34 +1301,57 @@ async function loadHealth(append) {
   } catch (err) {
     if (generation !== state.health.generation || (err instanceof ApiError && err.status === 401)) return;
     setBusy(more, false);
-    showFieldError($('health-error'), `Could not load connection health: ${err.message} (${err.code})`);
+    showFieldError($('health-error'), `Could not load connection health: ${err.message}`);
     return;
   }
   if (generation !== state.health.generation) return;
   setBusy(more, false);
   const items = Array.isArray(answer?.items) ? answer.items : [];
-  const rendered = items.map(renderHealthRow);
-  if (append) rows.append(...rendered);
-  else rows.replaceChildren(...rendered);
+  let total = 0;
+  for (const group of HEALTH_GROUPS) {
+    const rows = $(`health-rows-${group}`);
+    const mine = items.filter((item) => (item?.personal === true ? 'personal' : 'shared') === group);
+    const rendered = mine.map(renderHealthRow);
+    if (append) rows.append(...rendered);
+    else rows.replaceChildren(...rendered);
+    $(`health-none-${group}`).hidden = rows.childElementCount > 0;
+    total += rows.childElementCount;
+  }
   state.health.cursor = typeof answer?.next_cursor === 'string' && answer.next_cursor ? answer.next_cursor : null;
   more.hidden = !state.health.cursor;
-  $('health-empty').hidden = rows.childElementCount > 0;
+  $('health-empty').hidden = total > 0;
 }
 
 function renderHealthRow(item) {
-  const error = item.error && (item.error.message || item.error.code)
-    ? [item.error.message ?? '', item.error.code ? h('code', { class: 'connection__code' }, String(item.error.code)) : null]
-    : [h('span', { class: 'muted' }, '—')];
+  const id = String(item.connection_id);
+  const problem = item.error && (item.error.message || item.error.advice)
+    ? h('span', { 'data-code': String(item.error.code ?? '') }, errorWords(item.error))
+    : h('span', { class: 'muted' }, '—');
+  const grant = item.grant && typeof item.grant === 'object' ? item.grant : null;
+  const renewal = grant
+    ? h(
+      'span',
+      {
+        class: grant.lapses_soon ? 'grant grant--soon' : 'grant muted',
+        'data-testid': `health-grant-${id}`,
+        'data-lapses-soon': String(grant.lapses_soon === true),
+      },
+      grant.lapses_soon ? h('strong', {}, 'Renew soon. ') : null,
+      String(grant.message ?? ''),
+      grant.lapses_soon && grant.note ? ` ${grant.note}` : null,
+    )
+    : h('span', { class: 'muted' }, 'Does not lapse');
+  const owner = item.owner && typeof item.owner === 'object' ? item.owner : null;
   return h(
     'tr',
-    { 'data-testid': `health-row-${item.connection_id}`, 'data-status': String(item.status ?? '') },
-    h('td', {}, item.client_id ?? h('span', { class: 'muted' }, 'Agency')),
-    h('td', {}, providerName(item.provider)),
-    h('td', {}, item.account_label ?? ''),
-    h('td', {}, statusBadge(item.status, `health-status-${item.connection_id}`)),
-    h('td', {}, error),
+    { 'data-testid': `health-row-${id}`, 'data-status': String(item.status ?? '') },
+    h('td', { 'data-testid': `health-owner-${id}` }, owner?.label ?? item.client_id ?? 'Agency'),
+    h('td', {}, item.provider_name ?? providerName(item.provider)),
+    h('td', { class: 'cell--wrap' }, item.account_label ?? ''),
+    h('td', {}, statusBadge(item.status, `health-status-${id}`, item.status_label)),
+    h('td', { 'data-testid': `health-problem-${id}` }, problem),
     h('td', {}, timeElement(item.last_sync_at, 'not yet')),
-    h('td', {}, timeElement(item.token_expires_at, '—')),
+    h('td', {}, renewal),
   );
 }
 
@@ -1263,7 +1368,7 @@ async function loadSettings() {
     /** @type {HTMLButtonElement} */ ($('settings-save')).disabled = false;
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) return;
-    showFieldError($('settings-error'), `Could not load the settings: ${err.message} (${err.code})`);
+    showFieldError($('settings-error'), `Could not load the settings: ${err.message}`);
   }
 }
 
@@ -1289,6 +1394,14 @@ function fillSettings(settings) {
   /** @type {HTMLInputElement} */ ($('settings-staff')).checked = settings?.staff_personal_connections === true;
   /** @type {HTMLInputElement} */ ($('settings-contact')).checked = settings?.contact_personal_connections === true;
 }
+
+const SETTING_LABELS = {
+  enabled_providers: 'Integrations your clients can use',
+  staff_personal_connections: 'Personal calendars and mail for staff',
+  contact_personal_connections: 'Personal calendars and mail for client users and prospects',
+};
+
+const settingLabel = (name) => SETTING_LABELS[name] ?? humanize(name);
 
 function syncSettingsMode() {
   const all = /** @type {HTMLInputElement} */ ($('settings-all')).checked;
@@ -1318,9 +1431,9 @@ async function saveSettings(event) {
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) return;
     const details = Array.isArray(err.details)
-      ? err.details.map((detail) => `${fieldName(detail?.field)}: ${detail?.message ?? ''}`)
+      ? err.details.map((detail) => fieldSentence(settingLabel(fieldName(detail?.field)), detail?.message ?? 'is not valid'))
       : [];
-    showFieldError($('settings-error'), [`${err.message} (${err.code})`, ...details].join(' '));
+    showFieldError($('settings-error'), details.length > 0 ? details.join(' ') : String(err.message));
   } finally {
     setBusy(button, false);
   }

@@ -95,3 +95,82 @@ def test_person_connects_configures_and_disconnects_google_calendar(page: Page, 
     # Then the card offers to connect again
     expect(page.get_by_test_id(f"connection-{connection_id}")).to_have_count(0)
     expect(card.get_by_test_id("connect-google_calendar")).to_be_visible()
+
+
+def _sign_in(page: Page, portal: str, identity: str) -> None:
+    page.goto(portal)
+    if page.get_by_test_id("signout-button").is_visible():
+        page.get_by_test_id("signout-button").click()
+    page.get_by_test_id("signin-role").select_option(identity)
+    page.get_by_test_id("signin-button").click()
+    page.wait_for_selector("html[data-ready=true]")
+
+
+def test_the_page_speaks_in_words_and_the_health_view_fits_1280_px(page: Page, stack: LocalStack) -> None:
+    from playwright.sync_api import expect
+
+    assert stack.urls is not None
+    page.set_viewport_size({"width": 1280, "height": 900})
+    # Given a client user who unticks a box on Google's consent screen
+    _sign_in(page, stack.urls.portal, "client-manager")
+    page.get_by_test_id("section-user").get_by_test_id("connect-google_calendar").click()
+    page.wait_for_url(f"{stack.urls.sandbox}/**")
+    page.locator("input[name=scope][value='https://www.googleapis.com/auth/calendar.events']").uncheck()
+    page.locator("#allow").click()
+    page.wait_for_url(f"{stack.urls.portal}**")
+
+    # Then the banner names the box by its label, with no scope URL and no code
+    banner = page.get_by_test_id("banner")
+    expect(banner).to_contain_text("View and edit events on all your calendars")
+    assert "googleapis" not in banner.inner_text()
+    assert "missing_scopes" not in banner.inner_text()
+
+    # When they connect it properly and a GoHighLevel account for the client
+    user = page.get_by_test_id("section-user")
+    user.get_by_test_id("connect-google_calendar").click()
+    page.wait_for_url(f"{stack.urls.sandbox}/**")
+    page.locator("#allow").click()
+    page.wait_for_url(f"{stack.urls.portal}**")
+    page.get_by_test_id("section-client").get_by_test_id("connect-ghl").click()
+    page.wait_for_url(f"{stack.urls.sandbox}/**")
+    page.locator("#allow").click()
+    page.wait_for_url(f"{stack.urls.portal}**")
+
+    # Then the one-way card says why it cannot be connected before any click, and errors are words
+    oneway = page.get_by_test_id("section-user").get_by_test_id("card-google_calendar_oneway")
+    expect(oneway.get_by_test_id("conflict-google_calendar_oneway")).to_contain_text(
+        "Disconnect Google Calendar"
+    )
+    expect(oneway.get_by_test_id("connect-google_calendar_oneway")).to_be_disabled()
+    ghl = page.get_by_test_id("section-client").get_by_test_id("card-ghl")
+    expect(ghl.get_by_test_id("status-ghl")).to_have_text("Error")
+    expect(ghl.locator("[data-testid^='error-']")).to_contain_text("Pipeline, Stage")
+    assert "config_required" not in page.locator("main").inner_text()
+
+    # When an agency admin opens the page at 1280 px
+    _sign_in(page, stack.urls.portal, "agency-admin")
+    shared = page.get_by_test_id("health-rows-shared")
+    personal = page.get_by_test_id("health-rows-personal")
+
+    # Then owners are named, personal connections are apart, and nothing is wider than the screen
+    ghl_row = shared.locator("tr", has_text="GoHighLevel")
+    expect(ghl_row.first).to_contain_text("Client client-a")
+    expect(ghl_row.first).to_contain_text("Settings needed before this works: Pipeline, Stage.")
+    google_row = personal.locator("tr", has_text="client-a-manager (contact at client-a)")
+    expect(google_row.first).to_contain_text("Google Calendar")
+    expect(google_row.first).to_contain_text("Renewed in time")
+    expect(shared.locator("tr", has_text="Google Calendar")).to_have_count(0)
+    widths = page.evaluate(
+        "[...document.querySelectorAll('html, .table-wrap')].map((e) => e.scrollWidth - e.clientWidth)"
+    )
+    assert widths == [0, 0, 0]
+    text = page.locator("main").inner_text()
+    assert not [code for code in ("config_required", "reauth_required", "tier_too_low") if code in text]
+
+    # Leave the shared local stack as it was found
+    _sign_in(page, stack.urls.portal, "client-manager")
+    for card in (ghl, page.get_by_test_id("section-user").get_by_test_id("card-google_calendar")):
+        button = card.locator("[data-testid^='disconnect-']").first
+        button.click()
+        page.get_by_test_id("confirm-disconnect").click()
+        expect(page.get_by_test_id("disconnect-dialog")).not_to_be_visible()

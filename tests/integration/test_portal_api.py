@@ -52,8 +52,7 @@ def test_client_cards_list_every_client_level_provider_with_connections(call: Ca
     assert cards["ghl"]["connections"][0]["id"] == conn.id
     assert cards["ghl"]["can_manage"] is True
     assert cards["hubspot"]["available"] is False
-    assert cards["hubspot"]["unavailable_code"] == "tier_too_low"
-    assert cards["hubspot"]["unavailable_reason"] == "Available on the growth plan and above."
+    assert cards["hubspot"]["unavailable_code"] == "not_available"
     assert cards["slack"]["status"] == "not_connected"
 
 
@@ -70,10 +69,11 @@ def test_listing_a_clients_cards_costs_one_query(call: Call, dynamodb_calls: lis
     assert dynamodb_calls == ["GetItem", "Query"]
 
 
-def test_disabled_provider_card_says_why(call: Call) -> None:
+def test_disabled_provider_card_says_why_to_an_agency_admin(call: Call) -> None:
     seed.agency("agency-1", enabled_providers=["ghl"])
 
-    cards = body_of(call(http_event("GET", "/integrations", claims=MANAGER, query={"level": "client"})))
+    query = {"level": "client", "client_id": "client-a"}
+    cards = body_of(call(http_event("GET", "/integrations", claims=ADMIN, query=query)))
 
     slack = next(c for c in cards["integrations"] if c["provider"] == "slack")
     assert slack["available"] is False

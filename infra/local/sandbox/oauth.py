@@ -106,6 +106,18 @@ def known_scopes(app: str) -> frozenset[str]:
     return frozenset(scopes)
 
 
+@cache
+def scope_labels(app: str) -> dict[str, str]:
+    """The consent screen's words per scope: the catalog's (the real provider's wording), then our own."""
+    from integrations.catalog.loader import load_catalog
+
+    labels = dict(_SCOPE_LABELS)
+    for spec in load_catalog(overrides_path=""):
+        if spec.oauth is not None and spec.oauth.app == app:
+            labels.update(spec.oauth.scope_labels)
+    return labels
+
+
 class OAuthError(Exception):
     """A token/revoke endpoint error; rendered in the app's own format by `_token_error`."""
 
@@ -275,9 +287,10 @@ def _consent_page(
         f'\n<input type="hidden" name="requested_scope" '
         f'value="{html.escape(dialect.scope_separator.join(req.scopes))}">'
     )
+    labels = scope_labels(dialect.app)
     boxes = "\n".join(
         f'<li><label><input type="checkbox" name="scope" value="{html.escape(s)}" checked> '
-        f"{html.escape(_SCOPE_LABELS.get(s, s))} <code>{html.escape(s)}</code></label></li>"
+        f"{html.escape(labels.get(s, s))} <code>{html.escape(s)}</code></label></li>"
         for s in req.scopes
     )
     warning = f'<p role="alert" id="problem">{html.escape(problem)}</p>' if problem else ""

@@ -21,6 +21,7 @@ from integrations.domain.connection import ErrorCode, PortalStatus
 from integrations.store.connections import ConnectionRepository
 from integrations.store.vault import credential_ref
 from tests.integration.oauth.conftest import (
+    AGENCY_ADMIN,
     GATEWAY,
     OAUTH_PROVIDERS,
     OWNER,
@@ -365,14 +366,27 @@ def test_conflicting_provider_is_409_at_start(browser: Browser) -> None:
     assert answer.body["details"]["provider"] == "google_calendar"
 
 
-def test_unavailable_provider_is_403_with_the_reason(browser: Browser) -> None:
+def test_unavailable_provider_is_403_without_the_agencys_plan_for_a_client(browser: Browser) -> None:
     from integrations.domain.access import Tier
     from tests.support import seed
 
     seed.agency("agency-1", Tier.STARTER)
     answer = browser.start("hubspot")
     assert answer.status == 403
+    assert answer.body["code"] == "not_available"
+    assert "plan" not in answer.body["message"].lower()
+    assert "growth" not in json.dumps(answer.body).lower()
+
+
+def test_unavailable_provider_is_403_with_the_plan_for_an_agency_admin(browser: Browser) -> None:
+    from integrations.domain.access import Tier
+    from tests.support import seed
+
+    seed.agency("agency-1", Tier.STARTER)
+    answer = browser.start("hubspot", level="client", who=AGENCY_ADMIN, client_id="client-a")
+    assert answer.status == 403
     assert answer.body["code"] == "tier_too_low"
+    assert "growth" in answer.body["message"]
 
 
 def test_viewer_cannot_start(browser: Browser) -> None:

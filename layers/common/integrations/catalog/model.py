@@ -93,6 +93,23 @@ class Paging(BaseModel):
         return self
 
 
+class GrantLifetime(BaseModel):
+    """How long a grant (its refresh token) lives without anyone renewing it, from the provider's docs.
+
+    Access tokens expire hourly and are refreshed on use; these are the longer clocks after which
+    the owner has to consent again. Absent from a provider entry: its grants do not lapse by time.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # The refresh token lapses after this many days without a refresh (Google 6 months, Microsoft 90 days).
+    unused_days: int = Field(ge=1)
+    # Grants issued by an OAuth app that is still in testing lapse this many days after consent (Google: 7).
+    testing_days: int | None = Field(default=None, ge=1)
+    # Where the lifetime is documented.
+    source: str
+
+
 class OAuthSpec(BaseModel):
     """Endpoints and protocol switches of one provider's OAuth 2.0 authorization server."""
 
@@ -128,13 +145,24 @@ class OAuthSpec(BaseModel):
     # Other spellings the server may answer for a requested scope, mapped to the catalog's spelling
     # (Google may answer `email` for `.../auth/userinfo.email`, provider page §1.5).
     scope_aliases: dict[str, str] = Field(default_factory=dict)
+    # What the provider's consent screen calls each scope (the box a person ticks), by scope.
+    scope_labels: dict[str, str] = Field(default_factory=dict)
+    # How long a grant lives unused; None when the provider's grants do not lapse by time.
+    grant_lifetime: GrantLifetime | None = None
 
     @model_validator(mode="after")
     def _required_are_requested(self) -> OAuthSpec:
         missing = set(self.required_scopes) - set(self.scopes)
         if missing:
             raise ValueError(f"required_scopes not requested: {sorted(missing)}")
+        unknown = set(self.scope_labels) - set(self.scopes)
+        if unknown:
+            raise ValueError(f"scope_labels for scopes not requested: {sorted(unknown)}")
         return self
+
+    def scope_label(self, scope: str) -> str:
+        """The consent screen's words for a scope; the scope itself when the catalog has none."""
+        return self.scope_labels.get(scope, scope)
 
 
 class WebhookSpec(BaseModel):

@@ -20,7 +20,14 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from integrations.catalog.model import AuthKind
 from integrations.catalog.scopes import granted_scopes, missing_scopes
 from integrations.domain.access import Level
-from integrations.domain.authorization import Action, Scope, authorize, availability, resolve_scope
+from integrations.domain.authorization import (
+    Action,
+    Scope,
+    authorize,
+    availability,
+    explained_to,
+    resolve_scope,
+)
 from integrations.domain.connection import Connection, ExternalAccount, StatusChange
 from integrations.domain.credentials import Credentials
 from integrations.domain.errors import BadRequest, Conflict, ValidationFailed
@@ -161,7 +168,9 @@ class Connector:
         scope = resolve_scope(principal, level, client_id)
         settings = self._agencies.get(principal.agency_id)
         authorize(principal, scope, Action.MANAGE, settings).raise_if_denied()
-        availability(spec.id, spec.min_tier, spec.levels, level, settings).raise_if_denied()
+        decision = availability(spec.id, spec.min_tier, spec.levels, level, settings)
+        # Only agency admins hear which plan would unlock it (white label: clients never see the plan).
+        explained_to(principal, decision).raise_if_denied()
         return scope
 
     def check_conflicts(

@@ -28,6 +28,8 @@ class DenyReason(StrEnum):
     TIER_TOO_LOW = "tier_too_low"
     DISABLED_BY_AGENCY = "disabled_by_agency"
     LEVEL_NOT_SUPPORTED = "level_not_supported"
+    # What everyone but agency admins is told instead of the two above (white label: the plan stays private).
+    NOT_AVAILABLE = "not_available"
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +143,17 @@ def availability(
     if not settings.enables(provider_id):
         return Decision.deny(DenyReason.DISABLED_BY_AGENCY, "Your agency has not enabled this integration.")
     return Decision.allow()
+
+
+# Reasons that speak of the agency's plan or choices: only agency admins hear them.
+_AGENCY_PRIVATE = frozenset({DenyReason.TIER_TOO_LOW, DenyReason.DISABLED_BY_AGENCY})
+
+
+def explained_to(principal: Principal, decision: Decision) -> Decision:
+    """An availability decision as this caller may hear it: clients never learn the agency's plan."""
+    if decision.allowed or principal.role is Role.AGENCY_ADMIN or decision.reason not in _AGENCY_PRIVATE:
+        return decision
+    return Decision.deny(DenyReason.NOT_AVAILABLE, "Not available. Ask your agency if you need it.")
 
 
 def may_see_integrations(principal: Principal, settings: AgencySettings) -> list[Level]:

@@ -15,6 +15,7 @@ from integrations.domain.authorization import (
     Scope,
     authorize,
     availability,
+    explained_to,
     may_see_integrations,
     resolve_scope,
 )
@@ -25,7 +26,6 @@ from integrations.events import IntegrationConfigChanged
 from integrations.portal.views import (
     Card,
     CardList,
-    ConnectionSummary,
     ConnectionView,
     HealthItem,
     HealthPageView,
@@ -33,16 +33,15 @@ from integrations.portal.views import (
     OptionList,
     OptionView,
     SettingsView,
+    StatusError,
 )
+from integrations.portal.words import speaks_to_agency, status_label
 from integrations.providers.registry import module_for
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger
 
     from integrations.services import Services
-
-# Worst first: a card shows the most urgent status among its connections.
-_STATUS_PRIORITY = (PortalStatus.ERROR, PortalStatus.SYNCING, PortalStatus.CONNECTED)
 
 
 class PortalService:
@@ -74,7 +73,7 @@ class PortalService:
         for connection in self._s.connections.list_for_scope(scope):
             by_provider.setdefault(connection.provider, []).append(connection)
         cards = [
-            self._card(spec, level, settings, by_provider.get(spec.id, []), can_manage)
+            self._card(principal, spec, level, settings, by_provider, can_manage)
             for spec in self._s.catalog
             if level in spec.levels
         ]
@@ -82,33 +81,32 @@ class PortalService:
 
     def _card(
         self,
+        principal: Principal,
         spec: ProviderSpec,
         level: Level,
         settings: AgencySettings,
-        connections: list[Connection],
+        by_provider: dict[str, list[Connection]],
         can_manage: bool,
     ) -> Card:
         decision = availability(spec.id, spec.min_tier, spec.levels, level, settings)
-        statuses = {c.status for c in connections}
-        status = next((s for s in _STATUS_PRIORITY if s in statuses), PortalStatus.NOT_CONNECTED)
-        return Card(
-            **spec.public_card(),
-            available=decision.allowed,
-            unavailable_reason=decision.message,
-            unavailable_code=decision.reason.value if decision.reason else None,
-            status=status,
-            connections=[ConnectionSummary.of(c) for c in sorted(connections, key=lambda c: c.created_at)],
+        conflict = next(
+            ((self._s.catalog.get(p), by_provider[p][0]) for p in spec.conflicts_with if by_provider.get(p)),
+            None,
+        )
+        return Card.build(
+            spec,
+            explained_to(principal, decision),
+            by_provider.get(spec.id, []),
+            conflict,
             can_manage=can_manage,
-            auth=spec.auth.value,
-            multiple_accounts=spec.multiple_accounts,
-            config_schema=spec.config_schema,
+            agency=speaks_to_agency(principal),
         )
 
     # --- one connection ---
 
     def connection(self, principal: Principal, connection_id: str) -> ConnectionView:
         connection, can_manage = self._authorized(principal, connection_id, Action.VIEW)
-        return self._view(connection, can_manage)
+        return self._view(connection, can_manage, speaks_to_agency(principal))
 
     def update_config(
         self, principal: Principal, connection_id: str, config: dict[str, Any]
@@ -123,7 +121,7 @@ class PortalService:
         )
         if applied is None:
             raise NotFound("No such connection.", code="connection_not_found")
-        return self._view(applied.connection, True)
+        return self._view(applied.connection, True, speaks_to_agency(principal))
 
     def options(self, principal: Principal, connection_id: str, field: str, parent: str | None) -> OptionList:
         connection, _ = self._authorized(principal, connection_id, Action.MANAGE)
@@ -170,22 +168,9 @@ class PortalService:
         page = self._s.connections.health_page(
             principal.agency_id, status=status, provider=provider, cursor=cursor, limit=limit
         )
+        now = self._s.clock()
         return HealthPageView(
-            items=[
-                HealthItem(
-                    connection_id=c.id,
-                    client_id=c.client_id,
-                    user_id=c.user_id,
-                    level=c.level,
-                    provider=c.provider,
-                    account_label=c.account.label,
-                    status=c.status,
-                    error=c.error,
-                    last_sync_at=c.last_sync_at,
-                    token_expires_at=c.token_expires_at,
-                )
-                for c in page.connections
-            ],
+            items=[HealthItem.of(c, self._s.catalog.get(c.provider), now) for c in page.connections],
             next_cursor=page.next_cursor,
         )
 
@@ -226,7 +211,7 @@ class PortalService:
             manage.raise_if_denied()
         return connection, manage.allowed
 
-    def _view(self, connection: Connection, can_manage: bool) -> ConnectionView:
+    def _view(self, connection: Connection, can_manage: bool, agency: bool) -> ConnectionView:
         spec = self._s.catalog.get(connection.provider)
         return ConnectionView(
             id=connection.id,
@@ -237,7 +222,8 @@ class PortalService:
             account_id=connection.account.id,
             account_label=connection.account.label,
             status=connection.status,
-            error=connection.error,
+            status_label=status_label(connection.status),
+            error=StatusError.of(connection.error, spec, connection, agency=agency),
             oauth_scopes=connection.oauth_scopes,
             config=connection.config,
             config_schema=spec.config_schema,

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from integrations.catalog.model import ConfigField
+from integrations.catalog.model import ConfigField, ProviderSpec
 from integrations.domain.access import Level, Tier
-from integrations.domain.connection import Connection, ConnectionError_, PortalStatus
+from integrations.domain.authorization import Decision
+from integrations.domain.connection import Connection, ConnectionError_, ErrorCode, PortalStatus
+from integrations.portal import words
 
 
 class ErrorBody(BaseModel):
@@ -26,40 +28,187 @@ class MeView(BaseModel):
     levels: list[Level]
 
 
+class StatusError(BaseModel):
+    """Why a connection shows status `error`: a stable code for machines, words and advice for people."""
+
+    code: ErrorCode = Field(
+        description="Stable machine-readable reason: reauth_required, missing_scopes, "
+        "provider_unavailable, config_required or sync_failed. Never meant to be shown to people."
+    )
+    message: str = Field(description="What is wrong, in plain words for the person reading.")
+    advice: str = Field(description="What to do about it, in plain words.")
+    missing: list[str] = Field(
+        default_factory=list,
+        description="For missing_scopes: the consent screen's labels of the boxes left unticked. "
+        "For config_required: the labels of the settings still to choose.",
+    )
+    at: datetime = Field(description="When the problem was first seen.")
+
+    @classmethod
+    def of(
+        cls, error: ConnectionError_ | None, spec: ProviderSpec, connection: Connection, *, agency: bool
+    ) -> StatusError | None:
+        if error is None:
+            return None
+        said = words.explain(error.code, spec, connection, agency=agency)
+        return cls(
+            code=error.code, message=said.message, advice=said.advice, missing=said.missing, at=error.at
+        )
+
+
 class ConnectionSummary(BaseModel):
+    """One connected account on a card."""
+
     id: str
-    account_label: str
+    account_label: str = Field(description="The external account, as the provider names it (e.g. an email).")
     status: PortalStatus
-    error: ConnectionError_ | None
+    status_label: str = Field(description="The status as the portal shows it: Connected, Error, Syncing.")
+    error: StatusError | None = Field(description="Set with status error: why, and what to do.")
     last_sync_at: datetime | None
 
     @classmethod
-    def of(cls, connection: Connection) -> ConnectionSummary:
+    def of(cls, connection: Connection, spec: ProviderSpec, *, agency: bool) -> ConnectionSummary:
         return cls(
             id=connection.id,
             account_label=connection.account.label,
             status=connection.status,
-            error=connection.error,
+            status_label=words.status_label(connection.status),
+            error=StatusError.of(connection.error, spec, connection, agency=agency),
             last_sync_at=connection.last_sync_at,
         )
 
 
-class Card(BaseModel):
+class ConsentPermission(BaseModel):
+    """One box on the provider's consent screen."""
+
+    scope: str = Field(description="The OAuth scope, as the callback's `missing` parameter names it.")
+    label: str = Field(description="The consent screen's words for it.")
+    required: bool = Field(description="Whether the integration needs it (unticking it fails the connect).")
+
+
+class CardConflict(BaseModel):
+    """A connected integration that excludes this one (e.g. one-way vs two-way Google Calendar)."""
+
     provider: str
     name: str
+    connection_id: str
+    message: str = Field(description="Why this card cannot be connected now, said before anyone clicks.")
+
+
+class Card(BaseModel):
+    """One integration of the catalog at one level, with the caller's connections of it.
+
+    Texts are for the person reading and never name the agency's plan unless that person is an
+    agency admin; codes are for machines and are not meant to be shown.
+    """
+
+    provider: str = Field(description="Catalog id of the provider.")
+    name: str
     description: str
-    logo_url: str
-    category: str
-    min_tier: Tier
+    logo_url: str = Field(description="Path of the provider's logo on the portal's origin.")
+    category: str = Field(description="crm, calendar, scheduling, chat or email.")
+    min_tier: Tier | None = Field(
+        description="Agency admins only: the plan this integration needs. Null for everyone else, "
+        "so a white-label agency's clients never learn its plan."
+    )
     available: bool
-    unavailable_reason: str | None
-    unavailable_code: str | None
-    status: PortalStatus
-    connections: list[ConnectionSummary]
-    can_manage: bool
-    auth: str
-    multiple_accounts: bool
-    config_schema: list[ConfigField]
+    unavailable_reason: str | None = Field(
+        description="Why it cannot be connected, for the person reading. Clients are told only that it is "
+        "not available and to ask their agency; agency admins are told the plan or setting behind it."
+    )
+    unavailable_code: str | None = Field(
+        description="Stable code: tier_too_low or disabled_by_agency (agency admins only), not_available "
+        "(everyone else)."
+    )
+    conflict: CardConflict | None = Field(
+        description="Set when a connected integration excludes this one; connecting answers 409 until it is "
+        "disconnected."
+    )
+    status: PortalStatus = Field(
+        description="The most urgent status among its connections (error, syncing, connected), "
+        "or not_connected without any."
+    )
+    status_label: str = Field(description="The status as the portal shows it: Connected, Not connected, …")
+    connections: list[ConnectionSummary] = Field(description="Oldest first.")
+    can_manage: bool = Field(description="Whether the caller may connect, configure and disconnect here.")
+    auth: str = Field(
+        description="oauth2 (connect through the provider's consent screen), caldav (Apple ID and "
+        "app-specific password) or inbound_email (a BCC address is reserved)."
+    )
+    multiple_accounts: bool = Field(description="Whether one owner may connect several accounts.")
+    permissions: list[ConsentPermission] = Field(
+        description="What the provider's consent screen asks for, with its own labels."
+    )
+    config_schema: list[ConfigField] = Field(description="The settings a connection of it takes.")
+
+    @classmethod
+    def build(
+        cls,
+        spec: ProviderSpec,
+        availability: Decision,
+        connections: list[Connection],
+        conflict: tuple[ProviderSpec, Connection] | None,
+        *,
+        can_manage: bool,
+        agency: bool,
+    ) -> Card:
+        """A card as this caller may see it: the plan only for agency admins, words for every status."""
+        statuses = {c.status for c in connections}
+        status = next((s for s in _STATUS_PRIORITY if s in statuses), PortalStatus.NOT_CONNECTED)
+        return cls(
+            provider=spec.id,
+            name=spec.name,
+            description=spec.description,
+            logo_url=spec.logo_url,
+            category=spec.category.value,
+            min_tier=spec.min_tier if agency else None,
+            available=availability.allowed,
+            unavailable_reason=availability.message,
+            unavailable_code=availability.reason.value if availability.reason else None,
+            conflict=_conflict_view(spec, conflict),
+            status=status,
+            status_label=words.status_label(status),
+            connections=[
+                ConnectionSummary.of(c, spec, agency=agency) for c in sorted(connections, key=_created)
+            ],
+            can_manage=can_manage,
+            auth=spec.auth.value,
+            multiple_accounts=spec.multiple_accounts,
+            permissions=_permissions(spec),
+            config_schema=spec.config_schema,
+        )
+
+
+# Worst first: a card shows the most urgent status among its connections.
+_STATUS_PRIORITY = (PortalStatus.ERROR, PortalStatus.SYNCING, PortalStatus.CONNECTED)
+
+
+def _created(connection: Connection) -> datetime:
+    return connection.created_at
+
+
+def _conflict_view(
+    spec: ProviderSpec, conflict: tuple[ProviderSpec, Connection] | None
+) -> CardConflict | None:
+    if conflict is None:
+        return None
+    other, connection = conflict
+    return CardConflict(
+        provider=other.id,
+        name=other.name,
+        connection_id=connection.id,
+        message=words.conflict_message(spec, other),
+    )
+
+
+def _permissions(spec: ProviderSpec) -> list[ConsentPermission]:
+    if spec.oauth is None:
+        return []
+    required = set(spec.oauth.required_scopes)
+    return [
+        ConsentPermission(scope=s, label=spec.oauth.scope_label(s), required=s in required)
+        for s in spec.oauth.scopes
+    ]
 
 
 class CardList(BaseModel):
@@ -75,7 +224,8 @@ class ConnectionView(BaseModel):
     account_id: str
     account_label: str
     status: PortalStatus
-    error: ConnectionError_ | None
+    status_label: str
+    error: StatusError | None
     oauth_scopes: list[str]
     config: dict[str, Any]
     config_schema: list[ConfigField]
@@ -101,17 +251,87 @@ class OptionList(BaseModel):
     options: list[OptionView]
 
 
+class HealthOwner(BaseModel):
+    """Whose connection it is."""
+
+    kind: Literal["agency", "client", "person"] = Field(
+        description="agency and client: a shared connection; person: someone's own calendar or mailbox."
+    )
+    client_id: str | None
+    user_id: str | None
+    group: Literal["staff", "contact"] | None = Field(
+        description="For a person: agency staff, or a contact of a client (its users and prospects)."
+    )
+    label: str = Field(description="The owner in plain words.")
+
+
+class GrantLapse(BaseModel):
+    """When the provider ends the grant if nobody renews it (refresh-token lifetime, not access tokens)."""
+
+    lapses_at: datetime = Field(description="Estimated end of the grant if it is not renewed before.")
+    lapses_soon: bool = Field(description="Within two weeks, or already past: someone should look.")
+    message: str = Field(description="The same, in plain words.")
+    note: str | None = Field(
+        description="A caveat for every grant of this provider, e.g. Google's 7-day limit for OAuth apps "
+        "still in testing."
+    )
+
+
 class HealthItem(BaseModel):
     connection_id: str
     client_id: str | None
     user_id: str | None
     level: Level
+    personal: bool = Field(
+        description="A person's own calendar or mailbox (user level), not a client's or the agency's."
+    )
+    owner: HealthOwner
     provider: str
+    provider_name: str
     account_label: str
     status: PortalStatus
-    error: ConnectionError_ | None
+    status_label: str
+    error: StatusError | None
     last_sync_at: datetime | None
-    token_expires_at: datetime | None
+    token_expires_at: datetime | None = Field(
+        description="When the current access token expires; it is renewed on use and is no cause for alarm."
+    )
+    grant: GrantLapse | None = Field(
+        description="Null where the provider's grants do not lapse by time (HubSpot, Calendly, Slack)."
+    )
+
+    @classmethod
+    def of(cls, connection: Connection, spec: ProviderSpec, now: datetime) -> HealthItem:
+        """One row of the agency's health view (read by agency admins only)."""
+        owner = words.owner_of(connection)
+        lapse = words.grant_lapse(spec, connection, now)
+        return cls(
+            connection_id=connection.id,
+            client_id=connection.client_id,
+            user_id=connection.user_id,
+            level=connection.level,
+            personal=connection.level is Level.USER,
+            owner=HealthOwner(
+                kind=owner.kind,
+                client_id=connection.client_id,
+                user_id=connection.user_id,
+                group=owner.group,
+                label=owner.label,
+            ),
+            provider=connection.provider,
+            provider_name=spec.name,
+            account_label=connection.account.label,
+            status=connection.status,
+            status_label=words.status_label(connection.status),
+            error=StatusError.of(connection.error, spec, connection, agency=True),
+            last_sync_at=connection.last_sync_at,
+            token_expires_at=connection.token_expires_at,
+            grant=GrantLapse(
+                lapses_at=lapse.lapses_at, lapses_soon=lapse.soon, message=lapse.message, note=lapse.note
+            )
+            if lapse
+            else None,
+        )
 
 
 class HealthPageView(BaseModel):
