@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from integrations.domain.errors import ProviderUnavailable
 from integrations.sync.calendar import CalendarEvent, MirrorChange, PushedEvent
@@ -200,3 +203,47 @@ def test_a_touch_without_a_real_change_publishes_nothing() -> None:
     calendar.upsert(_event(1))  # new etag, same content
     h.run()
     assert len(h.published) == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(["add", "edit", "remove", "expire", "fail", "sync", "slow_sync"]),
+            st.integers(min_value=0, max_value=15),
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    page_size=st.integers(min_value=1, max_value=5),
+)
+def test_any_mix_of_changes_faults_and_cut_runs_ends_equal_to_the_provider(
+    steps: list[tuple[str, int]], page_size: int
+) -> None:
+    calendar = FakeCalendar(page_size=page_size)
+    h = Harness(calendar)
+    for action, n in steps:
+        key = f"evt{n}"
+        if action == "add" or (action == "edit" and key not in calendar.live()):
+            calendar.upsert(_event(n))
+        elif action == "edit":
+            calendar.upsert(_event(n, title=f"Edited {calendar.sequence}"))
+        elif action == "remove" and key in calendar.live():
+            calendar.remove(key)
+        elif action == "expire":
+            calendar.expire_tokens()
+        elif action == "fail":
+            calendar.fail_on_call[calendar.pulls + 1] = ProviderUnavailable("HTTP 503")
+        else:
+            with contextlib.suppress(ProviderUnavailable):
+                h.run(has_time=action == "sync")
+    calendar.fail_on_call.clear()
+    for _ in range(100):
+        h.run(has_time=False)
+        if h.cursor.page is None and h.cursor.pass_id is None:
+            break
+    h.run()
+    h.assert_equal_to_truth()
+    # Nothing is reported that is not in the provider, and every live event was reported as added.
+    added = {c.event.external_id for c in h.published if c.change is not MirrorChange.DELETED}
+    assert set(calendar.live()) <= added
