@@ -7,9 +7,10 @@ cancelled items), and tokens older than `expire_before` answer `CursorExpired`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from integrations.domain.connection import Connection, StatusChange
 from integrations.sync.calendar import (
     CalendarEvent,
     ChangePage,
@@ -139,3 +140,42 @@ class FakePushed:
         self, connection_id: str, calendar_id: str, external_ids: Sequence[str]
     ) -> dict[str, PushedEvent]:
         return {i: self.mappings[i] for i in external_ids if i in self.mappings}
+
+
+@dataclass
+class FakeConnections:
+    """ConnectionState in memory: transitions applied in place, status changes recorded."""
+
+    connections: dict[str, Connection] = field(default_factory=dict)
+    changes: list[StatusChange] = field(default_factory=list)
+
+    def get(self, connection_id: str) -> Connection | None:
+        found = self.connections.get(connection_id)
+        return found.model_copy(deep=True) if found is not None else None
+
+    def apply(
+        self, connection_id: str, transition: Callable[[Connection], StatusChange | None]
+    ) -> Connection | None:
+        connection = self.connections.get(connection_id)
+        if connection is None:
+            return None
+        change = transition(connection)
+        if change is not None:
+            self.changes.append(change)
+        return connection.model_copy(deep=True)
+
+
+@dataclass
+class FakeLeases:
+    held: dict[str, tuple[str, float]] = field(default_factory=dict)
+
+    def acquire(self, connection_id: str, owner: str, now: float, seconds: float) -> bool:
+        current = self.held.get(connection_id)
+        if current is not None and current[1] > now:
+            return False
+        self.held[connection_id] = (owner, now + seconds)
+        return True
+
+    def release(self, connection_id: str, owner: str) -> None:
+        if self.held.get(connection_id, ("", 0.0))[0] == owner:
+            del self.held[connection_id]
