@@ -117,6 +117,8 @@ class ProviderSpec(BaseModel):
     # Whether the service reads changes from the provider; push-only entries (a one-way calendar)
     # never subscribe to changes and never read the account.
     reads_changes: bool = True
+    # Whether the platform's appointments are written to this calendar (two-way and one-way calendars).
+    pushes_appointments: bool = False
 
     @model_validator(mode="after")
     def _auth_matches(self) -> ProviderSpec:

@@ -210,6 +210,18 @@ class DynamoMirror:
             ]
         )
 
+    def forget_event(self, pushed: PushedEvent) -> None:
+        """Forget only the event side of a mapping (its appointment now lives in another calendar)."""
+        self._db.delete_item(
+            TableName=self._table,
+            Key=to_values(
+                {
+                    "pk": calendar_pk(pushed.connection_id, pushed.calendar_id),
+                    "sk": f"PUSH#{pushed.external_id}",
+                }
+            ),
+        )
+
     # --- batching ---
 
     def _batch_get(self, keys: list[dict[str, str]]) -> Iterator[dict[str, Any]]:

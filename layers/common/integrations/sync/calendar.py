@@ -103,6 +103,8 @@ class PushedEvent(BaseModel):
     video_url: str | None = None
     # change_hash() of the event as we wrote it: when sync reads it back unchanged, it is our echo.
     written_hash: str | None = None
+    # The appointment version written: a redelivered version is already there.
+    version: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
