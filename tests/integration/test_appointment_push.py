@@ -156,3 +156,61 @@ def test_video_appointments_announce_their_meet_link(world: World) -> None:
     [pushed] = world.announced
     assert pushed.video_url is not None
     assert pushed.video_url.startswith("https://")
+
+
+def test_push_existing_replays_upcoming_appointments_resumes_and_runs_twice_without_duplicates(
+    world: World,
+) -> None:
+    from integrations.sync.push_existing import PushExisting, PushProgress
+    from tests.support.calendar_fakes import FakeConnections
+
+    now = datetime.now(UTC)
+    for n in range(5):
+        start = now + timedelta(days=1, hours=n)
+        world.projection.upsert(
+            _upserted(1, appointment_id=f"apt-{n}", start=start, end=start + timedelta(minutes=30))
+        )
+    past = now - timedelta(days=1)
+    world.projection.upsert(
+        _upserted(1, appointment_id="apt-past", start=past, end=past + timedelta(minutes=30))
+    )
+    connections = FakeConnections({world.connection.id: world.connection})
+    replay = PushExisting(
+        projection=world.projection,
+        pusher=world.pusher,
+        checkpoints=connections,
+        clock=lambda: datetime.now(UTC),
+    )
+
+    def target() -> PushTarget:
+        return PushTarget(connections.connections[world.connection.id], world.adapter, "primary")
+
+    started = replay.start(world.connection, "run-1", "primary", "alex's calendar")
+    assert started.total == 5
+    budget = iter([True, True, False])
+    cut = replay.run(target(), "run-1", lambda: next(budget, False))
+    assert cut is not None
+    assert (cut.state, cut.pushed) == ("pushing", 2)
+    done = replay.run(target(), "run-1", lambda: True)
+    assert done is not None
+    assert (done.state, done.pushed, done.failed, done.total) == ("done", 5, 0, 5)
+    assert done.summary() == "Pushed 5 appointments to alex's calendar."
+    assert PushProgress.of(connections.connections[world.connection.id]) == done
+
+    replay.start(connections.connections[world.connection.id], "run-2", "primary", "alex's calendar")
+    again = replay.run(target(), "run-2", lambda: True)
+    assert again is not None
+    assert again.pushed == 5
+    answer = world.sb.http.get(
+        world.sb.url(f"{API}/calendars/primary/events"),
+        headers={"Authorization": f"Bearer {world.token}"},
+        timeout=5,
+    )
+    ours = [
+        e
+        for e in answer.json()["items"]
+        if (e.get("extendedProperties") or {}).get("private", {}).get("integrations_appointment_id")
+    ]
+    assert sorted(e["extendedProperties"]["private"]["integrations_appointment_id"] for e in ours) == [
+        f"apt-{n}" for n in range(5)
+    ]

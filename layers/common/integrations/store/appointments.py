@@ -79,14 +79,17 @@ class AppointmentProjection:
         item = answer.get("Item")
         return _stored(from_item(item)) if item else None
 
-    def upcoming(self, owner: AppointmentOwner, now: datetime) -> Iterator[AppointmentUpserted]:
-        """The owner's live appointments that have not ended by `now`, streamed page by page."""
+    def upcoming(
+        self, owner: AppointmentOwner, now: datetime, after: str | None = None
+    ) -> Iterator[AppointmentUpserted]:
+        """The owner's live appointments that have not ended by `now`, in id order after `after`,
+        streamed page by page (a replay resumes after the last id it finished)."""
         kwargs: dict[str, Any] = {
             "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :appt)",
+            "KeyConditionExpression": "pk = :pk AND sk > :after",
             "FilterExpression": "attribute_not_exists(deleted) AND end_at > :now",
             "ExpressionAttributeValues": to_values(
-                {":pk": owner_pk(owner), ":appt": "APPT#", ":now": int(now.timestamp())}
+                {":pk": owner_pk(owner), ":after": f"APPT#{after or ''}", ":now": int(now.timestamp())}
             ),
         }
         while True:
