@@ -152,6 +152,10 @@ class CalendarAdapter(Protocol):
         """Busy blocks of the calendars in [start, end)."""
         ...
 
+    def calendar_name(self, calendar_id: str) -> str:
+        """The calendar's name as its owner sees it (for confirmations such as "Pushed 3 to Work")."""
+        ...
+
 
 class MirrorChange(StrEnum):
     """How one pulled event changed the mirror: what `Calendar Event Changed` says."""

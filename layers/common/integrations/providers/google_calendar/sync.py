@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 from integrations import http
 from integrations.domain.errors import ReauthRequired
+from integrations.providers.google_calendar.subscriptions import PRIMARY, calendars_to_watch
 from integrations.providers.support import api_url, text
 from integrations.sync.calendar import (
     BusyBlock,
@@ -35,6 +36,7 @@ from integrations.sync.errors import ConfigRequired, CursorExpired
 
 if TYPE_CHECKING:
     from integrations.catalog.model import ProviderSpec
+    from integrations.domain.connection import Connection
 
 # Our id in `extendedProperties.private`: only this calendar's copy carries it (not attendees').
 APPOINTMENT_PROPERTY = "integrations_appointment_id"
@@ -144,6 +146,11 @@ class GoogleCalendarAdapter:
                 if b.get("start") and b.get("end")
             ]
         return result
+
+    def calendar_name(self, calendar_id: str) -> str:
+        answer = self._call("GET", api_url(self._spec, f"calendars/{quote(calendar_id, safe='')}"))
+        name = text(answer.get("summary")) if isinstance(answer, dict) else ""
+        return name or calendar_id
 
     # --- helpers ---
 
@@ -290,6 +297,18 @@ def _split_page(page: str | None) -> tuple[str | None, str | None]:
 
 def _join_page(time_min: str | None, page_token: str) -> str:
     return json.dumps({"time_min": time_min, "page": page_token}, separators=(",", ":"))
+
+
+def calendars(connection: Connection) -> list[str]:
+    """The calendars a two-way connection reads: the chosen one (primary until chosen) and any extra
+    conflict calendars, the same set its watch channels cover."""
+    return calendars_to_watch(connection)
+
+
+def push_calendar(connection: Connection) -> str:
+    """Where appointments are written: the configured calendar, or the primary one."""
+    chosen = connection.config.get("calendar_id")
+    return chosen if isinstance(chosen, str) and chosen else PRIMARY
 
 
 ADAPTER = GoogleCalendarAdapter
