@@ -21,9 +21,11 @@ dev: $(STAMP)
 test: lint typecheck
 	$(BIN)/python -m pytest
 
+# ruff includes the complexity gate (C901); lint-imports checks the import-layer contracts in pyproject.toml.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 # Each function folder is its own import root (as in Lambda), so each is checked on its own.
 typecheck: $(STAMP)

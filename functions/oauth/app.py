@@ -1,4 +1,4 @@
-"""OAuth connect: start (JWT), the browser's authorize and callback, iCloud connect, agency OAuth apps.
+"""Connect: OAuth start (JWT), the browser's authorize and callback, the generic connect route, agency apps.
 
 Thin on purpose: routes parse, call integrations.oauth.service, and shape the answer; errors become
 answers in one place (integrations.api.errors). `log_event` stays off: callbacks carry codes.
@@ -11,14 +11,18 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from oauth_routes import agency_apps, browser, inbound, password, start
+from oauth_routes import agency_apps, browser, connect, context, start
 
 from integrations.api.errors import register_error_handlers
+from integrations.config import Settings
+from integrations.container import Container
 from integrations.observability import get_logger
 
 logger = get_logger("oauth")
+# Built once per container; a missing variable fails here, at cold start, naming it.
+context.use(Container(Settings.from_env()))
 app = APIGatewayHttpResolver(enable_validation=True)
-for router in (start.router, browser.router, inbound.router, password.router, agency_apps.router):
+for router in (start.router, browser.router, connect.router, agency_apps.router):
     app.include_router(router)
 register_error_handlers(app, logger)
 

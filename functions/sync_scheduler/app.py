@@ -6,25 +6,24 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from integrations import aws
 from integrations.config import Settings
+from integrations.container import Container
 from integrations.domain.connection import utcnow
+from integrations.metrics import SCHEDULED_JOBS, EmfCounter
 from integrations.observability import get_logger
-from integrations.sync.jobs import JobQueue
-from integrations.sync.scheduler import SyncScheduler
 
 logger = get_logger("sync_scheduler")
-
-
-def _scheduler() -> SyncScheduler:
-    settings = Settings.from_env()
-    return SyncScheduler(aws.dynamodb(), settings.table_name, JobQueue(aws.sqs(), settings.sync_queue_url))
+counter = EmfCounter()
+# Built once per container; a missing variable fails here, at cold start, naming it.
+container = Container(Settings.from_env())
 
 
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
-    result = _scheduler().run(utcnow())
+    result = container.sync_scheduler().run(utcnow())
     logger.info("scheduled", extra={"queued": result.queued, "failed": result.failed})
+    counter.count(SCHEDULED_JOBS, result.queued, outcome="queued")
+    counter.count(SCHEDULED_JOBS, result.failed, outcome="failed")
     if result.failed:
         # Claimed but not queued: fail the run so the schedule's retry and the alarm both see it.
         raise RuntimeError(f"{result.failed} sync jobs could not be queued")

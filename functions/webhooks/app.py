@@ -13,41 +13,26 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from integrations import aws
 from integrations.config import Settings
+from integrations.container import Container
 from integrations.domain.connection import utcnow
-from integrations.events import EventPublisher
+from integrations.metrics import EmfCounter, count_webhook
 from integrations.observability import get_logger
-from integrations.store.connections import ConnectionRepository
-from integrations.sync.jobs import JobQueue
-from integrations.webhooks.dedupe import DynamoDeliveryLedger
 from integrations.webhooks.errors import MalformedPayload
-from integrations.webhooks.keyring import SecretsManagerAppSecrets, SigningKeyBox
-from integrations.webhooks.receiver import NOT_FOUND, WebhookAnswer, WebhookReceiver
-from integrations.webhooks.request import PROVIDER_SCHEMES, from_http_api_event
+from integrations.webhooks.receiver import NOT_FOUND, WebhookAnswer, WebhookReceiver, receives_pushes
+from integrations.webhooks.request import from_http_api_event
 
 logger = get_logger("webhooks")
-
-
-@cache
-def settings() -> Settings:
-    return Settings.from_env()
+counter = EmfCounter()
+# Built once per container; a missing variable fails here, at cold start, naming it.
+settings = Settings.from_env()
+container = Container(settings)
 
 
 @cache
 def receiver() -> WebhookReceiver:
     """Built on first use, once per container (clients and caches live as long as it does)."""
-    config = settings()
-    return WebhookReceiver(
-        lookups=ConnectionRepository(aws.dynamodb(), config.table_name),
-        ledger=DynamoDeliveryLedger(aws.dynamodb(), config.state_table_name),
-        jobs=JobQueue(aws.sqs(), config.sync_queue_url),
-        events=EventPublisher(aws.events(), config.event_bus_name),
-        app_secrets=SecretsManagerAppSecrets(aws.secretsmanager(), config.app_secret_prefix),
-        signing_keys=SigningKeyBox(aws.kms(), config.kms_key_id) if config.kms_key_id else None,
-        logger=logger,
-        clock=utcnow,
-    )
+    return container.webhook_receiver(logger)
 
 
 def _provider(event: dict[str, Any]) -> str:
@@ -73,17 +58,21 @@ def _response(answer: WebhookAnswer) -> dict[str, Any]:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """API Gateway HTTP API (payload v2) in, a proxy answer out."""
     provider = _provider(event)
-    if provider not in PROVIDER_SCHEMES:
+    if not receives_pushes(provider):
         return _response(NOT_FOUND)
     try:
         request = from_http_api_event(
             event,
             provider=provider,
             # The public URL providers call (HubSpot signs it), never rebuilt from the Host header.
-            public_url=f"{settings().public_api_url}/webhooks/{provider}",
+            public_url=f"{settings.public_api_url}/webhooks/{provider}",
             received_at=utcnow(),
         )
     except (MalformedPayload, TypeError, ValueError, AttributeError):
         # An event the gateway would not build (bad base64, odd shapes) is the sender's, never a 5xx.
-        return _response(WebhookAnswer.of_json(400, {"message": "Bad Request"}))
-    return _response(receiver().receive(request))
+        answer = WebhookAnswer.of_json(400, {"message": "Bad Request"})
+    else:
+        answer = receiver().receive(request)
+    # Only catalog providers are counted: the path is the sender's, and each value is a metric.
+    count_webhook(counter, provider, answer.status, answer.body)
+    return _response(answer)

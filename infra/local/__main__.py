@@ -7,6 +7,7 @@ Environment:
   AWS_ENDPOINT_URL     use this AWS endpoint instead of the embedded one (moto's server on 127.0.0.1)
   AWS=real             use real AWS with the ambient credentials (creates `integrations-<STAGE>-*`)
   MOTO_PORT=0          the embedded AWS's port (0: any free port)
+  INTEGRATIONS_CATALOG_OVERRIDES  a JSON file deep-merged over the catalog, after the sandbox's own overrides
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import threading
 import time
 from types import FrameType
 
-from infra.local.stack import LocalStack, wait_forever
+from infra.local.stack import LocalStack, StartError, wait_forever
 
 
 def main() -> int:
@@ -36,6 +37,7 @@ def main() -> int:
         aws_endpoint_url=endpoint,
         real_aws=real_aws,
         log_requests=True,
+        catalog_overrides=os.environ.get("INTEGRATIONS_CATALOG_OVERRIDES") or None,
     )
     started = time.monotonic()
     try:
@@ -45,6 +47,9 @@ def main() -> int:
             f"could not start: {exc} (is another `make dev` running? set PORT / SANDBOX_PORT)",
             file=sys.stderr,
         )
+        return 1
+    except StartError as exc:
+        print(f"could not start: {exc}", file=sys.stderr)
         return 1
     stop = threading.Event()
 

@@ -110,14 +110,7 @@ class JwtAuthorizer:
         token = authorization_header.strip()
         if token[:7].lower() == "bearer ":
             token = token[7:].strip()
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.InvalidTokenError:
-            raise Unauthorized("token is malformed") from None
-        if header.get("alg") not in ("RS256", "RS384", "RS512"):
-            raise Unauthorized("signing method is not supported")
-        if header.get("kid") != KEY_ID:
-            raise Unauthorized("signing key is not found")
+        _check_header(token)
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -146,3 +139,15 @@ class JwtAuthorizer:
             return claims.get("client_id") in self.audience
         values = [audience] if isinstance(audience, str) else list(audience)
         return any(value in self.audience for value in values)
+
+
+def _check_header(token: str) -> None:
+    """The JOSE header checks API Gateway makes before it verifies the signature."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.InvalidTokenError:
+        raise Unauthorized("token is malformed") from None
+    if header.get("alg") not in ("RS256", "RS384", "RS512"):
+        raise Unauthorized("signing method is not supported")
+    if header.get("kid") != KEY_ID:
+        raise Unauthorized("signing key is not found")

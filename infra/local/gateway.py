@@ -8,6 +8,9 @@ Error"}`). CORS preflights and response headers follow the API's CorsConfigurati
 
 Besides the API, the gateway serves what exists only locally: `GET /dev/health`, `POST /dev/token`,
 `GET /dev/jwks.json`, and the reference portal page under `/portal/`.
+
+It runs on infra.local.http_server, which refuses malformed HTTP framing (400, or 413 over API
+Gateway's 10 MB) before a request gets here. The access log escapes control characters in what it prints.
 """
 
 from __future__ import annotations
@@ -31,10 +34,10 @@ from urllib.parse import parse_qsl
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.security import safe_join
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from infra.local.authorizer import UNAUTHORIZED_BODY, JwtAuthorizer, Unauthorized
+from infra.local.http_server import DEFAULT_REQUEST_TIMEOUT, LocalServer, printable
 from infra.local.lambda_host import FunctionNotLoaded, InvocationError
 from infra.local.resources import Route
 
@@ -149,7 +152,8 @@ def build_event(
     headers.setdefault("x-forwarded-proto", request.scheme)
     headers.setdefault("x-forwarded-port", str(request.environ.get("SERVER_PORT", "")))
     headers.setdefault("x-amzn-trace-id", f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}")
-    raw_path = request.environ.get("RAW_URI", request.path).split("?", 1)[0] or request.path
+    raw_uri = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or request.path
+    raw_path = raw_uri.split("?", 1)[0] or request.path
     raw_query = request.environ.get("QUERY_STRING", "")
     host = headers.get("host", "127.0.0.1")
     now = datetime.now(UTC)
@@ -223,19 +227,7 @@ def to_response(result: Any) -> Response:
         raise BadIntegrationResponse("statusCode is not an integer") from None
     if not 100 <= status <= 599:
         raise BadIntegrationResponse(f"statusCode {status} is out of range")
-    raw_body = result.get("body")
-    if raw_body is None:
-        payload = b""
-    elif not isinstance(raw_body, str):
-        raise BadIntegrationResponse("body is not a string")
-    elif result.get("isBase64Encoded"):
-        try:
-            payload = base64.b64decode(raw_body, validate=True)
-        except (binascii.Error, ValueError):
-            raise BadIntegrationResponse("body is not valid base64") from None
-    else:
-        payload = raw_body.encode("utf-8")
-    response = Response(payload, status=status)
+    response = Response(_payload(result), status=status)
     # werkzeug adds a default content type; API Gateway sends only what the function set.
     del response.headers["Content-Type"]
     for name, value in (result.get("headers") or {}).items():
@@ -246,6 +238,21 @@ def to_response(result: Any) -> Response:
     for cookie in result.get("cookies") or []:
         response.headers.add("Set-Cookie", str(cookie))
     return response
+
+
+def _payload(result: dict[str, Any]) -> bytes:
+    """The answer's body as bytes: absent, text, or base64 when isBase64Encoded says so."""
+    raw_body = result.get("body")
+    if raw_body is None:
+        return b""
+    if not isinstance(raw_body, str):
+        raise BadIntegrationResponse("body is not a string")
+    if not result.get("isBase64Encoded"):
+        return raw_body.encode("utf-8")
+    try:
+        return base64.b64decode(raw_body, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadIntegrationResponse("body is not valid base64") from None
 
 
 # --------------------------------------------------------------------------- portal
@@ -373,11 +380,12 @@ class Gateway:
         started = time.monotonic()
         response = self.handle(request)
         if self.log_requests:
-            # Path only: OAuth callbacks carry codes and states in the query string.
+            # Path only: OAuth callbacks carry codes and states in the query string. Escaped: a `%0a`
+            # in the path must not start a forged line.
             log.info(
                 "%s %s -> %d (%.0f ms)",
-                request.method,
-                request.path,
+                printable(request.method),
+                printable(request.path),
                 response.status_code,
                 (time.monotonic() - started) * 1000,
             )
@@ -517,20 +525,15 @@ class Gateway:
         response.headers.add("Vary", "Origin")
 
 
-class _QuietHandler(WSGIRequestHandler):
-    """The gateway logs requests itself (without query strings); werkzeug's own lines stay quiet."""
-
-    def log(self, type: str, message: str, *args: Any) -> None:
-        if type == "error":
-            super().log(type, message, *args)
-
-
-def bind(host: str, port: int, app: WSGIApplication) -> BaseWSGIServer:
+def bind(
+    host: str, port: int, app: WSGIApplication, *, request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+) -> LocalServer:
     """Bind the gateway's threaded server (port 0: any free port); serve it with `serve_in_thread`."""
-    return make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
+    return LocalServer(host, port, app, request_timeout=request_timeout)
 
 
-def serve_in_thread(server: BaseWSGIServer, name: str) -> threading.Thread:
+def serve_in_thread(server: LocalServer, name: str) -> threading.Thread:
+    """Run `server.serve_forever` in a daemon thread named `name`."""
     thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
     thread.start()
     return thread

@@ -503,10 +503,6 @@ class LocalResources:
         return self.tables["StateTable"]
 
     @property
-    def idempotency_table(self) -> str:
-        return self.tables["IdempotencyTable"]
-
-    @property
     def sync_queue_url(self) -> str:
         return self.queue_urls["SyncQueue"]
 

@@ -26,7 +26,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from infra.local import resources as template_resources
 from infra.local.authorizer import JwtAuthorizer
@@ -38,6 +38,7 @@ from infra.local.event_sources import (
     create_rule_target,
 )
 from infra.local.gateway import CorsConfig, Gateway, HealthState, bind, serve_in_thread
+from infra.local.http_server import DEFAULT_REQUEST_TIMEOUT
 from infra.local.lambda_host import LambdaHost
 from infra.local.resources import (
     REPO_ROOT,
@@ -55,7 +56,6 @@ if TYPE_CHECKING:
 
     import boto3
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
-    from werkzeug.serving import BaseWSGIServer
 
     from infra.local.sandbox import SandboxApp, SandboxConfig
 
@@ -68,6 +68,37 @@ FAKE_CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "local",
     "AWS_SESSION_TOKEN": "local",
 }
+
+
+class StartError(RuntimeError):
+    """The stack cannot start as configured; the message says what to fix."""
+
+
+def merged_catalog_overrides(sandbox: Mapping[str, Any], person_file: str | None) -> dict[str, Any]:
+    """The sandbox's catalog overrides with the person's overrides file (if any) deep-merged over them.
+
+    Read and merged by the catalog loader's own functions, so a value in the person's file wins over the
+    sandbox's exactly as it would over the catalog itself (objects key by key, anything else replaced).
+    """
+    from integrations.catalog.loader import OVERRIDES_ENV, CatalogError
+    from integrations.catalog.loader import _deep_merge as deep_merge
+    from integrations.catalog.loader import _read_overrides as read_overrides
+
+    if not person_file:
+        return dict(sandbox)
+    try:
+        person = read_overrides(person_file)
+    except CatalogError as exc:
+        raise StartError(f"{OVERRIDES_ENV}={person_file}: {exc}") from None
+    return deep_merge(dict(sandbox), person)
+
+
+class _Server(Protocol):
+    """What stop() needs of a server: werkzeug's (the embedded AWS) and LocalServer both have it."""
+
+    def shutdown(self) -> None: ...
+
+    def server_close(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +142,8 @@ class LocalStack:
         batching_window: float | None = None,
         run_schedules: bool = True,
         log_requests: bool = False,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+        catalog_overrides: str | None = None,
     ) -> None:
         if real_aws and aws_endpoint_url:
             raise ValueError("choose real AWS or an endpoint, not both")
@@ -124,6 +157,10 @@ class LocalStack:
         self.batching_window = batching_window
         self.run_schedules = run_schedules
         self.log_requests = log_requests
+        # Seconds a client has to send a whole request to the gateway or the sandbox.
+        self.request_timeout = request_timeout
+        # The person's own overrides file, merged over the sandbox's (`make dev` passes the env variable's).
+        self.catalog_overrides = catalog_overrides
 
         self.template: dict[str, Any] = {}
         self.urls: StackUrls | None = None
@@ -136,7 +173,7 @@ class LocalStack:
         self.health = HealthState()
         self.load_failures: dict[str, str] = {}
         self.sandbox_app: SandboxApp | None = None
-        self._servers: list[tuple[str, BaseWSGIServer]] = []
+        self._servers: list[tuple[str, _Server]] = []
         self._saved_env: dict[str, str | None] = {}
         self._work_dir: Path | None = None
         self._started = False
@@ -158,8 +195,10 @@ class LocalStack:
         from infra.local.sandbox import APP_CREDENTIALS, SandboxConfig, catalog_overrides, serve
 
         self.template = load_template(self.template_path)
+        # Before anything starts: a bad overrides file stops here, with a message naming it.
+        merged_catalog_overrides({}, self.catalog_overrides)
         switch = _Switch()
-        gateway_server = bind(self.bind_host, port, switch)
+        gateway_server = bind(self.bind_host, port, switch, request_timeout=self.request_timeout)
         self._servers.append(("gateway", gateway_server))
         serve_in_thread(gateway_server, "gateway")
         gateway_url = f"http://{self.bind_host}:{gateway_server.server_port}"
@@ -168,7 +207,7 @@ class LocalStack:
         self.session = self._new_session()
 
         config = dataclasses.replace(self._sandbox_config or SandboxConfig(), gateway_url=gateway_url)
-        sandbox_server, _ = serve(self.bind_host, sandbox_port, config)
+        sandbox_server, _ = serve(self.bind_host, sandbox_port, config, request_timeout=self.request_timeout)
         self._servers.append(("sandbox", sandbox_server))
         self.sandbox_app = sandbox_server.app  # type: ignore[assignment]
         sandbox_url = f"http://{self.bind_host}:{sandbox_server.server_port}"
@@ -183,7 +222,9 @@ class LocalStack:
         )
         self._work_dir = Path(tempfile.mkdtemp(prefix="integrations-local-"))
         overrides_path = self._work_dir / "catalog-overrides.json"
-        overrides_path.write_text(json.dumps(catalog_overrides(sandbox_url), indent=2), encoding="utf-8")
+        overrides = merged_catalog_overrides(catalog_overrides(sandbox_url), self.catalog_overrides)
+        overrides_path.write_text(json.dumps(overrides, indent=2), encoding="utf-8")
+        self._check_catalog(overrides_path)
 
         environment = self.resources.environment(
             public_api_url=gateway_url, allowed_return_origins=gateway_url
@@ -314,6 +355,16 @@ class LocalStack:
 
     # ------------------------------------------------------------------ parts
 
+    def _check_catalog(self, overrides_path: Path) -> None:
+        """Load the catalog with the merged overrides once, so a mistake stops the start, not a request."""
+        from integrations.catalog.loader import OVERRIDES_ENV, CatalogError, load_catalog
+
+        try:
+            load_catalog(str(overrides_path))
+        except CatalogError as exc:
+            source = f"{OVERRIDES_ENV}={self.catalog_overrides}" if self.catalog_overrides else "the sandbox"
+            raise StartError(f"{source}: the catalog with these overrides is invalid: {exc}") from None
+
     def _start_aws(self) -> str | None:
         """Point boto3 at moto's server, another endpoint, or real AWS; returns the endpoint used."""
         if self.real_aws:
@@ -347,7 +398,7 @@ class LocalStack:
             request_handler=QuietMotoHandler,
         )
         self._servers.append(("aws", server))
-        serve_in_thread(server, "moto")
+        threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
         url = f"http://127.0.0.1:{server.server_port}"
         region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"
         self._set_env(

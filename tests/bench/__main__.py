@@ -24,6 +24,14 @@ ENV = {
     "AWS_ACCESS_KEY_ID": "bench",
     "AWS_SECRET_ACCESS_KEY": "bench",
     "POWERTOOLS_TRACE_DISABLED": "1",
+    # What template.yaml's Globals set: each function validates its settings at import.
+    "STAGE": "bench",
+    "TABLE_NAME": "integrations-bench-main",
+    "STATE_TABLE_NAME": "integrations-bench-state",
+    "EVENT_BUS_NAME": "integrations-bench",
+    "SYNC_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/integrations-bench-sync",
+    "KMS_KEY_ID": "alias/integrations-bench",
+    "PUBLIC_API_URL": "https://api.example.com",
 }
 
 

@@ -75,7 +75,7 @@ class Api:
 
 @pytest.fixture(scope="package")
 def stack() -> Iterator[LocalStack]:
-    local = LocalStack(stage="e2e", batching_window=0.1, run_schedules=False)
+    local = LocalStack(stage="e2e", batching_window=0.1, run_schedules=False, request_timeout=2.0)
     local.start(port=0, sandbox_port=0)
     try:
         yield local

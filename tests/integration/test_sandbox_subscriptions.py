@@ -20,16 +20,12 @@ from werkzeug.wrappers import Request, Response
 
 from infra.local.sandbox import APP_CREDENTIALS, SandboxConfig, google_jwks
 from infra.local.sandbox.keys import PUBSUB_TOPIC
+from integrations.providers.calendly.webhook import CalendlyVerifier
+from integrations.providers.gmail.webhook import PubSubPushVerifier
+from integrations.providers.outlook_calendar.webhook import GraphVerifier, graph_validation_token
 from integrations.webhooks.errors import SignatureInvalid
 from integrations.webhooks.request import Headers, WebhookRequest
-from integrations.webhooks.verification import (
-    CalendlyVerifier,
-    GraphVerifier,
-    PubSubPushVerifier,
-    VerificationSecrets,
-    graph_validation_token,
-    secret_digest,
-)
+from integrations.webhooks.signatures import VerificationSecrets, secret_digest
 from tests.support.sandbox import (
     GATEWAY,
     Sandbox,

@@ -22,14 +22,7 @@ from tests.support import seed
 @pytest.fixture(params=[TokenStorage.KMS, TokenStorage.SECRETS_MANAGER], ids=["kms", "secretsmanager"])
 def vault(request: pytest.FixtureRequest, aws: Any) -> TokenVault:
     settings = Settings.from_env()
-    return build_vault(
-        Settings(
-            **{
-                **{f: getattr(settings, f) for f in settings.__dataclass_fields__},
-                "token_storage": request.param,
-            }
-        )
-    )
+    return build_vault(settings.model_copy(update={"token_storage": request.param}))
 
 
 def credentials(token: str) -> Credentials:

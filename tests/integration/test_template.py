@@ -30,8 +30,6 @@ PARAMETERS = {"JwtIssuer": "https://auth.example.test/", "JwtAudience": "portal,
 ALLOWED_MANAGED_POLICIES = {
     # SAM attaches it to every role it generates: CloudWatch Logs for the function's own log stream.
     "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
-    # Tracing: Active. X-Ray has no resource-level permissions, so AWS requires Resource "*".
-    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
 }
 
 # Exactly the variables every function gets: what integrations.config.Settings reads, plus runtime knobs.
@@ -39,7 +37,6 @@ ENVIRONMENT_CONTRACT = {
     "STAGE",
     "TABLE_NAME",
     "STATE_TABLE_NAME",
-    "IDEMPOTENCY_TABLE_NAME",
     "EVENT_BUS_NAME",
     "SYNC_QUEUE_URL",
     "KMS_KEY_ID",
@@ -472,7 +469,7 @@ def test_tables_have_the_template_keys_indexes_and_ttl(
         if r["Type"] == "AWS::DynamoDB::Table"
     }
 
-    assert set(resources.tables) == set(declared) == {"IntegrationsTable", "StateTable", "IdempotencyTable"}
+    assert set(resources.tables) == set(declared) == {"IntegrationsTable", "StateTable", "SyncTable"}
     for logical_id, spec in declared.items():
         table = dynamodb.describe_table(TableName=resources.tables[logical_id])["Table"]
         assert table["TableName"] == spec["TableName"]["Fn::Sub"].replace("${Stage}", "test")
@@ -575,7 +572,6 @@ def test_environment_is_what_settings_reads(
     assert settings.stage == "test"
     assert settings.table_name == resources.main_table
     assert settings.state_table_name == resources.state_table
-    assert settings.idempotency_table_name == resources.idempotency_table
     assert settings.event_bus_name == resources.event_bus_name
     assert settings.sync_queue_url == resources.sync_queue_url
     assert settings.kms_key_id == resources.kms_key_id

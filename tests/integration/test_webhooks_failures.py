@@ -15,11 +15,11 @@ from botocore.exceptions import ClientError
 
 from integrations import aws
 from integrations.domain.lookup import Lookup
-from integrations.sync.jobs import JobQueue
-from integrations.webhooks import signing
-from integrations.webhooks.keyring import SigningKeyBox
-from integrations.webhooks.routing import Attr, issue_workflow_secret
-from tests.support import seed, webhook_stack
+from integrations.providers.ghl.webhook import issue_workflow_secret
+from integrations.store.queue import SqsJobQueue
+from integrations.store.signing_keys import KmsSigningKeyBox
+from integrations.webhooks.routing import Attr
+from tests.support import seed, signing, webhook_stack
 from tests.support.events import body_of
 from tests.support.webhook_stack import WebhookStack
 from tests.support.webhooks import PUBLIC_API_URL, SAMPLE_IDS, Push, ghl_push, hubspot_push, slack_push
@@ -38,16 +38,16 @@ def now() -> datetime:
 
 def sqs_down(monkeypatch: pytest.MonkeyPatch, times: int = 1) -> None:
     """The next `times` sends to the sync queue fail as SQS would when it is unavailable."""
-    original = JobQueue.send
+    original = SqsJobQueue.send
     remaining = {"count": times}
 
-    def send(self: JobQueue, job: Any) -> None:
+    def send(self: SqsJobQueue, job: Any) -> None:
         if remaining["count"] > 0:
             remaining["count"] -= 1
             raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "down"}}, "SendMessage")
         original(self, job)
 
-    monkeypatch.setattr(JobQueue, "send", send)
+    monkeypatch.setattr(SqsJobQueue, "send", send)
 
 
 def test_a_failed_enqueue_answers_503_and_the_redelivery_is_queued(
@@ -88,16 +88,16 @@ def test_a_batch_that_fails_midway_is_completed_by_the_redelivery_without_duplic
     body = json.dumps(events).encode()
     url = f"{PUBLIC_API_URL}/webhooks/hubspot"
     push = Push("hubspot", body, signing.hubspot_headers("POST", url, body, hubspot_secret(), at))
-    original = JobQueue.send
+    original = SqsJobQueue.send
     calls = {"n": 0}
 
-    def second_send_fails(self: JobQueue, job: Any) -> None:
+    def second_send_fails(self: SqsJobQueue, job: Any) -> None:
         calls["n"] += 1
         if calls["n"] == 2:
             raise ClientError({"Error": {"Code": "InternalError", "Message": "x"}}, "SendMessage")
         original(self, job)
 
-    monkeypatch.setattr(JobQueue, "send", second_send_fails)
+    monkeypatch.setattr(SqsJobQueue, "send", second_send_fails)
 
     assert stack.send(push)["statusCode"] == 503
     assert stack.send(push)["statusCode"] == 200
@@ -111,16 +111,17 @@ def hubspot_secret() -> str:
 
 
 def test_a_store_outage_before_verification_is_a_503_not_a_401(
-    stack: WebhookStack, monkeypatch: pytest.MonkeyPatch
+    stack: WebhookStack, request: pytest.FixtureRequest
 ) -> None:
-    from integrations.store.connections import ConnectionRepository
-
     def down(*_: Any, **__: Any) -> None:
         raise ClientError(
             {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "x"}}, "GetItem"
         )
 
-    monkeypatch.setattr(ConnectionRepository, "get_lookup", down)
+    # DynamoDB itself fails the lookup read (the store adapter turns that into the domain's error).
+    events = aws.dynamodb().meta.events
+    events.register("before-call.dynamodb.GetItem", down)
+    request.addfinalizer(lambda: events.unregister("before-call.dynamodb.GetItem", down))
 
     answer = stack.send(hubspot_push(now(), portal_id=SAMPLE_IDS["hubspot_portal"]))
 
@@ -173,7 +174,7 @@ def test_a_body_that_is_not_base64_when_it_says_so_is_a_400(stack: WebhookStack)
 def test_a_signing_key_copied_to_another_tenants_lookup_does_not_open(stack: WebhookStack) -> None:
     # The ciphertext is bound to its tenant and connection: pasted into another lookup it is useless.
     calendly = stack.connections["calendly"]
-    box = SigningKeyBox(aws.kms(), stack.resources.kms_key_id)
+    box = KmsSigningKeyBox(aws.kms(), stack.resources.kms_key_id)
     sealed = box.seal(calendly, "the-key")
     other = Lookup("calendly", "subscription", "x", "another-connection", "agency-2", None, {})
 
@@ -287,7 +288,7 @@ def test_a_pending_claim_is_taken_over_only_after_its_lease_and_a_confirmed_one_
 ) -> None:
     from datetime import timedelta
 
-    from integrations.webhooks.dedupe import DynamoDeliveryLedger
+    from integrations.store.delivery_ledger import DynamoDeliveryLedger
 
     ledger = DynamoDeliveryLedger(aws.dynamodb(), stack.resources.state_table)
     t0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -305,7 +306,7 @@ def test_a_pending_claim_is_taken_over_only_after_its_lease_and_a_confirmed_one_
 
 
 def test_very_long_event_ids_are_stored_by_digest(stack: WebhookStack) -> None:
-    from integrations.webhooks.dedupe import DynamoDeliveryLedger, delivery_pk
+    from integrations.store.delivery_ledger import DynamoDeliveryLedger, delivery_pk
 
     ledger = DynamoDeliveryLedger(aws.dynamodb(), stack.resources.state_table)
     long_id = "x" * 5000

@@ -15,12 +15,17 @@ from infra.local.sandbox.keys import APP_CREDENTIALS, GOOGLE_KEY_ID
 from integrations import aws
 from integrations.domain.connection import Connection
 from integrations.domain.lookup import Lookup
-from integrations.webhooks import signing
-from integrations.webhooks.keyring import SigningKeyBox
-from integrations.webhooks.parsing import RoutingKind
+from integrations.providers.calendly import webhook as calendly_webhook
+from integrations.providers.ghl import webhook as ghl_webhook
+from integrations.providers.gmail import webhook as gmail_webhook
+from integrations.providers.google_calendar import webhook as google_calendar_webhook
+from integrations.providers.hubspot import webhook as hubspot_webhook
+from integrations.providers.outlook_calendar import webhook as outlook_calendar_webhook
+from integrations.providers.slack import webhook as slack_webhook
+from integrations.store.signing_keys import KmsSigningKeyBox
 from integrations.webhooks.routing import Attr, make_lookup
-from integrations.webhooks.verification import secret_digest
-from tests.support import seed
+from integrations.webhooks.signatures import secret_digest
+from tests.support import seed, signing
 from tests.support.functions import load_handler
 from tests.support.webhooks import Push
 
@@ -143,7 +148,7 @@ class WebhookStack:
 
     # --- known accounts ---
 
-    def connect(self, provider: str, lookups: list[tuple[RoutingKind, str, dict[str, str]]]) -> Connection:
+    def connect(self, provider: str, lookups: list[tuple[str, str, dict[str, str]]]) -> Connection:
         """A connection of `provider` with lookup items (kind, value, attributes)."""
         connection = seed.connection(provider=provider)
         items: list[Lookup] = [
@@ -157,7 +162,7 @@ class WebhookStack:
         return fresh
 
     def sealed(self, connection: Connection, signing_key: str) -> str:
-        return SigningKeyBox(aws.kms(), self.resources.kms_key_id).seal(connection, signing_key)
+        return KmsSigningKeyBox(aws.kms(), self.resources.kms_key_id).seal(connection, signing_key)
 
 
 def put_app_secrets(resources: LocalResources) -> None:
@@ -176,10 +181,10 @@ def start(resources: LocalResources, lambda_context: Any) -> WebhookStack:
 def known_accounts(stack: WebhookStack, ids: dict[str, str]) -> None:
     """One connection per provider, routed by the ids the sample pushes name."""
     k = keys()
-    stack.connect("slack", [(RoutingKind.SLACK_TEAM, ids["slack_team"], {})])
-    stack.connect("hubspot", [(RoutingKind.HUBSPOT_PORTAL, ids["hubspot_portal"], {})])
-    stack.connect("ghl", [(RoutingKind.GHL_LOCATION, ids["ghl_location"], {})])
-    stack.connect("gmail", [(RoutingKind.GMAIL_ADDRESS, ids["gmail_address"], {})])
+    stack.connect("slack", [(slack_webhook.LOOKUP_TEAM, ids["slack_team"], {})])
+    stack.connect("hubspot", [(hubspot_webhook.LOOKUP_PORTAL, ids["hubspot_portal"], {})])
+    stack.connect("ghl", [(ghl_webhook.LOOKUP_LOCATION, ids["ghl_location"], {})])
+    stack.connect("gmail", [(gmail_webhook.LOOKUP_EMAIL, ids["gmail_address"], {})])
     calendly = stack.connect("calendly", [])
     repository, _ = seed.repositories()
     repository.put_lookups(
@@ -187,7 +192,7 @@ def known_accounts(stack: WebhookStack, ids: dict[str, str]) -> None:
         [
             make_lookup(
                 calendly,
-                RoutingKind.CALENDLY_SUBSCRIPTION,
+                calendly_webhook.LOOKUP_SUBSCRIPTION,
                 ids["calendly_subscription"],
                 **{Attr.SIGNING_KEY_CIPHERTEXT: stack.sealed(calendly, k.calendly_subscription_key)},
             )
@@ -197,7 +202,7 @@ def known_accounts(stack: WebhookStack, ids: dict[str, str]) -> None:
         "google_calendar",
         [
             (
-                RoutingKind.GOOGLE_CHANNEL,
+                google_calendar_webhook.LOOKUP_CHANNEL,
                 ids["google_channel"],
                 {
                     Attr.TOKEN_SHA256: secret_digest(ids["google_token"]),
@@ -211,7 +216,7 @@ def known_accounts(stack: WebhookStack, ids: dict[str, str]) -> None:
         "outlook_calendar",
         [
             (
-                RoutingKind.GRAPH_SUBSCRIPTION,
+                outlook_calendar_webhook.LOOKUP_SUBSCRIPTION,
                 ids["graph_subscription"],
                 {
                     Attr.CLIENT_STATE_SHA256: secret_digest(ids["graph_client_state"]),

@@ -16,7 +16,11 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from infra.local.sandbox.keys import APP_CREDENTIALS, GOOGLE_KEY_ID, ghl_signing_key, google_signing_key
-from integrations.webhooks import signing
+from integrations.webhooks.plugin import ParsedWebhook, RoutingKey, WebhookPlugin
+from integrations.webhooks.receiver import webhook_for
+from integrations.webhooks.request import Headers, WebhookRequest
+from integrations.webhooks.signatures import VerificationSecrets
+from tests.support import signing
 from tests.support.events import http_event
 
 PUBLIC_API_URL = "http://127.0.0.1:3000"
@@ -255,3 +259,45 @@ def write_samples(at: datetime | None = None) -> list[Path]:
 if __name__ == "__main__":
     for written in write_samples():
         print(written.relative_to(EVENTS.parent))
+
+
+# --------------------------------------------------------------------------- plug-ins by request
+
+
+def plain_request(
+    provider: str, body: bytes = b"", headers: Mapping[str, str] | None = None
+) -> WebhookRequest:
+    """An unsigned POST to `/webhooks/{provider}` (for parsing and routing checks)."""
+    url = f"{PUBLIC_API_URL}/webhooks/{provider}"
+    return WebhookRequest(
+        provider=provider,
+        method="POST",
+        raw_body=body,
+        headers=Headers(headers or {}),
+        query={},
+        path=f"/webhooks/{provider}",
+        url=url,
+        received_at=datetime.now(UTC),
+    )
+
+
+def plugin_of(request: WebhookRequest) -> WebhookPlugin:
+    """The plug-in the receiver would hand this request to."""
+    found = webhook_for(request.provider)
+    assert found is not None, f"{request.provider} receives no pushes"
+    return found[1].for_request(request)
+
+
+def verify_request(request: WebhookRequest, secrets: VerificationSecrets, now: datetime) -> None:
+    """Verify as the receiver does, with the request's plug-in."""
+    plugin_of(request).verify(request, secrets, now)
+
+
+def parse_request(request: WebhookRequest) -> ParsedWebhook:
+    """Parse as the receiver does, with the request's plug-in."""
+    return plugin_of(request).parse(request)
+
+
+def secret_lookup_keys(request: WebhookRequest) -> list[RoutingKey]:
+    """The lookups the receiver loads before verifying this request."""
+    return plugin_of(request).lookup_keys(request)

@@ -12,10 +12,11 @@ import responses
 
 from integrations.catalog import load_catalog
 from integrations.catalog.model import OAuthSpec
+from integrations.catalog.scopes import granted_scopes, missing_scopes, normalize_scope
 from integrations.domain.credentials import AppCredentials
 from integrations.domain.errors import ProviderUnavailable
 from integrations.http import RateLimited
-from integrations.oauth.engine import OAuth2Engine, granted_scopes, missing_scopes, normalize_scope
+from integrations.oauth.engine import OAuth2Engine
 from integrations.oauth.errors import TokenAnswerLost, TokenEndpointError
 from integrations.oauth.pkce import new_verifier, s256_challenge
 
@@ -228,14 +229,28 @@ def test_microsoft_resource_prefix_and_case_are_normalized() -> None:
         "https://graph.microsoft.com/User.Read",
         "openid",
     ]
-    assert missing_scopes(required, granted) == []
-    assert normalize_scope("https://graph.microsoft.com/Calendars.ReadWrite") == "calendars.readwrite"
+    assert missing_scopes(spec("outlook_calendar"), granted, required) == []
+    assert (
+        normalize_scope(spec("outlook_calendar"), "https://graph.microsoft.com/Calendars.ReadWrite")
+        == "calendars.readwrite"
+    )
 
 
 def test_google_canonical_scope_names_match_their_aliases() -> None:
-    assert missing_scopes(["https://www.googleapis.com/auth/userinfo.email"], ["email"]) == []
+    assert (
+        missing_scopes(spec("google_calendar"), ["email"], ["https://www.googleapis.com/auth/userinfo.email"])
+        == []
+    )
 
 
 def test_missing_scopes_are_named_in_catalog_order() -> None:
     required = spec("hubspot").required_scopes
-    assert missing_scopes(required, ["crm.objects.contacts.read"]) == required[1:]
+    assert missing_scopes(spec("hubspot"), ["crm.objects.contacts.read"]) == required[1:]
+
+
+def test_scope_spellings_are_the_providers_own() -> None:
+    # Microsoft's resource prefix means nothing to Google, and Google's aliases nothing to Microsoft.
+    assert missing_scopes(spec("google_calendar"), ["https://graph.microsoft.com/x"], ["x"]) == ["x"]
+    assert missing_scopes(
+        spec("outlook_calendar"), ["email"], ["https://www.googleapis.com/auth/userinfo.email"]
+    ) == ["https://www.googleapis.com/auth/userinfo.email"]

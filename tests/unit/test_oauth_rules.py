@@ -10,10 +10,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from integrations.connections.connect import public_facts
 from integrations.domain.errors import BadRequest
 from integrations.http import new_session, parse_retry_after
 from integrations.oauth.pkce import new_verifier, s256_challenge
-from integrations.oauth.service import public_facts, result_url, validate_return_to
+from integrations.oauth.service import result_url, validate_return_to
 
 ALLOWED = ("https://portal.example.com", "http://127.0.0.1:3000")
 

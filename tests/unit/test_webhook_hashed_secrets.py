@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from integrations.webhooks import signing
 from integrations.webhooks.errors import SignatureFailure, SignatureInvalid
 from integrations.webhooks.request import Headers, WebhookRequest, parse_query
-from integrations.webhooks.verification import VerificationSecrets, secret_digest, verify_request
+from integrations.webhooks.signatures import VerificationSecrets, secret_digest
+from tests.support import signing
+from tests.support.webhooks import verify_request
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 

@@ -12,23 +12,26 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from integrations.webhooks import signing
+from integrations.providers.calendly import webhook as calendly_webhook
+from integrations.providers.ghl import webhook as ghl_webhook
+from integrations.providers.ghl.webhook import CallRequested
+from integrations.providers.gmail import webhook as gmail_webhook
+from integrations.providers.google_calendar import webhook as google_calendar_webhook
+from integrations.providers.hubspot import webhook as hubspot_webhook
+from integrations.providers.outlook_calendar import webhook as outlook_calendar_webhook
+from integrations.providers.slack import webhook as slack_webhook
 from integrations.webhooks.errors import MalformedPayload
-from integrations.webhooks.parsing import (
-    CallRequested,
-    Delivery,
-    RoutingKey,
-    RoutingKind,
-    parse_request,
-    secret_lookup_keys,
-)
-from integrations.webhooks.request import (
-    Headers,
-    WebhookRequest,
-    WebhookScheme,
-    from_http_api_event,
-    parse_query,
-)
+from integrations.webhooks.plugin import Delivery, RoutingKey, WebhookAnswer, WebhookPlugin
+from integrations.webhooks.receiver import webhook_for
+from integrations.webhooks.request import Headers, WebhookRequest, from_http_api_event, parse_query
+from tests.support import signing
+from tests.support.webhooks import parse_request, secret_lookup_keys
+
+
+def plugin_for(request: WebhookRequest) -> WebhookPlugin | None:
+    found = webhook_for(request.provider)
+    return found[1].for_request(request) if found is not None else None
+
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 BASE_URL = "https://api.example.test"
@@ -94,7 +97,7 @@ def test_an_http_api_event_becomes_a_request_with_the_raw_bytes_and_the_public_u
     assert request.query == {"a": ":1", "b": "2"}
     assert request.url == f"{BASE_URL}/webhooks/hubspot?a=%3A1&b=2&a=3"
     assert request.path == "/webhooks/hubspot"
-    assert request.scheme is WebhookScheme.HUBSPOT
+    assert plugin_for(request) is hubspot_webhook.WEBHOOK
 
 
 def test_a_text_body_is_kept_as_its_utf8_bytes_and_no_query_adds_no_question_mark() -> None:
@@ -128,18 +131,18 @@ def test_the_request_repr_leaves_out_the_body() -> None:
 
 
 @pytest.mark.parametrize(
-    ("provider", "query", "scheme"),
+    ("provider", "query", "plugin"),
     [
-        ("ghl", "", WebhookScheme.GHL),
-        ("ghl", "workflow=call&location=L1", WebhookScheme.GHL_WORKFLOW),
-        ("gmail", "", WebhookScheme.PUBSUB_PUSH),
-        ("outlook_calendar", "", WebhookScheme.GRAPH),
+        ("ghl", "", ghl_webhook.WEBHOOK),
+        ("ghl", "workflow=call&location=L1", ghl_webhook.WORKFLOW),
+        ("gmail", "", gmail_webhook.WEBHOOK),
+        ("outlook_calendar", "", outlook_calendar_webhook.WEBHOOK),
         ("icloud_calendar", "", None),
         ("google_calendar_oneway", "", None),
     ],
 )
-def test_each_provider_maps_to_its_scheme(provider: str, query: str, scheme: WebhookScheme | None) -> None:
-    assert make_request(provider, query=query).scheme is scheme
+def test_each_provider_maps_to_its_plugin(provider: str, query: str, plugin: WebhookPlugin | None) -> None:
+    assert plugin_for(make_request(provider, query=query)) is plugin
 
 
 # --------------------------------------------------------------------------- Google Calendar
@@ -158,7 +161,7 @@ def google_request(**changes: Any) -> WebhookRequest:
 def test_google_push_routes_by_channel_id_and_dedupes_on_channel_and_message_number() -> None:
     delivery = only(google_request(expires_at=NOW + timedelta(days=7)))
 
-    assert delivery.routing == RoutingKey(kind=RoutingKind.GOOGLE_CHANNEL, value="chan-1")
+    assert delivery.routing == RoutingKey(kind=google_calendar_webhook.LOOKUP_CHANNEL, value="chan-1")
     assert delivery.event_id == "chan-1:42"
     assert delivery.dedupe_key == "google_calendar#chan-1:42"
     assert delivery.event_type == "exists"
@@ -207,7 +210,7 @@ def test_gmail_push_routes_by_the_lowercased_address_and_dedupes_on_the_message_
 
     delivery = only(make_request("gmail", body))
 
-    assert delivery.routing == RoutingKey(kind=RoutingKind.GMAIL_ADDRESS, value="person@example.com")
+    assert delivery.routing == RoutingKey(kind=gmail_webhook.LOOKUP_EMAIL, value="person@example.com")
     assert delivery.event_id == "m-1"
     assert delivery.hint["history_id"] == "9876"
 
@@ -274,7 +277,7 @@ def calendly_body(
 def test_calendly_routes_by_the_subscription_id_in_the_callback_url() -> None:
     delivery = only(make_request("calendly", calendly_body(), query="subscription=sub-77"))
 
-    assert delivery.routing == RoutingKey(kind=RoutingKind.CALENDLY_SUBSCRIPTION, value="sub-77")
+    assert delivery.routing == RoutingKey(kind=calendly_webhook.LOOKUP_SUBSCRIPTION, value="sub-77")
     assert delivery.event_type == "invitee.created"
     assert delivery.hint["scheduled_event_uri"] == "https://api.calendly.com/scheduled_events/E1"
     assert "email" not in delivery.hint  # a hint carries ids, not the invitee's data
@@ -284,7 +287,7 @@ def test_calendly_without_a_subscription_id_routes_by_the_creating_user() -> Non
     delivery = only(make_request("calendly", calendly_body()))
 
     assert delivery.routing == RoutingKey(
-        kind=RoutingKind.CALENDLY_USER, value="https://api.calendly.com/users/U1"
+        kind=calendly_webhook.LOOKUP_USER, value="https://api.calendly.com/users/U1"
     )
 
 
@@ -324,7 +327,7 @@ def test_ghl_event_routes_by_location_and_dedupes_on_the_webhook_id() -> None:
 
     delivery = only(make_request("ghl", body))
 
-    assert delivery.routing == RoutingKey(kind=RoutingKind.GHL_LOCATION, value="loc-1")
+    assert delivery.routing == RoutingKey(kind=ghl_webhook.LOOKUP_LOCATION, value="loc-1")
     assert delivery.event_id == "wh-1"
     assert delivery.event_type == "ContactCreate"
     assert delivery.hint == {"type": "ContactCreate", "object_id": "c-1"}
@@ -358,13 +361,13 @@ def test_ghl_bulk_install_gives_one_delivery_per_location() -> None:
 def test_ghl_agency_level_uninstall_routes_by_company() -> None:
     delivery = only(make_request("ghl", {"type": "UNINSTALL", "appId": "app", "companyId": "co-1"}))
 
-    assert delivery.routing == RoutingKey(kind=RoutingKind.GHL_COMPANY, value="co-1")
+    assert delivery.routing == RoutingKey(kind=ghl_webhook.LOOKUP_COMPANY, value="co-1")
 
 
 def test_ghl_event_identified_by_alt_id_routes_by_that_location() -> None:
     delivery = only(make_request("ghl", {"type": "NoteCreate", "altId": "loc-9", "altType": "location"}))
 
-    assert delivery.routing == RoutingKey(kind=RoutingKind.GHL_LOCATION, value="loc-9")
+    assert delivery.routing == RoutingKey(kind=ghl_webhook.LOOKUP_LOCATION, value="loc-9")
 
 
 @pytest.mark.parametrize(
@@ -393,7 +396,7 @@ def test_ghl_workflow_standard_webhook_becomes_a_call_request() -> None:
     delivery = only(make_request("ghl", body, query=WORKFLOW_QUERY))
 
     assert delivery.event_type == "call_requested"
-    assert delivery.routing == RoutingKey(kind=RoutingKind.GHL_WORKFLOW, value="loc-1")
+    assert delivery.routing == RoutingKey(kind=ghl_webhook.LOOKUP_WORKFLOW, value="loc-1")
     call = CallRequested.model_validate(delivery.hint)
     assert call == CallRequested(
         location_id="loc-1",
@@ -473,8 +476,8 @@ def test_hubspot_batch_gives_one_delivery_per_event_routed_by_portal() -> None:
     deliveries = parse_request(make_request("hubspot", body)).deliveries
 
     assert [d.routing for d in deliveries] == [
-        RoutingKey(kind=RoutingKind.HUBSPOT_PORTAL, value="62515"),
-        RoutingKey(kind=RoutingKind.HUBSPOT_PORTAL, value="99"),
+        RoutingKey(kind=hubspot_webhook.LOOKUP_PORTAL, value="62515"),
+        RoutingKey(kind=hubspot_webhook.LOOKUP_PORTAL, value="99"),
     ]
     assert [d.event_type for d in deliveries] == ["contact.propertyChange", "deal.creation"]
     assert deliveries[0].hint["object_id"] == "123"
@@ -580,7 +583,7 @@ def test_slack_url_verification_answers_the_challenge_and_enqueues_nothing() -> 
         make_request("slack", {"type": "url_verification", "token": "x", "challenge": "3eZbrw1a"})
     )
 
-    assert parsed.challenge == "3eZbrw1a"
+    assert parsed.reply == WebhookAnswer.of_json(200, {"challenge": "3eZbrw1a"})
     assert parsed.deliveries == []
 
 
@@ -602,7 +605,7 @@ def test_slack_app_uninstalled_routes_by_team_and_dedupes_on_event_id() -> None:
         make_request("slack", slack_callback({"type": "app_uninstalled"}), headers={"X-Slack-Retry-Num": "1"})
     )
 
-    assert delivery.routing == RoutingKey(kind=RoutingKind.SLACK_TEAM, value="T061EG9R6")
+    assert delivery.routing == RoutingKey(kind=slack_webhook.LOOKUP_TEAM, value="T061EG9R6")
     assert delivery.event_id == "Ev0PV52K21"
     assert delivery.event_type == "app_uninstalled"
     assert delivery.hint["retry_num"] == "1"
@@ -659,21 +662,21 @@ def test_secret_lookup_keys_name_the_records_each_per_channel_scheme_needs() -> 
     graph = signing.graph_notification_body(graph_note("s1"), graph_note("s2"), graph_note("s1"))
 
     assert secret_lookup_keys(google_request()) == [
-        RoutingKey(kind=RoutingKind.GOOGLE_CHANNEL, value="chan-1")
+        RoutingKey(kind=google_calendar_webhook.LOOKUP_CHANNEL, value="chan-1")
     ]
     assert secret_lookup_keys(make_request("outlook_calendar", graph)) == [
-        RoutingKey(kind=RoutingKind.GRAPH_SUBSCRIPTION, value="s1"),
-        RoutingKey(kind=RoutingKind.GRAPH_SUBSCRIPTION, value="s2"),
+        RoutingKey(kind=outlook_calendar_webhook.LOOKUP_SUBSCRIPTION, value="s1"),
+        RoutingKey(kind=outlook_calendar_webhook.LOOKUP_SUBSCRIPTION, value="s2"),
     ]
     assert secret_lookup_keys(make_request("calendly", b"", query="subscription=sub-7")) == [
-        RoutingKey(kind=RoutingKind.CALENDLY_SUBSCRIPTION, value="sub-7")
+        RoutingKey(kind=calendly_webhook.LOOKUP_SUBSCRIPTION, value="sub-7")
     ]
     assert secret_lookup_keys(make_request("calendly", calendly_body())) == [
-        RoutingKey(kind=RoutingKind.CALENDLY_USER, value="https://api.calendly.com/users/U1")
+        RoutingKey(kind=calendly_webhook.LOOKUP_USER, value="https://api.calendly.com/users/U1")
     ]
     # A workflow route has its own lookup (holding the location's workflow secret digest).
     assert secret_lookup_keys(make_request("ghl", b"{}", query=WORKFLOW_QUERY)) == [
-        RoutingKey(kind=RoutingKind.GHL_WORKFLOW, value="loc-1")
+        RoutingKey(kind=ghl_webhook.LOOKUP_WORKFLOW, value="loc-1")
     ]
 
 

@@ -17,23 +17,22 @@ from integrations.catalog.loader import load_catalog
 from integrations.domain.access import Level
 from integrations.domain.connection import Connection, ExternalAccount
 from integrations.domain.credentials import Credentials
-from integrations.domain.lookup import Lookup
+from integrations.domain.lookup import Lookup, lookup_key
 from integrations.http import ProviderApiError
 from integrations.providers.calendly import connect as calendly_module
+from integrations.providers.calendly import webhook as calendly_webhook
 from integrations.providers.ghl import connect as ghl_module
+from integrations.providers.ghl import webhook as ghl_webhook
 from integrations.providers.gmail import connect as gmail_module
+from integrations.providers.gmail import webhook as gmail_webhook
 from integrations.providers.hubspot import connect as hubspot_module
+from integrations.providers.hubspot import webhook as hubspot_webhook
 from integrations.providers.slack import connect as slack_module
+from integrations.providers.slack import webhook as slack_webhook
 from integrations.webhooks import subscriptions
-from integrations.webhooks.parsing import RoutingKind
-from integrations.webhooks.routing import (
-    LOOKUP_KINDS,
-    Attr,
-    app_level_lookups,
-    merge_lookups,
-    parse_lookup_key,
-)
+from integrations.webhooks.routing import Attr, merge_lookups, parse_lookup_key
 from integrations.webhooks.subscriptions import SubscriptionContext, SubscriptionNotConfigured
+from tests.support.webhooks import parse_request, plain_request
 
 PUBLIC = "https://api.example.test"
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -352,26 +351,40 @@ def test_gmail_unsubscribe_stops_the_watch_and_never_raises(
 
 
 def test_lookup_kinds_are_the_ones_the_provider_modules_write() -> None:
-    assert LOOKUP_KINDS[RoutingKind.GHL_LOCATION] == ghl_module.LOOKUP_LOCATION
-    assert LOOKUP_KINDS[RoutingKind.GHL_COMPANY] == ghl_module.LOOKUP_COMPANY
-    assert LOOKUP_KINDS[RoutingKind.HUBSPOT_PORTAL] == hubspot_module.LOOKUP_PORTAL
-    assert LOOKUP_KINDS[RoutingKind.SLACK_TEAM] == slack_module.LOOKUP_TEAM
-    assert LOOKUP_KINDS[RoutingKind.CALENDLY_USER] == calendly_module.LOOKUP_USER
-    assert LOOKUP_KINDS[RoutingKind.GMAIL_ADDRESS] == gmail_module.LOOKUP_EMAIL
-    assert set(LOOKUP_KINDS) == set(RoutingKind)
+    assert ghl_webhook.LOOKUP_LOCATION == ghl_module.LOOKUP_LOCATION
+    assert ghl_webhook.LOOKUP_COMPANY == ghl_module.LOOKUP_COMPANY
+    assert hubspot_webhook.LOOKUP_PORTAL == hubspot_module.LOOKUP_PORTAL
+    assert slack_webhook.LOOKUP_TEAM == slack_module.LOOKUP_TEAM
+    assert calendly_webhook.LOOKUP_USER == calendly_module.LOOKUP_USER
+    assert gmail_webhook.LOOKUP_EMAIL == gmail_module.LOOKUP_EMAIL
 
 
 @pytest.mark.parametrize(
-    ("provider", "account_id", "token_answer"),
+    ("provider", "account_id", "token_answer", "body"),
     [
-        ("ghl", "loc-1", {"locationId": "loc-1"}),
-        ("ghl", "company:co-1", {"companyId": "co-1"}),
-        ("hubspot", "62515", {}),
-        ("slack", "T123", {}),
+        ("ghl", "loc-1", {"locationId": "loc-1"}, {"type": "ContactCreate", "locationId": "loc-1"}),
+        ("ghl", "company:co-1", {"companyId": "co-1"}, {"type": "UNINSTALL", "companyId": "co-1"}),
+        (
+            "hubspot",
+            "62515",
+            {},
+            [{"eventId": 1, "portalId": 62515, "subscriptionType": "contact.creation", "objectId": 7}],
+        ),
+        (
+            "slack",
+            "T123",
+            {},
+            {
+                "type": "event_callback",
+                "team_id": "T123",
+                "event_id": "Ev1",
+                "event": {"type": "app_uninstalled"},
+            },
+        ),
     ],
 )
-def test_app_level_lookups_have_the_keys_the_provider_modules_write(
-    provider: str, account_id: str, token_answer: dict[str, Any]
+def test_an_app_level_push_routes_to_the_lookup_written_at_connect(
+    provider: str, account_id: str, token_answer: dict[str, Any], body: Any
 ) -> None:
     from integrations.providers.registry import module_for
 
@@ -379,15 +392,10 @@ def test_app_level_lookups_have_the_keys_the_provider_modules_write(
     credentials = Credentials(extra={"token_answer": token_answer})
     spec = load_catalog().get(provider)
 
-    ours = app_level_lookups(provider, conn)
-    theirs = module_for(provider).on_connect(spec, conn, credentials)
+    written = module_for(provider).on_connect(spec, conn, credentials)
+    routed = [d.routing for d in parse_request(plain_request(provider, json.dumps(body).encode())).deliveries]
 
-    assert [lookup.key for lookup in ours] == [lookup.key for lookup in theirs]
-    assert len(merge_lookups(theirs, ours)) == len(ours)
-
-
-def test_providers_with_subscriptions_have_no_app_level_lookups() -> None:
-    assert app_level_lookups("google_calendar", connection("google_calendar")) == []
+    assert [lookup.key for lookup in written] == [lookup_key(provider, r.kind, r.value) for r in routed]
 
 
 def test_merge_lookups_keeps_the_later_item_for_a_key() -> None:

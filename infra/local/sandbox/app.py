@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from infra.local.http_server import DEFAULT_REQUEST_TIMEOUT, LocalServer
 from infra.local.sandbox import apis, calendly, control, gcal, gmail, graph, icloud, oauth
 from infra.local.sandbox.config import SandboxConfig
 from infra.local.sandbox.core import Reply, Route, Sandbox, html_response, is_form, json_response
@@ -92,12 +92,12 @@ class SandboxApp:
 
     def _run(self, route: Route, request: Request, args: Mapping[str, Any]) -> Response:
         if route.app is not None and route.kind in ("token", "api"):
-            fault = self.sandbox.state.take_fault(route.app, route.kind)
+            fault = self.sandbox.state.take_fault(route.app, route.kind, request.path)
             if fault is not None:
                 if fault.kind is FaultKind.LATENCY:
                     time.sleep(fault.latency_ms / 1000)
                 elif fault.kind is FaultKind.RATE_LIMIT:
-                    return rate_limited(route.app, fault.retry_after, route.kind)
+                    return rate_limited(route.app, fault.retry_after, route.kind, fault.status)
                 else:
                     return server_failure(route.app, fault.status, route.kind)
         return route.handler(self.sandbox, request, **args)
@@ -132,33 +132,52 @@ class SandboxApp:
             uris = "".join(
                 f"<li><code>{html.escape(u)}</code></li>" for u in self.config.registered_redirect_uris(app)
             )
-            rows = "".join(
-                f"<li><code>{html.escape(', '.join(r.methods))} {html.escape(base + r.path)}</code>"
-                f" ({r.kind})</li>"
-                for r in self.routes
-                if r.app == app
-            )
+            rows = "".join(_route_item(base, r, full=False) for r in self.routes if r.app == app)
             sections.append(
                 f"<section><h2>{html.escape(dialect.title)} (<code>{app}</code>)</h2>"
                 f"<p>Registered redirect URIs:</p><ul>{uris}</ul><ul>{rows}</ul></section>"
             )
-        control_rows = "".join(
-            f"<li><code>{html.escape(', '.join(r.methods))} {html.escape(base + r.path)}</code></li>"
+        person_rows = "".join(
+            _route_item(base, r, full=True)
             for r in self.routes
-            if r.kind == "control"
+            if r.kind == "control" and r.path.startswith("/_sandbox/google/")
+        )
+        control_rows = "".join(
+            _route_item(base, r, full=True)
+            for r in self.routes
+            if r.kind == "control" and not r.path.startswith("/_sandbox/google/")
         )
         body = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Provider sandbox</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}}
-li{{margin:.2rem 0}}</style></head>
+li{{margin:.4rem 0}} .doc{{color:#444;margin:.1rem 0 0 1rem;white-space:pre-line}}</style></head>
 <body><main><h1>Provider sandbox</h1>
 <p>Offline stand-ins for each provider's OAuth server and the APIs the product calls.
 Credentials for each app are in <code>infra.local.sandbox.APP_CREDENTIALS</code>;
 catalog overrides from <code>infra.local.sandbox.catalog_overrides(base_url)</code>.</p>
 {"".join(sections)}
-<section><h2>Control</h2><ul>{control_rows}</ul></section>
+<section><h2>Google Calendar: act as the person</h2>
+<p>These change a calendar as its owner would in Google Calendar's own page: the change gets a new
+etag, comes back in the next incremental sync, and pushes <code>exists</code> to every live watch
+channel on the calendar. <code>calendar_id</code> is <code>primary</code> or a calendar id from
+calendarList; <code>account</code> defaults to <code>alex@example.com</code>. No access token needed.</p>
+<ul>{person_rows}</ul></section>
+<section><h2>Control and fault switches</h2>
+<p>Faults apply to the provider routes above of kind <code>api</code> or <code>token</code>
+(the Google Calendar routes included); a fault added with <code>"path": "/google/calendar/v3/"</code>
+hits only those.</p>
+<ul>{control_rows}</ul></section>
 </main></body></html>"""
         return html_response(body)
+
+
+def _route_item(base: str, route: Route, *, full: bool) -> str:
+    """One documented route: methods, URL, kind, and its handler's docstring (first line or whole)."""
+    lines = [line.strip() for line in (route.handler.__doc__ or "").strip().splitlines()]
+    doc = "\n".join(lines if full else lines[:1])
+    methods = html.escape(", ".join(route.methods))
+    text = f'<div class="doc">{html.escape(doc)}</div>' if doc else ""
+    return f"<li><code>{methods} {html.escape(base + route.path)}</code> ({route.kind}){text}</li>"
 
 
 def create_app(config: SandboxConfig | None = None) -> SandboxApp:
@@ -166,24 +185,20 @@ def create_app(config: SandboxConfig | None = None) -> SandboxApp:
     return SandboxApp(config or SandboxConfig())
 
 
-class _QuietHandler(WSGIRequestHandler):
-    """Keeps werkzeug's per-request access lines out of test and `make dev` output; errors still show."""
-
-    def log(self, type: str, message: str, *args: Any) -> None:
-        if type == "error":
-            super().log(type, message, *args)
-
-
 def serve(
-    host: str = "127.0.0.1", port: int = 3001, config: SandboxConfig | None = None
-) -> tuple[BaseWSGIServer, threading.Thread]:
+    host: str = "127.0.0.1",
+    port: int = 3001,
+    config: SandboxConfig | None = None,
+    *,
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+) -> tuple[LocalServer, threading.Thread]:
     """Serve the sandbox from a daemon thread; port 0 picks a free port (read `server.server_port`).
 
     `server.app` is the `SandboxApp`.
     Stop with `server.shutdown(); server.server_close(); server.app.close()`.
     """
     app = create_app(config)
-    server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
+    server = LocalServer(host, port, app, request_timeout=request_timeout)
     thread = threading.Thread(target=server.serve_forever, name="provider-sandbox", daemon=True)
     thread.start()
     return server, thread

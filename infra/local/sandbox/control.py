@@ -28,7 +28,15 @@ def reset(sb: Sandbox, request: Request) -> Response:
 
 
 def faults(sb: Sandbox, request: Request) -> Response:
-    """GET lists pending faults, DELETE clears them, POST adds one (or revokes grants at once)."""
+    """GET lists pending faults, DELETE clears them, POST adds one (or revokes grants at once).
+
+    POST {"app", "kind", "count"=1, "retry_after"=1, "latency_ms"=0, "status", "endpoint"="any",
+    "path"="", "probability"=1.0}. `kind`: rate_limit (429, or 403 for Google's `rateLimitExceeded`),
+    server_error (status 500-599, default 503), latency (waits latency_ms, then answers; longer than
+    the caller's timeout is a time-out) or revoke_grants. `path` limits it to calls whose path starts
+    with it (e.g. "/google/calendar/v3/"); `probability` hits only that share of matching calls (a
+    fault run); `count` is the number of hits in all.
+    """
     if request.method == "GET":
         with sb.state.lock:
             return json_response({"faults": [f.public() for f in sb.state.faults]})
@@ -47,23 +55,29 @@ def faults(sb: Sandbox, request: Request) -> Response:
         count = int(body.get("count", 1))
         retry_after = int(body.get("retry_after", 1))
         latency_ms = int(body.get("latency_ms", 0))
-        status = int(body.get("status", 503))
+        status = int(body.get("status", 429 if kind is FaultKind.RATE_LIMIT else 503))
+        probability = float(body.get("probability", 1.0))
     except (TypeError, ValueError):
         return json_response(
-            {"error": f"kind must be one of {[k.value for k in FaultKind]}; numbers must be integers"}, 400
+            {"error": f"kind must be one of {[k.value for k in FaultKind]}; numbers must be numbers"}, 400
         )
     endpoint = body.get("endpoint", "any")
+    path = body.get("path", "")
+    status_ok = status in (403, 429) if kind is FaultKind.RATE_LIMIT else 500 <= status <= 599
     if (
         count < 1
         or retry_after < 0
         or latency_ms < 0
-        or not 500 <= status <= 599
+        or not status_ok
         or endpoint not in _ENDPOINTS
+        or not isinstance(path, str)
+        or not 0 < probability <= 1
     ):
         return json_response(
             {
-                "error": "count >= 1, retry_after >= 0, latency_ms >= 0, 500 <= status <= 599, "
-                f"endpoint in {_ENDPOINTS}"
+                "error": "count >= 1, retry_after >= 0, latency_ms >= 0, status 403 or 429 for rate_limit "
+                "and 500-599 for server_error, "
+                f"endpoint in {_ENDPOINTS}, path a string, 0 < probability <= 1"
             },
             400,
         )
@@ -80,6 +94,8 @@ def faults(sb: Sandbox, request: Request) -> Response:
         latency_ms=latency_ms,
         status=status,
         endpoint=endpoint,
+        path=path,
+        probability=probability,
     )
     with sb.state.lock:
         sb.state.faults.append(fault)
@@ -122,6 +138,7 @@ def pushes(sb: Sandbox, request: Request) -> Response:
 
 
 def slack_messages(sb: Sandbox, request: Request) -> Response:
+    """GET /_sandbox/slack/messages: what was posted to Slack channels, oldest first."""
     with sb.state.lock:
         return json_response({"messages": list(sb.state.extensions.get("slack_messages", []))})
 

@@ -176,13 +176,15 @@ def scope_missing(app: str, needed: list[str], granted: tuple[str, ...]) -> Resp
     raise ValueError(f"unknown app {app}")
 
 
-def rate_limited(app: str, retry_after: int, endpoint: str) -> Response:
-    """HTTP 429 with Retry-After, in the provider's body shape."""
+def rate_limited(app: str, retry_after: int, endpoint: str, status: int = 429) -> Response:
+    """HTTP 429 (or Google's 403 `rateLimitExceeded`) with Retry-After, in the provider's body shape."""
     headers = {"Retry-After": str(retry_after)}
     if endpoint == "token" and app != "slack":
+        status = 429
         body: dict[str, Any] = {"error": "rate_limit_exceeded", "error_description": "Too many requests."}
     elif app == "google":
-        body = _google(429, "rateLimitExceeded", "Rate Limit Exceeded", "usageLimits")
+        # Calendar answers a per-user or per-calendar rate limit with 403 or 429, same reason.
+        body = _google(status, "rateLimitExceeded", "Rate Limit Exceeded", "usageLimits")
     elif app == "ghl":
         body = {"statusCode": 429, "message": "Too many requests", "error": "Too Many Requests"}
         headers.update({"X-RateLimit-Max": "100", "X-RateLimit-Remaining": "0"})
@@ -206,7 +208,7 @@ def rate_limited(app: str, retry_after: int, endpoint: str) -> Response:
         body = {"ok": False, "error": "ratelimited"}
     else:
         body = _graph("TooManyRequests", "Too many requests.")
-    return json_response(body, status=429, headers=headers)
+    return json_response(body, status=status if app == "google" else 429, headers=headers)
 
 
 def server_failure(app: str, status: int, endpoint: str) -> Response:

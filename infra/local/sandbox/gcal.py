@@ -1,39 +1,40 @@
-"""Google Calendar API v3: calendarList, events (list with sync/page tokens, insert, get, patch, update,
-delete), events.watch / channels.stop, and the push notifications a change sends to each channel.
+"""Google Calendar API v3 over HTTP: calendarList, events (list with sync/page tokens, instances, insert,
+get, patch, update, delete), freeBusy, events.watch and channels.stop.
 
-Semantics follow /work/shared/providers/calendar-email.md §2: deleted events come back only to sync
-queries, `nextSyncToken` only on the last page, 410 `fullSyncRequired` for a dead sync token, headers-only
-notifications with message number 1 for `sync`.
+Semantics follow /work/shared/providers/calendar-email.md §2: deleted events come back to sync queries
+as `cancelled`, `nextSyncToken` only on the last page, 410 `fullSyncRequired` for a dead sync token,
+412 on a stale `If-Match`, Meet links only with `conferenceDataVersion=1`, headers-only notifications
+with message number 1 for `sync`. Writes live in gcal_events.py, reads in gcal_list.py.
 """
 
 from __future__ import annotations
 
-import copy
-import json
-import re
-import secrets
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import formatdate
 from typing import Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from werkzeug.wrappers import Request, Response
 
+from infra.local.sandbox import gcal_events, gcal_list, gcal_person, gcal_time
 from infra.local.sandbox.auth import require_token
 from infra.local.sandbox.core import Reply, Route, Sandbox, json_response, read_json
-from infra.local.sandbox.dialects import display_name, stable_alnum
+from infra.local.sandbox.dialects import stable_alnum
 from infra.local.sandbox.errors import google_error
-from infra.local.sandbox.push import Delivery, is_loopback_url
+from infra.local.sandbox.gcal_store import Calendar, CalendarStore, Channel, Cursor, SyncPoint, store_of
+from infra.local.sandbox.push import is_loopback_url
 
 WRITE_SCOPES = {"https://www.googleapis.com/auth/calendar", "https://www.googleapis.com/auth/calendar.events"}
 READ_SCOPES = WRITE_SCOPES | {
     "https://www.googleapis.com/auth/calendar.readonly",
     "https://www.googleapis.com/auth/calendar.events.readonly",
 }
-_EVENT_ID = re.compile(r"[a-v0-9]{5,1024}")
-_CHANNEL_ID = re.compile(r"[A-Za-z0-9\-_+/=]{1,64}")
+# freebusy.query accepts neither calendar.events nor calendar.events.readonly (its reference page).
+FREEBUSY_SCOPES = {
+    "https://www.googleapis.com/auth/calendar",
+    "https://www.googleapis.com/auth/calendar.readonly",
+    "https://www.googleapis.com/auth/calendar.freebusy",
+    "https://www.googleapis.com/auth/calendar.events.freebusy",
+}
 _NOT_WITH_SYNC_TOKEN = (
     "iCalUID",
     "orderBy",
@@ -44,355 +45,74 @@ _NOT_WITH_SYNC_TOKEN = (
     "timeMax",
     "updatedMin",
 )
-_WRITABLE = (
-    "summary",
-    "description",
-    "location",
-    "start",
-    "end",
-    "status",
-    "transparency",
-    "visibility",
-    "attendees",
-    "recurrence",
-    "extendedProperties",
-    "reminders",
-    "colorId",
-    "guestsCanModify",
-    "source",
-)
+_CHANNEL_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_+/=")
 DEFAULT_CHANNEL_TTL = 7 * 24 * 3600
+# No published maximum; cal.com asks for 30 days and gets it. Longer requests are cut to this.
 MAX_CHANNEL_TTL = 30 * 24 * 3600
+_FREEBUSY_MAX_CALENDARS = 50
 
 
-@dataclass
-class Calendar:
-    account: str
-    id: str
-    summary: str
-    access_role: str
-    primary: bool
-    watchable: bool
-    time_zone: str = "America/New_York"
-    events: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # event id -> store sequence number of its last change
-    changed_at: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def key(self) -> str:
-        return f"{self.account}|{self.id}"
-
-    @property
-    def writable(self) -> bool:
-        return self.access_role in ("owner", "writer")
+def _body(request: Request) -> dict[str, Any]:
+    body = read_json(request)
+    if body is None:
+        raise Reply(google_error(400, "parseError", "Parse Error"))
+    return body
 
 
-@dataclass
-class SyncTokenRecord:
-    calendar_key: str
-    seq: int
-    issued_at: float
-    valid: bool = True
-
-
-@dataclass
-class PageRecord:
-    calendar_key: str
-    fingerprint: str
-    ids: list[str]
-    offset: int
-    snapshot_seq: int
-
-
-@dataclass
-class Channel:
-    id: str
-    resource_id: str
-    resource_uri: str
-    token: str | None
-    address: str
-    expiration_ms: int
-    client_id: str
-    account: str
-    calendar_key: str
-    message_number: int = 1
-    stopped: bool = False
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "resourceId": self.resource_id,
-            "resourceUri": self.resource_uri,
-            "address": self.address,
-            "expiration": str(self.expiration_ms),
-            "account": self.account,
-            "calendar": self.calendar_key.split("|", 1)[1],
-            "stopped": self.stopped,
-        }
-
-
-@dataclass
-class CalendarStore:
-    calendars: dict[str, Calendar] = field(default_factory=dict)
-    sync_tokens: dict[str, SyncTokenRecord] = field(default_factory=dict)
-    page_tokens: dict[str, PageRecord] = field(default_factory=dict)
-    channels: dict[str, Channel] = field(default_factory=dict)
-    seq: int = 1000
-
-    def next_seq(self) -> int:
-        self.seq += 1
-        return self.seq
-
-
-def store_of(sb: Sandbox) -> CalendarStore:
-    """The calendar store (callers hold the state lock)."""
-    store = sb.state.extensions.get("gcal")
-    if not isinstance(store, CalendarStore):
-        store = CalendarStore()
-        sb.state.extensions["gcal"] = store
-    return store
-
-
-def _rfc3339(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(ts * 1000) % 1000:03d}Z"
-
-
-def _ensure_account(sb: Sandbox, store: CalendarStore, account: str) -> None:
-    if any(c.account == account for c in store.calendars.values()):
-        return
-    team_id = f"c_{stable_alnum(26, 'gcal-team', account).lower()}@group.calendar.google.com"
-    for cal in (
-        Calendar(account, account, account, "owner", primary=True, watchable=True),
-        Calendar(account, team_id, "Team bookings", "writer", primary=False, watchable=True),
-        Calendar(
-            account,
-            "en.usa#holiday@group.v.calendar.google.com",
-            "Holidays in United States",
-            "reader",
-            primary=False,
-            watchable=False,
-        ),
-    ):
-        store.calendars[cal.key] = cal
-    # Two existing events, so a first full sync has something to read.
-    primary = store.calendars[f"{account}|{account}"]
-    day = datetime.fromtimestamp(sb.now(), UTC).strftime("%Y-%m-%d")
-    for summary, start, end in (("Team standup", "15:00:00", "15:15:00"), ("Lunch", "17:00:00", "18:00:00")):
-        _create(
-            sb,
-            store,
-            primary,
-            {
-                "summary": summary,
-                "start": {"dateTime": f"{day}T{start}Z"},
-                "end": {"dateTime": f"{day}T{end}Z"},
-            },
-            notify=False,
-        )
-
-
-def _calendar(sb: Sandbox, store: CalendarStore, account: str, calendar_id: str) -> Calendar:
-    _ensure_account(sb, store, account)
-    cid = account if calendar_id == "primary" else calendar_id
-    cal = store.calendars.get(f"{account}|{cid}")
-    if cal is None:
-        raise Reply(google_error(404, "notFound", "Not Found"))
-    return cal
-
-
-def _instant(value: Any, which: str) -> datetime:
-    """A start/end EventDateTime as an aware datetime (all-day dates at midnight UTC)."""
-    if not isinstance(value, dict) or not ("dateTime" in value or "date" in value):
-        raise Reply(google_error(400, "required", f"Missing {which} time."))
+def _max_results(request: Request) -> int:
     try:
-        if "date" in value and "dateTime" not in value:
-            return datetime.fromisoformat(str(value["date"])).replace(tzinfo=UTC)
-        moment = datetime.fromisoformat(str(value["dateTime"]))
+        value = int(request.args.get("maxResults", "250"))
     except ValueError:
-        raise Reply(google_error(400, "invalid", f"Invalid {which} time.")) from None
-    if moment.tzinfo is None:
-        zone = value.get("timeZone")
-        if not zone:
-            raise Reply(google_error(400, "invalid", f"Missing time zone definition for {which} time."))
-        try:
-            moment = moment.replace(tzinfo=ZoneInfo(str(zone)))
-        except (ZoneInfoNotFoundError, ValueError):
-            raise Reply(
-                google_error(400, "timeZoneInvalid", f"Invalid time zone definition for {which} time.")
-            ) from None
-    return moment
+        raise Reply(google_error(400, "invalid", "Invalid value for: maxResults")) from None
+    if not 1 <= value <= 2500:
+        raise Reply(google_error(400, "invalid", "Invalid value for: maxResults"))
+    return value
 
 
-def _check_times(event: dict[str, Any]) -> None:
-    if _instant(event.get("end"), "end") < _instant(event.get("start"), "start"):
-        raise Reply(google_error(400, "timeRangeEmpty", "The specified time range is empty.", "calendar"))
+def _readable_calendar(sb: Sandbox, request: Request, calendar_id: str) -> tuple[CalendarStore, Calendar]:
+    grant = require_token(sb, request, "google", READ_SCOPES)
+    store = store_of(sb)
+    return store, gcal_events.calendar(sb, store, grant.account, calendar_id)
 
 
-def _conference(event: dict[str, Any], body: dict[str, Any], version: str | None) -> None:
-    """Meet links: honoured only with conferenceDataVersion=1, as at Google."""
-    request = (
-        (body.get("conferenceData") or {}).get("createRequest")
-        if isinstance(body.get("conferenceData"), dict)
-        else None
-    )
-    if version != "1" or not isinstance(request, dict):
-        return
-    code = "-".join(stable_alnum(n, "meet", event["id"], str(n)).lower() for n in (3, 4, 3))
-    code = re.sub(r"[^a-z-]", "m", code)
-    uri = f"https://meet.google.com/{code}"
-    event["conferenceData"] = {
-        "createRequest": {**request, "status": {"statusCode": "success"}},
-        "entryPoints": [{"entryPointType": "video", "uri": uri, "label": uri.removeprefix("https://")}],
-        "conferenceSolution": {"key": {"type": "hangoutsMeet"}, "name": "Google Meet"},
-        "conferenceId": code,
-    }
-    event["hangoutLink"] = uri
+def _writable_calendar(sb: Sandbox, request: Request, calendar_id: str) -> tuple[CalendarStore, Calendar]:
+    grant = require_token(sb, request, "google", WRITE_SCOPES)
+    store = store_of(sb)
+    cal = gcal_events.calendar(sb, store, grant.account, calendar_id)
+    if not cal.writable:
+        raise Reply(
+            google_error(
+                403, "requiredAccessLevel", "You need to have writer access to this calendar.", "calendar"
+            )
+        )
+    return store, cal
 
 
-def _stamp(sb: Sandbox, store: CalendarStore, cal: Calendar, event: dict[str, Any]) -> None:
-    seq = store.next_seq()
-    event["etag"] = f'"{seq}"'
-    event["updated"] = _rfc3339(sb.now())
-    cal.changed_at[event["id"]] = seq
-
-
-def _create(
-    sb: Sandbox,
-    store: CalendarStore,
-    cal: Calendar,
-    body: dict[str, Any],
-    *,
-    notify: bool = True,
-    conference_version: str | None = None,
+def _collection(
+    sb: Sandbox, store: CalendarStore, cal: Calendar, items: list[dict[str, Any]]
 ) -> dict[str, Any]:
-    event_id = body.get("id")
-    if event_id is not None:
-        if not isinstance(event_id, str) or not _EVENT_ID.fullmatch(event_id):
-            raise Reply(google_error(400, "invalid", "Invalid resource id value."))
-        if event_id in cal.events:
-            raise Reply(google_error(409, "duplicate", "The requested identifier already exists."))
-    else:
-        event_id = secrets.token_hex(13).translate(str.maketrans("abcdef", "ghijkl"))
-    now = _rfc3339(sb.now())
-    person = {"email": cal.account, "self": True, "displayName": display_name(cal.account)}
-    event: dict[str, Any] = {
-        "kind": "calendar#event",
-        "id": event_id,
-        "status": "confirmed",
-        "htmlLink": f"https://www.google.com/calendar/event?eid={event_id}",
-        "created": now,
-        "creator": person,
-        "organizer": {**person, "email": cal.id} if not cal.primary else person,
-        "iCalUID": body.get("iCalUID") or f"{event_id}@google.com",
-        "sequence": 0,
-        "reminders": {"useDefault": True},
-        "eventType": body.get("eventType", "default"),
+    return {
+        "kind": "calendar#events",
+        "etag": f'"{store.seq}"',
+        "summary": cal.summary,
+        "description": "",
+        "updated": gcal_time.rfc3339(cal.updated or sb.now()),
+        "timeZone": cal.time_zone,
+        "accessRole": cal.access_role,
+        "defaultReminders": [{"method": "popup", "minutes": 10}] if cal.writable else [],
+        "items": items,
     }
-    event.update({k: copy.deepcopy(body[k]) for k in _WRITABLE if k in body})
-    if event["status"] not in ("confirmed", "tentative", "cancelled"):
-        raise Reply(google_error(400, "invalid", "Invalid value for: status"))
-    _check_times(event)
-    _conference(event, body, conference_version)
-    cal.events[event_id] = event
-    _stamp(sb, store, cal, event)
-    if notify:
-        _notify(sb, store, cal)
-    return event
 
 
-def _merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    """Patch semantics: objects merge key by key, arrays and scalars replace."""
-    out = dict(base)
-    for key, value in patch.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def _modify(
-    sb: Sandbox,
-    store: CalendarStore,
-    cal: Calendar,
-    event_id: str,
-    body: dict[str, Any],
-    *,
-    replace: bool,
-    if_match: str | None,
-    conference_version: str | None = None,
-) -> dict[str, Any]:
-    event = cal.events.get(event_id)
-    if event is None:
-        raise Reply(google_error(404, "notFound", "Not Found"))
-    if if_match and if_match != "*" and if_match != event["etag"]:
-        raise Reply(google_error(412, "conditionNotMet", "Precondition Failed", location="If-Match"))
-    changes = {k: body[k] for k in _WRITABLE if k in body}
-    if replace:
-        updated = {k: v for k, v in event.items() if k not in _WRITABLE} | {"status": "confirmed"}
-        updated.update(copy.deepcopy(changes))
-    else:
-        updated = _merge(event, changes)
-    _check_times(updated)
-    if updated.get("start") != event.get("start") or updated.get("end") != event.get("end"):
-        updated["sequence"] = int(event.get("sequence", 0)) + 1
-    _conference(updated, body, conference_version)
-    cal.events[event_id] = updated
-    _stamp(sb, store, cal, updated)
-    _notify(sb, store, cal)
-    return updated
-
-
-def _delete(sb: Sandbox, store: CalendarStore, cal: Calendar, event_id: str, if_match: str | None) -> None:
-    event = cal.events.get(event_id)
-    if event is None:
-        raise Reply(google_error(404, "notFound", "Not Found"))
-    if event["status"] == "cancelled":
-        raise Reply(google_error(410, "deleted", "Resource has been deleted"))
-    if if_match and if_match != "*" and if_match != event["etag"]:
-        raise Reply(google_error(412, "conditionNotMet", "Precondition Failed", location="If-Match"))
-    event["status"] = "cancelled"
-    _stamp(sb, store, cal, event)
-    _notify(sb, store, cal)
-
-
-# --- Push notifications ----------------------------------------------------------------------------
-
-
-def _deliver(sb: Sandbox, channel: Channel, state: str) -> None:
-    headers = {
-        "X-Goog-Channel-ID": channel.id,
-        "X-Goog-Channel-Expiration": formatdate(channel.expiration_ms / 1000, usegmt=True),
-        "X-Goog-Message-Number": str(channel.message_number),
-        "X-Goog-Resource-ID": channel.resource_id,
-        "X-Goog-Resource-State": state,
-        "X-Goog-Resource-URI": channel.resource_uri,
-        "User-Agent": "APIs-Google; (+https://developers.google.com/webmasters/APIs-Google.html)",
-    }
-    if channel.token is not None:
-        headers["X-Goog-Channel-Token"] = channel.token
-    sb.pushes.submit(
-        Delivery(url=channel.address, headers=headers, body=b"", label=f"google_calendar:{state}")
-    )
-
-
-def _notify(sb: Sandbox, store: CalendarStore, cal: Calendar) -> None:
-    now_ms = int(sb.now() * 1000)
-    for channel in store.channels.values():
-        if channel.calendar_key == cal.key and not channel.stopped and channel.expiration_ms > now_ms:
-            # Message numbers grow but not one by one (Google documents them as non-sequential).
-            channel.message_number += 1 + secrets.randbelow(3)
-            _deliver(sb, channel, "exists")
-
-
-# --- HTTP handlers ---------------------------------------------------------------------------------
+# --- calendarList ------------------------------------------------------------------------------------
 
 
 def calendar_list(sb: Sandbox, request: Request) -> Response:
+    """calendarList.list: the account's calendars (primary, a writer calendar, a read-only one)."""
     grant = require_token(sb, request, "google", READ_SCOPES)
     with sb.state.lock:
         store = store_of(sb)
-        _ensure_account(sb, store, grant.account)
+        gcal_events.ensure_account(sb, store, grant.account)
         items = [
             {
                 "kind": "calendar#calendarListEntry",
@@ -408,198 +128,172 @@ def calendar_list(sb: Sandbox, request: Request) -> Response:
                 "defaultReminders": [],
                 **({"primary": True} if c.primary else {}),
             }
-            for c in store.calendars.values()
-            if c.account == grant.account
+            for c in store.account_calendars(grant.account)
         ]
+        seq = store.seq
     return json_response(
         {
             "kind": "calendar#calendarList",
-            "etag": f'"{store.seq}"',
+            "etag": f'"{seq}"',
             "items": items,
-            "nextSyncToken": f"sbx-cl-{store.seq}",
+            "nextSyncToken": f"sbx-cl-{seq}",
         }
     )
 
 
-def _fingerprint(request: Request) -> str:
-    pairs = sorted(
-        (k, v) for k, values in request.args.lists() for v in values if k not in ("pageToken", "maxResults")
+# --- events.list -------------------------------------------------------------------------------------
+
+
+def _gone() -> Reply:
+    return Reply(
+        google_error(
+            410,
+            "fullSyncRequired",
+            "Sync token is no longer valid, a full sync is required.",
+            "calendar",
+            location="syncToken",
+            locationType="parameter",
+        )
     )
-    return json.dumps(pairs)
 
 
-def _matches(event: dict[str, Any], request: Request) -> bool:
-    args = request.args
-    if args.get("timeMin") or args.get("timeMax"):
-        start, end = _instant(event["start"], "start"), _instant(event["end"], "end")
-        for name in ("timeMin", "timeMax"):
-            raw = args.get(name)
-            if raw is None:
-                continue
-            try:
-                bound = datetime.fromisoformat(raw)
-            except ValueError:
-                raise Reply(google_error(400, "badRequest", f"Bad Request: invalid {name}")) from None
-            if bound.tzinfo is None:
-                raise Reply(google_error(400, "badRequest", f"Bad Request: {name} needs a time zone offset"))
-            # timeMin bounds an event's end, timeMax its start, both exclusive.
-            if (name == "timeMin" and end <= bound) or (name == "timeMax" and start >= bound):
-                return False
-    q = args.get("q")
-    if q and q.lower() not in f"{event.get('summary', '')} {event.get('description', '')}".lower():
-        return False
-    for spec in args.getlist("privateExtendedProperty"):
-        key, _, value = spec.partition("=")
-        if (event.get("extendedProperties") or {}).get("private", {}).get(key) != value:
-            return False
-    return not args.get("iCalUID") or event.get("iCalUID") == args.get("iCalUID")
-
-
-def _visible(event: dict[str, Any]) -> dict[str, Any]:
-    if event["status"] == "cancelled":
-        # Only `id` is guaranteed on a deleted event: give no more, so clients cannot lean on more.
-        return {"kind": "calendar#event", "etag": event["etag"], "id": event["id"], "status": "cancelled"}
-    return event
+def _sync_point(sb: Sandbox, store: CalendarStore, cal: Calendar, token: str) -> SyncPoint:
+    """The token's sync point, or 410: unknown, for another calendar, expired by age or by the switch."""
+    point = store.tokens.read_sync_token(token)
+    if (
+        point is None
+        or point.calendar_key != cal.key
+        or point.epoch != cal.token_epoch
+        or point.seq > store.seq
+        or sb.now() - point.issued_at > sb.config.sync_token_ttl
+    ):
+        raise _gone()
+    return point
 
 
 def events_list(sb: Sandbox, request: Request, calendar_id: str) -> Response:
-    grant = require_token(sb, request, "google", READ_SCOPES)
+    """events.list: full sync pages, then incremental pages from a syncToken; 410 when it is dead."""
     args = request.args
-    try:
-        max_results = int(args.get("maxResults", "250"))
-    except ValueError:
-        return google_error(400, "invalid", "Invalid value for: maxResults")
-    if not 1 <= max_results <= 2500:
-        return google_error(400, "invalid", "Invalid value for: maxResults")
-    if args.get("orderBy") == "startTime" and args.get("singleEvents") != "true":
-        return google_error(
-            400, "badRequest", "The requested ordering is not available for the particular query."
-        )
+    max_results = _max_results(request)
     sync_token = args.get("syncToken")
     if sync_token is not None:
         clash = [name for name in _NOT_WITH_SYNC_TOKEN if name in args]
-        if clash or args.get("showDeleted") == "false":
+        if clash or args.get("showDeleted", "").lower() == "false":
             return google_error(
                 400,
                 "invalid",
                 "Sync token cannot be used with other query parameters: "
                 + ", ".join(clash or ["showDeleted=false"]),
             )
+    query_id = gcal_list.fingerprint(args)
     with sb.state.lock:
-        store = store_of(sb)
-        cal = _calendar(sb, store, grant.account, calendar_id)
+        store, cal = _readable_calendar(sb, request, calendar_id)
+        since = None if sync_token is None else _sync_point(sb, store, cal, sync_token).seq
+        updated_min = gcal_time.query_instant(args.get("updatedMin"), "updatedMin")
+        if updated_min is not None and sb.now() - updated_min.timestamp() > sb.config.sync_token_ttl:
+            return google_error(
+                410,
+                "updatedMinTooLongAgo",
+                "The requested minimum modification time lies too far in the past.",
+                "calendar",
+            )
+        query = gcal_list.parse_query(args, since, sb.now())
         page_token = args.get("pageToken")
         if page_token is not None:
-            page = store.page_tokens.get(page_token)
-            if page is None or page.calendar_key != cal.key or page.fingerprint != _fingerprint(request):
-                return google_error(400, "invalid", "Invalid page token value.", location="pageToken")
+            cursor = store.tokens.read_page_token(page_token)
+            if cursor is None or cursor.calendar_key != cal.key or cursor.query != query_id:
+                return google_error(
+                    400,
+                    "invalid",
+                    "Invalid page token value.",
+                    location="pageToken",
+                    locationType="parameter",
+                )
         else:
-            since: int | None = None
-            if sync_token is not None:
-                record = store.sync_tokens.get(sync_token)
-                expired = record is not None and sb.now() - record.issued_at > sb.config.sync_token_ttl
-                if record is None or not record.valid or expired or record.calendar_key != cal.key:
-                    return google_error(
-                        410,
-                        "fullSyncRequired",
-                        "Sync token is no longer valid, a full sync is required.",
-                        location="syncToken",
-                        locationType="parameter",
-                    )
-                since = record.seq
-            ids = []
-            for event_id, event in cal.events.items():
-                if since is not None:
-                    if cal.changed_at[event_id] > since:
-                        ids.append(event_id)
-                elif (event["status"] != "cancelled" or args.get("showDeleted") == "true") and _matches(
-                    event, request
-                ):
-                    ids.append(event_id)
-            order = args.get("orderBy")
-            if order == "startTime":
-                ids.sort(key=lambda i: _instant(cal.events[i]["start"], "start"))
-            elif order == "updated":
-                ids.sort(key=lambda i: cal.changed_at[i])
-            else:
-                ids.sort(key=lambda i: cal.changed_at[i])
-            page = PageRecord(cal.key, _fingerprint(request), ids, 0, store.seq)
-        chunk = page.ids[page.offset : page.offset + max_results]
-        items = [_visible(cal.events[i]) for i in chunk if i in cal.events]
-        body: dict[str, Any] = {
-            "kind": "calendar#events",
-            "etag": f'"{store.seq}"',
-            "summary": cal.summary,
-            "description": "",
-            "updated": _rfc3339(sb.now()),
-            "timeZone": cal.time_zone,
-            "accessRole": cal.access_role,
-            "defaultReminders": [],
-            "items": items,
-        }
-        if page.offset + max_results < len(page.ids):
-            token = "sbx-page-" + secrets.token_urlsafe(18)
-            store.page_tokens[token] = PageRecord(
-                page.calendar_key, page.fingerprint, page.ids, page.offset + max_results, page.snapshot_seq
+            cursor = Cursor(cal.key, 0 if since is None else since + 1, 0, store.seq, query_id)
+        items, following = gcal_list.page(cal, query, cursor, max_results)
+        body = _collection(sb, store, cal, items)
+        if following is not None:
+            body["nextPageToken"] = store.tokens.page_token(following)
+        else:
+            body["nextSyncToken"] = store.tokens.sync_token(
+                SyncPoint(cal.key, cursor.upto, sb.now(), cal.token_epoch)
             )
-            body["nextPageToken"] = token
-        else:
-            token = "sbx-sync-" + secrets.token_urlsafe(18)
-            store.sync_tokens[token] = SyncTokenRecord(cal.key, page.snapshot_seq, sb.now())
-            body["nextSyncToken"] = token
+    # Stored events are never mutated in place, so the page can be serialised after the lock is released.
     return json_response(body)
 
 
-def _writable_calendar(sb: Sandbox, request: Request, calendar_id: str) -> tuple[CalendarStore, Calendar]:
-    grant = require_token(sb, request, "google", WRITE_SCOPES)
-    store = store_of(sb)
-    cal = _calendar(sb, store, grant.account, calendar_id)
-    if not cal.writable:
-        raise Reply(
-            google_error(
-                403, "requiredAccessLevel", "You need to have writer access to this calendar.", "calendar"
-            )
+def events_instances(sb: Sandbox, request: Request, calendar_id: str, event_id: str) -> Response:
+    """events.instances: one series' instances, paged; edited instances appear as their exceptions."""
+    max_results = _max_results(request)
+    query_id = gcal_list.fingerprint(request.args)
+    with sb.state.lock:
+        store, cal = _readable_calendar(sb, request, calendar_id)
+        master = cal.events.get(event_id)
+        if master is None or (master["status"] == "cancelled" and request.args.get("showDeleted") != "true"):
+            return google_error(404, "notFound", "Not Found")
+        query = gcal_list.parse_query(request.args, None, sb.now())
+        items = (
+            gcal_list.instances_of(cal, master, query, request.args.get("originalStart"))
+            if master.get("recurrence")
+            else [gcal_list.visible(master)]
         )
-    return store, cal
+        offset = 0
+        page_token = request.args.get("pageToken")
+        if page_token is not None:
+            cursor = store.tokens.read_page_token(page_token)
+            if cursor is None or cursor.calendar_key != cal.key or cursor.query != query_id:
+                return google_error(
+                    400,
+                    "invalid",
+                    "Invalid page token value.",
+                    location="pageToken",
+                    locationType="parameter",
+                )
+            offset = cursor.offset
+        body = _collection(sb, store, cal, items[offset : offset + max_results])
+        if offset + max_results < len(items):
+            body["nextPageToken"] = store.tokens.page_token(
+                Cursor(cal.key, 0, 0, store.seq, query_id, offset + max_results)
+            )
+    return json_response(body)
 
 
-def _body(request: Request) -> dict[str, Any]:
-    body = read_json(request)
-    if body is None:
-        raise Reply(google_error(400, "parseError", "Parse Error"))
-    return body
+# --- events writes -----------------------------------------------------------------------------------
 
 
 def events_insert(sb: Sandbox, request: Request, calendar_id: str) -> Response:
+    """events.insert."""
     body = _body(request)
     with sb.state.lock:
         store, cal = _writable_calendar(sb, request, calendar_id)
-        event = _create(sb, store, cal, body, conference_version=request.args.get("conferenceDataVersion"))
-        return json_response(event)
+        event = gcal_events.create(
+            sb, store, cal, body, conference_version=request.args.get("conferenceDataVersion")
+        )
+    return json_response(event)
 
 
 def event_item(sb: Sandbox, request: Request, calendar_id: str, event_id: str) -> Response:
-    """GET (always returns cancelled events too), PATCH, PUT and DELETE on one event."""
+    """GET (cancelled events too; 304 on a matching If-None-Match), PATCH, PUT and DELETE (If-Match → 412)."""
     if request.method == "GET":
-        grant = require_token(sb, request, "google", READ_SCOPES)
         with sb.state.lock:
-            cal = _calendar(sb, store_of(sb), grant.account, calendar_id)
-            event = cal.events.get(event_id)
-            if event is None:
-                return google_error(404, "notFound", "Not Found")
-            if request.headers.get("If-None-Match") == event["etag"]:
-                return Response(status=304)
-            return json_response(event)
+            _, cal = _readable_calendar(sb, request, calendar_id)
+            event = gcal_events.find(sb, cal, event_id)
+        if event is None:
+            return google_error(404, "notFound", "Not Found")
+        if request.headers.get("If-None-Match") == event["etag"]:
+            return Response(status=304)
+        return json_response(event)
     if_match = request.headers.get("If-Match")
     if request.method == "DELETE":
         with sb.state.lock:
             store, cal = _writable_calendar(sb, request, calendar_id)
-            _delete(sb, store, cal, event_id, if_match)
+            gcal_events.delete(sb, store, cal, event_id, if_match)
         return Response(status=204)
     body = _body(request)
     with sb.state.lock:
         store, cal = _writable_calendar(sb, request, calendar_id)
-        event = _modify(
+        event = gcal_events.modify(
             sb,
             store,
             cal,
@@ -609,7 +303,88 @@ def event_item(sb: Sandbox, request: Request, calendar_id: str, event_id: str) -
             if_match=if_match,
             conference_version=request.args.get("conferenceDataVersion"),
         )
-        return json_response(event)
+    return json_response(event)
+
+
+# --- freeBusy ----------------------------------------------------------------------------------------
+
+
+def freebusy(sb: Sandbox, request: Request) -> Response:
+    """freebusy.query: merged busy periods per calendar (opaque, not cancelled, series expanded)."""
+    grant = require_token(sb, request, "google", FREEBUSY_SCOPES)
+    body = _body(request)
+    time_min = gcal_time.query_instant(str(body["timeMin"]) if "timeMin" in body else None, "timeMin")
+    time_max = gcal_time.query_instant(str(body["timeMax"]) if "timeMax" in body else None, "timeMax")
+    if time_min is None or time_max is None:
+        return google_error(400, "required", "Missing " + ("timeMin" if time_min is None else "timeMax"))
+    if time_max <= time_min:
+        return google_error(400, "timeRangeEmpty", "The specified time range is empty.", "calendar")
+    items = body.get("items")
+    if not isinstance(items, list) or not all(
+        isinstance(i, dict) and isinstance(i.get("id"), str) for i in items
+    ):
+        return google_error(400, "invalid", "Invalid value for: items")
+    expansion_max = body.get("calendarExpansionMax", _FREEBUSY_MAX_CALENDARS)
+    if not isinstance(expansion_max, int) or not 1 <= expansion_max <= _FREEBUSY_MAX_CALENDARS:
+        return google_error(400, "invalid", "Invalid value for: calendarExpansionMax")
+    now = datetime.fromtimestamp(sb.now(), UTC)
+    calendars: dict[str, Any] = {}
+    with sb.state.lock:
+        store = store_of(sb)
+        gcal_events.ensure_account(sb, store, grant.account)
+        for index, item in enumerate(items):
+            cid = item["id"]
+            if index >= expansion_max:
+                calendars[cid] = {
+                    "errors": [{"domain": "usageLimits", "reason": "tooManyCalendarsRequested"}],
+                    "busy": [],
+                }
+                continue
+            cal = store.calendars.get(f"{grant.account}|{grant.account if cid == 'primary' else cid}")
+            if cal is None:
+                calendars[cid] = {"errors": [{"domain": "global", "reason": "notFound"}], "busy": []}
+                continue
+            periods = gcal_list.busy(cal, time_min, time_max, now)
+            calendars[cid] = {
+                "busy": [{"start": gcal_time.utc_text(s), "end": gcal_time.utc_text(e)} for s, e in periods]
+            }
+    return json_response(
+        {
+            "kind": "calendar#freeBusy",
+            "timeMin": gcal_time.utc_text(time_min),
+            "timeMax": gcal_time.utc_text(time_max),
+            "calendars": calendars,
+        }
+    )
+
+
+# --- Push channels -----------------------------------------------------------------------------------
+
+
+def _channel_expiration(body: dict[str, Any], now_ms: int) -> int:
+    """The effective expiry: the most restrictive of `expiration`, now + `params.ttl` and the 30-day cap;
+    7 days when neither is asked for."""
+    params = body.get("params") if isinstance(body.get("params"), dict) else {}
+    limits = [now_ms + MAX_CHANNEL_TTL * 1000]
+    if params and "ttl" in params:
+        try:
+            ttl = int(params["ttl"])
+        except (TypeError, ValueError):
+            raise Reply(google_error(400, "invalid", "Invalid value for: params.ttl")) from None
+        if ttl <= 0:
+            raise Reply(google_error(400, "invalid", "Invalid value for: params.ttl"))
+        limits.append(now_ms + ttl * 1000)
+    if body.get("expiration") is not None:
+        try:
+            requested = int(body["expiration"])
+        except (TypeError, ValueError):
+            raise Reply(google_error(400, "invalid", "Invalid value for: expiration")) from None
+        if requested <= now_ms:
+            raise Reply(google_error(400, "invalid", "Channel expiration is in the past."))
+        limits.append(requested)
+    if len(limits) == 1:
+        return now_ms + DEFAULT_CHANNEL_TTL * 1000
+    return min(limits)
 
 
 def events_watch(sb: Sandbox, request: Request, calendar_id: str) -> Response:
@@ -618,7 +393,11 @@ def events_watch(sb: Sandbox, request: Request, calendar_id: str) -> Response:
     body = _body(request)
     channel_id, address, kind = body.get("id"), body.get("address"), body.get("type")
     token = body.get("token")
-    if not isinstance(channel_id, str) or not _CHANNEL_ID.fullmatch(channel_id):
+    if (
+        not isinstance(channel_id, str)
+        or not 1 <= len(channel_id) <= 64
+        or not set(channel_id) <= _CHANNEL_ID_CHARS
+    ):
         return google_error(400, "required" if not channel_id else "invalid", "Invalid channel id.")
     if kind not in ("web_hook", "webhook"):
         return google_error(400, "invalid", f"Invalid value for: type ({kind}); expected web_hook.")
@@ -632,25 +411,9 @@ def events_watch(sb: Sandbox, request: Request, calendar_id: str) -> Response:
     if token is not None and (not isinstance(token, str) or len(token) > 256):
         return google_error(400, "invalid", "Channel token is longer than 256 characters.")
     now_ms = int(sb.now() * 1000)
-    ttl = DEFAULT_CHANNEL_TTL
-    params = body.get("params") if isinstance(body.get("params"), dict) else {}
-    if params and "ttl" in params:
-        try:
-            ttl = min(int(params["ttl"]), MAX_CHANNEL_TTL)
-        except (TypeError, ValueError):
-            return google_error(400, "invalid", "Invalid value for: params.ttl")
-    expiration = now_ms + ttl * 1000
-    if body.get("expiration") is not None:
-        try:
-            requested = int(body["expiration"])
-        except (TypeError, ValueError):
-            return google_error(400, "invalid", "Invalid value for: expiration")
-        if requested <= now_ms:
-            return google_error(400, "invalid", "Channel expiration is in the past.")
-        expiration = min(requested, now_ms + MAX_CHANNEL_TTL * 1000)
+    expiration = _channel_expiration(body, now_ms)
     with sb.state.lock:
-        store = store_of(sb)
-        cal = _calendar(sb, store, grant.account, calendar_id)
+        store, cal = _readable_calendar(sb, request, calendar_id)
         if not cal.watchable:
             return google_error(
                 400,
@@ -673,7 +436,7 @@ def events_watch(sb: Sandbox, request: Request, calendar_id: str) -> Response:
             calendar_key=cal.key,
         )
         store.channels[channel_id] = channel
-        _deliver(sb, channel, "sync")
+        gcal_events.deliver(sb, channel, "sync")
     answer: dict[str, Any] = {
         "kind": "api#channel",
         "id": channel.id,
@@ -706,57 +469,6 @@ def channels_stop(sb: Sandbox, request: Request) -> Response:
     return Response(status=204)
 
 
-# --- Control: change a calendar as its user would ------------------------------------------------
-
-
-def _edt(value: Any) -> dict[str, Any]:
-    if isinstance(value, dict):
-        return value
-    text = str(value)
-    return {"dateTime": text} if "T" in text else {"date": text}
-
-
-def control_event(sb: Sandbox, request: Request) -> Response:
-    """POST /_sandbox/google/events {account, calendar_id, summary, start, end[, id, status, delete]}."""
-    body = read_json(request) or {}
-    account = str(body.get("account") or "alex@example.com")
-    calendar_id = str(body.get("calendar_id") or "primary")
-    with sb.state.lock:
-        store = store_of(sb)
-        cal = _calendar(sb, store, account, calendar_id)
-        event_id = body.get("id")
-        if isinstance(event_id, str) and event_id in cal.events:
-            if body.get("delete") or body.get("status") == "cancelled":
-                _delete(sb, store, cal, event_id, None)
-                return json_response(_visible(cal.events[event_id]))
-            changes = {k: v for k, v in body.items() if k in _WRITABLE}
-            for key in ("start", "end"):
-                if key in changes:
-                    changes[key] = _edt(changes[key])
-            return json_response(_modify(sb, store, cal, event_id, changes, replace=False, if_match=None))
-        fields = {k: v for k, v in body.items() if k in (*_WRITABLE, "id")}
-        fields["start"], fields["end"] = _edt(body.get("start")), _edt(body.get("end"))
-        return json_response(_create(sb, store, cal, fields), status=201)
-
-
-def control_expire_sync_tokens(sb: Sandbox, request: Request) -> Response:
-    """POST /_sandbox/google/sync_tokens/expire {account?}: the next sync with them answers 410."""
-    body = read_json(request) or {}
-    account = body.get("account")
-    with sb.state.lock:
-        count = 0
-        for record in store_of(sb).sync_tokens.values():
-            if record.valid and (account is None or record.calendar_key.startswith(f"{account}|")):
-                record.valid = False
-                count += 1
-    return json_response({"expired": count})
-
-
-def control_channels(sb: Sandbox, request: Request) -> Response:
-    with sb.state.lock:
-        return json_response({"channels": [c.public() for c in store_of(sb).channels.values()]})
-
-
 def routes() -> list[Route]:
     base = "/google/calendar/v3"
     return [
@@ -765,14 +477,20 @@ def routes() -> list[Route]:
         Route(f"{base}/calendars/<calendar_id>/events", ("POST",), events_insert, "api", "google"),
         Route(f"{base}/calendars/<calendar_id>/events/watch", ("POST",), events_watch, "api", "google"),
         Route(
+            f"{base}/calendars/<calendar_id>/events/<event_id>/instances",
+            ("GET",),
+            events_instances,
+            "api",
+            "google",
+        ),
+        Route(
             f"{base}/calendars/<calendar_id>/events/<event_id>",
             ("GET", "PATCH", "PUT", "DELETE"),
             event_item,
             "api",
             "google",
         ),
+        Route(f"{base}/freeBusy", ("POST",), freebusy, "api", "google"),
         Route(f"{base}/channels/stop", ("POST",), channels_stop, "api", "google"),
-        Route("/_sandbox/google/events", ("POST",), control_event, "control", None),
-        Route("/_sandbox/google/sync_tokens/expire", ("POST",), control_expire_sync_tokens, "control", None),
-        Route("/_sandbox/google/channels", ("GET",), control_channels, "control", None),
+        *gcal_person.routes(),
     ]

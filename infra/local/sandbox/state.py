@@ -92,6 +92,18 @@ class Fault:
     status: int = 503
     # Which calls it hits: "any", "token" (token/revoke endpoints) or "api".
     endpoint: str = "any"
+    # Only calls whose path starts with this (e.g. "/google/calendar/v3/"); "" = every path.
+    path: str = ""
+    # Each matching call is hit with this chance (a 20% fault run); `remaining` counts hits only.
+    probability: float = 1.0
+
+    def hits(self, app: str, endpoint: str, path: str) -> bool:
+        """Whether this call draws the fault (consumes nothing)."""
+        if self.app != app or self.endpoint not in ("any", endpoint) or self.remaining <= 0:
+            return False
+        if not path.startswith(self.path):
+            return False
+        return self.probability >= 1.0 or secrets.randbelow(1_000_000) < self.probability * 1_000_000
 
     def public(self) -> dict[str, Any]:
         return {
@@ -102,6 +114,8 @@ class Fault:
             "latency_ms": self.latency_ms,
             "status": self.status,
             "endpoint": self.endpoint,
+            "path": self.path,
+            "probability": self.probability,
         }
 
 
@@ -277,11 +291,11 @@ class SandboxState:
             self.time_offset = 0.0
             self.extensions.clear()
 
-    def take_fault(self, app: str, endpoint: str) -> Fault | None:
+    def take_fault(self, app: str, endpoint: str, path: str = "") -> Fault | None:
         """Consume one use of the first fault that matches this call, if any."""
         with self.lock:
             for fault in self.faults:
-                if fault.app == app and fault.endpoint in ("any", endpoint) and fault.remaining > 0:
+                if fault.hits(app, endpoint, path):
                     fault.remaining -= 1
                     if fault.remaining == 0:
                         self.faults.remove(fault)

@@ -1,97 +1,246 @@
-"""The composition root: adapters built once per process, at the edge; tests swap in their own."""
+"""The composition root: every adapter of one process, built on first use, at the edge.
+
+A function's module scope builds one `Container` from validated settings; handlers ask it for the
+service they run (`webhook_receiver`, `oauth_service`, ...). Each adapter is built the first time
+something needs it, and its module is imported only then: a webhook receiver never imports what
+only OAuth needs, and no AWS client is created before the first request. Tests build their own
+container (or replace one of its cached adapters) to swap in fakes.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from functools import cached_property
+from typing import TYPE_CHECKING
 
-from integrations import aws
-from integrations.catalog import Catalog, ProviderSpec, load_catalog
 from integrations.config import Settings, TokenStorage
 from integrations.domain.connection import Connection, utcnow
-from integrations.domain.credentials import AppCredentials, Credentials
-from integrations.events import EventPublisher
-from integrations.store.agencies import AgencyRepository
-from integrations.store.connections import ConnectionRepository
-from integrations.store.vault import KmsTokenVault, SecretsManagerTokenVault, TokenVault, credential_ref
+from integrations.services import Services
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger
+
+    from integrations.catalog import Catalog
+    from integrations.domain.credentials import Credentials
+    from integrations.oauth.apps import AppCredentialStore
+    from integrations.oauth.service import OAuthService
+    from integrations.oauth.tokens import TokenManager
+    from integrations.portal.service import PortalService
+    from integrations.store.agencies import AgencyRepository
+    from integrations.store.app_secrets import SecretsManagerAppSecrets
+    from integrations.store.bus import EventBridgePublisher
+    from integrations.store.connections import ConnectionRepository
+    from integrations.store.delivery_ledger import DynamoDeliveryLedger
+    from integrations.store.due import DynamoDueConnections
+    from integrations.store.leases import DynamoRefreshLeases
+    from integrations.store.oauth_sessions import DynamoSessionStore
+    from integrations.store.queue import SqsJobQueue
+    from integrations.store.signing_keys import KmsSigningKeyBox
+    from integrations.store.vault import TokenVault
+    from integrations.sync.scheduler import SyncScheduler
+    from integrations.sync.worker import SyncWorker
+    from integrations.webhooks.receiver import WebhookReceiver
+    from integrations.webhooks.subscriptions import SubscriptionContext
 
 
-class CredentialSource(Protocol):
-    """Hands out usable credentials for a connection (refreshing them first when needed)."""
+class Container:
+    """Every adapter of one process, each built once, on first use (`cached_property`)."""
 
-    def credentials(self, connection: Connection) -> Credentials: ...
+    def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.settings = settings
+        self.clock = clock
 
+    # --- stores (store/) ---
 
-class AppCredentialSource(Protocol):
-    """Resolves the OAuth app a connection uses: the agency's white-label app, else the platform's."""
+    @cached_property
+    def catalog(self) -> Catalog:
+        from integrations.catalog import load_catalog
 
-    def for_agency(self, spec: ProviderSpec, agency_id: str) -> AppCredentials | None: ...
+        return load_catalog()
 
+    @cached_property
+    def connections(self) -> ConnectionRepository:
+        from integrations import aws
+        from integrations.store.connections import ConnectionRepository
 
-class StoredCredentials:
-    """Credentials as stored, without refreshing: for providers whose tokens do not expire."""
+        return ConnectionRepository(aws.dynamodb(), self.settings.table_name)
 
-    def __init__(self, vault: TokenVault) -> None:
-        self._vault = vault
+    @cached_property
+    def agencies(self) -> AgencyRepository:
+        from integrations import aws
+        from integrations.store.agencies import AgencyRepository
 
-    def credentials(self, connection: Connection) -> Credentials:
-        found = self._vault.get(credential_ref(connection))
-        return found if found is not None else Credentials()
+        return AgencyRepository(aws.dynamodb(), self.settings.table_name)
 
+    @cached_property
+    def vault(self) -> TokenVault:
+        return build_vault(self.settings)
 
-@dataclass
-class Services:
-    settings: Settings
-    catalog: Catalog
-    connections: ConnectionRepository
-    agencies: AgencyRepository
-    vault: TokenVault
-    events: EventPublisher
-    clock: Callable[[], datetime] = utcnow
-    credential_source: CredentialSource | None = field(default=None)
-    app_source: AppCredentialSource | None = field(default=None)
-    # Installs the token manager and app credentials on first use: most requests never need them,
-    # and they import the HTTP stack, which every cold start would otherwise pay for.
-    install_sources: Callable[[Services], None] | None = field(default=None)
+    @cached_property
+    def events(self) -> EventBridgePublisher:
+        from integrations import aws
+        from integrations.store.bus import EventBridgePublisher
 
-    def fresh_credentials(self, connection: Connection) -> Credentials:
-        """Usable credentials for the connection, refreshed first when they are about to expire."""
-        self._ensure_sources()
-        source = self.credential_source or StoredCredentials(self.vault)
-        return source.credentials(connection)
+        return EventBridgePublisher(aws.events(), self.settings.event_bus_name)
 
-    def app_credentials(self, spec: ProviderSpec, agency_id: str) -> AppCredentials | None:
-        self._ensure_sources()
-        return self.app_source.for_agency(spec, agency_id) if self.app_source else None
+    @cached_property
+    def jobs(self) -> SqsJobQueue:
+        from integrations import aws
+        from integrations.store.queue import SqsJobQueue
 
-    def _ensure_sources(self) -> None:
-        if self.credential_source is None and self.install_sources is not None:
-            self.install_sources(self)
+        return SqsJobQueue(aws.sqs(), self.settings.sync_queue_url)
 
+    @cached_property
+    def app_secrets(self) -> SecretsManagerAppSecrets:
+        from integrations import aws
+        from integrations.store.app_secrets import SecretsManagerAppSecrets
 
-def install_token_manager(services: Services) -> None:
-    """The production sources: the OAuth token manager and the platform/agency app credentials."""
-    from integrations.oauth.tokens import install
+        return SecretsManagerAppSecrets(
+            aws.secretsmanager(), self.settings.app_secret_prefix, self.settings.agency_app_secret_prefix
+        )
 
-    install(services)
+    @cached_property
+    def signing_keys(self) -> KmsSigningKeyBox:
+        from integrations import aws
+        from integrations.store.signing_keys import KmsSigningKeyBox
+
+        return KmsSigningKeyBox(aws.kms(), self.settings.kms_key_id)
+
+    @cached_property
+    def delivery_ledger(self) -> DynamoDeliveryLedger:
+        from integrations import aws
+        from integrations.store.delivery_ledger import DynamoDeliveryLedger
+
+        return DynamoDeliveryLedger(aws.dynamodb(), self.settings.state_table_name)
+
+    @cached_property
+    def oauth_sessions(self) -> DynamoSessionStore:
+        from integrations import aws
+        from integrations.store.oauth_sessions import DynamoSessionStore
+
+        return DynamoSessionStore(aws.dynamodb(), self.settings.state_table_name, self.clock)
+
+    @cached_property
+    def leases(self) -> DynamoRefreshLeases:
+        from integrations import aws
+        from integrations.store.leases import DynamoRefreshLeases
+
+        return DynamoRefreshLeases(aws.dynamodb(), self.settings.state_table_name)
+
+    @cached_property
+    def due_connections(self) -> DynamoDueConnections:
+        from integrations import aws
+        from integrations.store.due import DynamoDueConnections
+
+        return DynamoDueConnections(aws.dynamodb(), self.settings.table_name)
+
+    # --- what the stores serve ---
+
+    @cached_property
+    def apps(self) -> AppCredentialStore:
+        from integrations.oauth.apps import AppCredentialStore
+
+        return AppCredentialStore(self.app_secrets, clock=self.clock)
+
+    @cached_property
+    def token_manager(self) -> TokenManager:
+        from integrations.oauth.tokens import TokenManager
+
+        return TokenManager(
+            catalog=self.catalog,
+            connections=self.connections,
+            vault=self.vault,
+            events=self.events,
+            apps=self.apps,
+            leases=self.leases,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def subscriptions(self) -> SubscriptionContext:
+        from integrations.webhooks.subscriptions import SubscriptionContext
+
+        return SubscriptionContext(
+            public_api_url=self.settings.public_api_url,
+            signing_keys=self.signing_keys,
+            app_secrets=self.app_secrets,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def services(self) -> Services:
+        return Services(
+            settings=self.settings,
+            catalog=self.catalog,
+            connections=self.connections,
+            agencies=self.agencies,
+            vault=self.vault,
+            events=self.events,
+            clock=self.clock,
+            subscriptions=self.subscriptions,
+            install_sources=self._install_sources,
+        )
+
+    def _install_sources(self, services: Services) -> None:
+        services.credential_source = self.token_manager
+        services.app_source = self.apps
+
+    def _fresh_credentials(self, connection: Connection) -> Credentials:
+        return self.token_manager.credentials(connection)
+
+    # --- the services each function runs ---
+
+    @cached_property
+    def oauth_service(self) -> OAuthService:
+        from integrations.connections.connect import build_connector
+        from integrations.oauth.service import OAuthService
+
+        return OAuthService(
+            self.services, self.oauth_sessions, self.apps, build_connector(self.services, self.jobs)
+        )
+
+    def portal_service(self, logger: Logger) -> PortalService:
+        """The portal's use cases (a new one is cheap: it holds the shared Services)."""
+        from integrations.portal.service import PortalService
+
+        return PortalService(self.services, logger)
+
+    def webhook_receiver(self, logger: Logger) -> WebhookReceiver:
+        """The receiver over the stores it needs, and nothing of OAuth's."""
+        from integrations.webhooks.receiver import WebhookReceiver
+
+        return WebhookReceiver(
+            lookups=self.connections,
+            ledger=self.delivery_ledger,
+            jobs=self.jobs,
+            events=self.events,
+            app_secrets=self.app_secrets,
+            signing_keys=self.signing_keys,
+            logger=logger,
+            clock=self.clock,
+        )
+
+    def sync_scheduler(self) -> SyncScheduler:
+        from integrations.sync.scheduler import SyncScheduler
+
+        return SyncScheduler(self.due_connections, self.jobs)
+
+    def sync_worker(self, logger: Logger) -> SyncWorker:
+        from integrations.sync.worker import SyncWorker
+
+        # The token manager (and the HTTP stack it imports) is built only when a job needs a token.
+        return SyncWorker(self.connections, self._fresh_credentials, logger)
 
 
 def build_vault(settings: Settings) -> TokenVault:
+    """The token vault the settings choose (KMS-encrypted items, or one secret per connection)."""
+    from integrations import aws
+    from integrations.store.vault import KmsTokenVault, SecretsManagerTokenVault
+
     if settings.token_storage is TokenStorage.SECRETS_MANAGER:
         return SecretsManagerTokenVault(aws.secretsmanager(), settings.stage, settings.kms_key_id or None)
     return KmsTokenVault(aws.dynamodb(), aws.kms(), settings.table_name, settings.kms_key_id)
 
 
-def build_services(settings: Settings | None = None) -> Services:
-    settings = settings or Settings.from_env()
-    return Services(
-        settings=settings,
-        catalog=load_catalog(),
-        connections=ConnectionRepository(aws.dynamodb(), settings.table_name),
-        agencies=AgencyRepository(aws.dynamodb(), settings.table_name),
-        vault=build_vault(settings),
-        events=EventPublisher(aws.events(), settings.event_bus_name),
-        install_sources=install_token_manager,
-    )
+__all__ = ["Container", "Services", "build_vault"]

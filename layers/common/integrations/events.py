@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from integrations.domain.access import Level, Tier
 from integrations.domain.connection import Connection, ErrorCode, PortalStatus, utcnow
-
-if TYPE_CHECKING:
-    from mypy_boto3_events import EventBridgeClient
-    from mypy_boto3_events.type_defs import PutEventsRequestEntryTypeDef
 
 SOURCE = "integrations"
 PLATFORM_SOURCE = "platform"
@@ -228,30 +224,10 @@ OUTBOUND: tuple[type[PlatformEvent], ...] = (
 INBOUND: tuple[type[PlatformEvent], ...] = (AgencyPlanChanged, AppointmentUpserted, AppointmentDeleted)
 
 
-class EventPublisher:
-    """Publishes events to the bus. Failures raise: callers decide whether an event is essential."""
+class EventPublisher(Protocol):
+    """Publishes events to the bus (store.bus). Failures raise: callers decide if an event is essential."""
 
-    def __init__(self, client: EventBridgeClient, bus_name: str) -> None:
-        self._client = client
-        self._bus_name = bus_name
-
-    def publish(self, *events: PlatformEvent) -> None:
-        if not events:
-            return
-        entries: list[PutEventsRequestEntryTypeDef] = [
-            {
-                "Source": SOURCE,
-                "DetailType": event.detail_type,
-                "Detail": event.model_dump_json(),
-                "EventBusName": self._bus_name,
-            }
-            for event in events
-        ]
-        # PutEvents takes at most 10 entries per call.
-        for start in range(0, len(entries), 10):
-            answer = self._client.put_events(Entries=entries[start : start + 10])
-            if answer.get("FailedEntryCount"):
-                raise RuntimeError(f"{answer['FailedEntryCount']} events were not accepted by the bus")
+    def publish(self, *events: PlatformEvent) -> None: ...
 
 
 def status_events(connection: Connection, change: Any) -> list[PlatformEvent]:

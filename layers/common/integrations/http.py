@@ -1,4 +1,5 @@
-"""One HTTP policy for every provider call: timeouts, a User-Agent, safe retries, typed rate limits.
+"""One HTTP policy for every provider call: timeouts, a User-Agent, safe retries, typed rate limits,
+and one paging driver for list endpoints, driven by the catalog's `paging` description.
 
 Retries happen only for idempotent methods and only on connection failures and 502/503/504. A POST
 is never retried here: a token request whose answer was lost may already have rotated the refresh
@@ -8,15 +9,19 @@ token, so the caller re-reads its state before deciding anything (reliability.md
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from integrations.domain.errors import ProviderUnavailable
+from integrations.domain.errors import ProviderUnavailable, ReauthRequired
+
+if TYPE_CHECKING:
+    from integrations.catalog.model import Paging
 
 USER_AGENT = "integrations-service/0.1"
 # (connect, read) seconds: every token call fits well inside a refresh lease and a Lambda timeout.
@@ -122,7 +127,8 @@ def api_call(
 ) -> Any:
     """Call a provider API and return its JSON; 429 → RateLimited, 5xx/network → ProviderUnavailable.
 
-    Other 4xx answers raise ProviderApiError with the status, never the request or token.
+    401 / 403 → AccessRefused (the domain's ReauthRequired). Other 4xx answers raise
+    ProviderApiError with the status, never the request or token.
     """
     all_headers = dict(headers or {})
     if access_token:
@@ -136,8 +142,30 @@ def api_call(
     if response.status_code >= 500:
         raise ProviderUnavailable(f"The provider failed with HTTP {response.status_code}.")
     if response.status_code >= 400:
-        raise ProviderApiError(response.status_code, get_json(response))
+        raise refusal(response.status_code, get_json(response))
     return get_json(response)
+
+
+def refusal(status: int, body: Any) -> Exception:
+    """The error for a 4xx answer: the token refused (401/403) is a reauth, anything else ProviderApiError."""
+    if status == 403 and _usage_limited(body):
+        # Google answers some rate limits with 403 `usageLimits`: wait, the grant is fine.
+        return RateLimited("The provider is rate limiting requests.")
+    if status in (401, 403):
+        return AccessRefused(status, _error_name(body))
+    return ProviderApiError(status, body)
+
+
+class AccessRefused(ReauthRequired):
+    """The provider refused the connection's token (401 / 403): its owner must connect it again."""
+
+    def __init__(self, provider_status: int, error: str = "") -> None:
+        super().__init__(
+            "The provider no longer accepts this connection's authorization; connect it again.",
+            details={"provider_status": provider_status, **({"provider_error": error} if error else {})},
+        )
+        self.provider_status = provider_status
+        self.error = error
 
 
 class ProviderApiError(Exception):
@@ -155,6 +183,21 @@ class ProviderApiError(Exception):
     @property
     def unauthorized(self) -> bool:
         return self.status == 401
+
+
+_USAGE_LIMITS = frozenset(
+    {"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded", "dailyLimitExceeded"}
+)
+
+
+def _usage_limited(body: Any) -> bool:
+    """Google's error body names a usage limit (`error.errors[].reason` / domain `usageLimits`)."""
+    error = body.get("error") if isinstance(body, dict) else None
+    details = error.get("errors") if isinstance(error, dict) else None
+    return isinstance(details, list) and any(
+        isinstance(d, dict) and (d.get("reason") in _USAGE_LIMITS or d.get("domain") == "usageLimits")
+        for d in details
+    )
 
 
 def _error_name(body: Any) -> str:
@@ -178,3 +221,72 @@ def _reasons(body: Any) -> tuple[str, ...]:
         for item in items
         if isinstance(item, dict) and isinstance(item.get("reason"), str)
     )
+
+
+# Fetches one page: (url, params) -> the decoded answer. params is None when the URL carries its query.
+PageFetch = Callable[[str, dict[str, Any] | None], Any]
+
+
+def paginate(
+    paging: Paging,
+    url: str,
+    *,
+    params: dict[str, Any] | None = None,
+    items: str | None = None,
+    access_token: str | None = None,
+    headers: dict[str, str] | None = None,
+    fetch: PageFetch | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Every item of a paged list, page after page, at most `paging.max_pages` pages.
+
+    Pages are fetched with GET through `api_call` unless `fetch` says otherwise (Slack's Web API
+    takes POSTed forms). It stops on the last page, at the page bound, and when the provider hands
+    back a token or link it already gave (a provider bug would otherwise loop until the bound).
+    """
+    from integrations.catalog.model import PagingStyle
+
+    items_at = items or paging.items
+    if items_at is None:
+        raise ValueError("paginate needs the items pointer: the catalog's paging.items or `items`")
+    get = fetch or _bearer_get(access_token, headers)
+    query: dict[str, Any] | None = dict(params or {})
+    if paging.page_size_param and paging.page_size and query is not None:
+        query.setdefault(paging.page_size_param, paging.page_size)
+    seen: set[str] = set()
+    for _ in range(paging.max_pages):
+        page = get(url, query)
+        found = pointer(page, items_at)
+        for item in found if isinstance(found, list) else []:
+            if isinstance(item, dict):
+                yield item
+        marker = pointer(page, paging.next)
+        if not isinstance(marker, str) or not marker or marker in seen:
+            return
+        seen.add(marker)
+        if paging.style is PagingStyle.LINK:
+            # The link is complete: it carries the query (page size included) itself.
+            url, query = marker, None
+        else:
+            assert paging.token_param is not None  # the catalog model checks it
+            query = {**(query or {}), paging.token_param: marker}
+
+
+def pointer(document: Any, path: str) -> Any:
+    """The value at a JSON Pointer (RFC 6901) in a decoded JSON document, or None when absent."""
+    value = document
+    for raw in path.split("/")[1:]:
+        key = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(value, dict):
+            value = value.get(key)
+        elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
+            value = value[int(key)]
+        else:
+            return None
+    return value
+
+
+def _bearer_get(access_token: str | None, headers: dict[str, str] | None) -> PageFetch:
+    def get(url: str, params: dict[str, Any] | None) -> Any:
+        return api_call("GET", url, access_token=access_token, headers=headers, params=params)
+
+    return get

@@ -13,6 +13,7 @@ from infra.local.sandbox import APP_CREDENTIALS
 from integrations import aws as aws_clients
 from integrations.config import Settings
 from integrations.oauth.apps import AgencyAppInput, AppCredentialStore
+from integrations.store.app_secrets import SecretsManagerAppSecrets
 from tests.integration.oauth.conftest import AGENCY_ADMIN, CLIENT_USER, Browser
 from tests.support.events import http_event
 
@@ -92,7 +93,9 @@ def test_icloud_has_no_oauth_app(browser: Browser) -> None:
 def test_grants_keep_the_client_that_issued_them() -> None:
     settings = Settings.from_env()
     apps = AppCredentialStore(
-        aws_clients.secretsmanager(), settings.app_secret_prefix, settings.agency_app_secret_prefix
+        SecretsManagerAppSecrets(
+            aws_clients.secretsmanager(), settings.app_secret_prefix, settings.agency_app_secret_prefix
+        )
     )
     platform_id = APP_CREDENTIALS["google"]["client_id"]
     apps.put_agency_app("agency-1", "google", AgencyAppInput(**OWN))

@@ -122,9 +122,11 @@ def test_oauth_providers_have_no_password_connect(browser: Browser, caldav: CalD
             body={"apple_id": USERNAME, "app_password": APP_PASSWORD},
         )
     )
-    # Only iCloud has a password route (as in template.yaml); nothing else can be sent a password.
-    assert answer.status == 404
-    assert answer.body["code"] == "route_not_found"
+    # The connect route serves every provider, but an OAuth provider is never sent a password.
+    assert answer.status == 400
+    assert answer.body["code"] == "use_oauth_start"
+    assert "/oauth/google_calendar/start" in answer.body["message"]
+    assert caldav.attempts == 0
 
 
 def test_calendar_options_come_from_discovery(browser: Browser, caldav: CalDavServer) -> None:

@@ -16,14 +16,17 @@ import requests
 from pydantic import SecretStr
 
 from integrations import aws as aws_clients
-from integrations.container import Services, build_services
+from integrations.config import Settings
+from integrations.container import Container, Services
 from integrations.domain.access import Level
 from integrations.domain.connection import AuthHealth, Connection, ExternalAccount, PortalStatus
 from integrations.domain.credentials import Credentials
 from integrations.domain.errors import ProviderUnavailable, ReauthRequired
 from integrations.events import IntegrationErrored, IntegrationRecovered, PlatformEvent
 from integrations.oauth.apps import AppCredentialStore
-from integrations.oauth.tokens import RefreshLeases, RefreshPolicy, TokenManager
+from integrations.oauth.tokens import RefreshPolicy, TokenManager
+from integrations.store.app_secrets import SecretsManagerAppSecrets
+from integrations.store.leases import DynamoRefreshLeases
 from integrations.store.vault import credential_ref
 from tests.integration.oauth.conftest import (
     point_catalog_at,
@@ -84,9 +87,11 @@ def token_manager(services: Services, events: RecordedEvents, **policy: Any) -> 
         vault=services.vault,
         events=events,  # type: ignore[arg-type]
         apps=AppCredentialStore(
-            aws_clients.secretsmanager(), settings.app_secret_prefix, settings.agency_app_secret_prefix
+            SecretsManagerAppSecrets(
+                aws_clients.secretsmanager(), settings.app_secret_prefix, settings.agency_app_secret_prefix
+            )
         ),
-        leases=RefreshLeases(aws_clients.dynamodb(), settings.state_table_name),
+        leases=DynamoRefreshLeases(aws_clients.dynamodb(), settings.state_table_name),
         policy=RefreshPolicy(**policy),
     )
 
@@ -124,7 +129,7 @@ def moto_server(sandbox: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
             monkeypatch.setenv(name, value)
         point_catalog_at(sandbox, tmp_path, monkeypatch)
         store_app_credentials(resources.environment()["APP_SECRET_PREFIX"])
-        yield build_services()
+        yield Container(Settings.from_env()).services
     finally:
         aws_clients.reset_clients()
         server.stop()
@@ -181,7 +186,7 @@ def test_twenty_instances_refresh_a_rotating_token_exactly_once(moto_server: Ser
 
 @pytest.fixture
 def services(oauth_env: dict[str, str]) -> Services:
-    return build_services()
+    return Container(Settings.from_env()).services
 
 
 def test_fresh_token_is_used_without_refreshing(services: Services, sandbox: str) -> None:
@@ -289,9 +294,12 @@ def test_a_token_still_valid_is_used_when_the_early_refresh_fails(services: Serv
     assert token == grant["access_token"]
 
 
-def test_install_makes_the_manager_the_services_credential_source(services: Services) -> None:
-    from integrations.oauth.tokens import install
+def test_the_container_makes_the_manager_the_services_credential_source(oauth_env: dict[str, str]) -> None:
+    container = Container(Settings.from_env())
+    services = container.services
 
-    manager = install(services)
+    services.app_credentials(container.catalog.get("ghl"), "agency-1")
+
+    manager = container.token_manager
     assert services.credential_source is manager
     assert services.app_source is manager.apps

@@ -13,11 +13,12 @@ from integrations import aws as aws_clients
 from integrations.config import Settings
 from integrations.domain.access import Level
 from integrations.oauth.sessions import BindOutcome, SessionStore, hash_secret
+from integrations.store.oauth_sessions import DynamoSessionStore
 
 
 @pytest.fixture
 def store(aws: Any) -> SessionStore:
-    return SessionStore(aws_clients.dynamodb(), Settings.from_env().state_table_name)
+    return DynamoSessionStore(aws_clients.dynamodb(), Settings.from_env().state_table_name)
 
 
 def new(store: SessionStore, **changes: Any) -> str:

@@ -7,7 +7,10 @@ from integrations.catalog.model import (
     ConfigField,
     ConfigFieldType,
     OAuthSpec,
+    Paging,
+    PagingStyle,
     ProviderSpec,
+    WebhookSpec,
 )
 
 __all__ = [
@@ -17,6 +20,9 @@ __all__ = [
     "ConfigField",
     "ConfigFieldType",
     "OAuthSpec",
+    "Paging",
+    "PagingStyle",
     "ProviderSpec",
+    "WebhookSpec",
     "load_catalog",
 ]

@@ -52,6 +52,47 @@ class ConfigField(BaseModel):
     max_length: int = 256
 
 
+_POINTER = r"^(/[^/]*)+$"
+
+
+class PagingStyle(StrEnum):
+    # The answer names an opaque token; the next request sends it in `token_param` (Google
+    # pageToken, Slack cursor, HubSpot after).
+    CURSOR = "cursor"
+    # The answer names the next page's complete URL, query included (Graph @odata.nextLink,
+    # Calendly pagination.next_page).
+    LINK = "link"
+
+
+class Paging(BaseModel):
+    """How a provider's list endpoints page, so one driver (http.paginate) walks them all."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    style: PagingStyle
+    # JSON Pointer (RFC 6901) to the page's list of items; a call may name its own (Slack lists
+    # under the method's noun: `/channels`, `/members`). Pointers, not dotted paths: Graph's key
+    # `@odata.nextLink` has a dot in it.
+    items: str | None = Field(default=None, pattern=_POINTER)
+    # JSON Pointer to the next token or URL; absent or empty on the last page.
+    next: str = Field(pattern=_POINTER)
+    # The request parameter that carries the token (cursor style only).
+    token_param: str | None = None
+    # The request parameter and value that ask for large pages (fewer round trips).
+    page_size_param: str | None = None
+    page_size: int | None = Field(default=None, ge=1)
+    # A dropdown lists at most this many pages (a few thousand options), whatever the provider says.
+    max_pages: int = Field(default=20, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _token_has_a_param(self) -> Paging:
+        if (self.style is PagingStyle.CURSOR) != bool(self.token_param):
+            raise ValueError("token_param is required for, and only for, cursor paging")
+        if (self.page_size_param is None) != (self.page_size is None):
+            raise ValueError("page_size_param and page_size go together")
+        return self
+
+
 class OAuthSpec(BaseModel):
     """Endpoints and protocol switches of one provider's OAuth 2.0 authorization server."""
 
@@ -59,6 +100,9 @@ class OAuthSpec(BaseModel):
 
     # Which platform app secret holds the client credentials (several providers can share one app).
     app: str
+    # The client that runs the authorization-code flow: the generic engine, or a provider's own
+    # library where it asks apps to use one (Google's apps: google-auth-oauthlib).
+    flow: Literal["generic", "google_auth_oauthlib"] = "generic"
     authorize_url: str
     token_url: str
     revoke_url: str | None = None
@@ -78,6 +122,12 @@ class OAuthSpec(BaseModel):
     granted_scopes_field: str = "scope"
     # Whether the token endpoint reports errors with HTTP 200 and `ok: false` (Slack).
     ok_field: str | None = None
+    # Resource prefixes the server may put on granted scopes (Microsoft answers
+    # `https://graph.microsoft.com/Calendars.ReadWrite` for a requested `Calendars.ReadWrite`).
+    granted_scope_prefixes: list[str] = Field(default_factory=list)
+    # Other spellings the server may answer for a requested scope, mapped to the catalog's spelling
+    # (Google may answer `email` for `.../auth/userinfo.email`, provider page §1.5).
+    scope_aliases: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _required_are_requested(self) -> OAuthSpec:
@@ -85,6 +135,20 @@ class OAuthSpec(BaseModel):
         if missing:
             raise ValueError(f"required_scopes not requested: {sorted(missing)}")
         return self
+
+
+class WebhookSpec(BaseModel):
+    """How a provider's pushes to `POST /webhooks/{provider}` are received; what data cannot say lives
+    in the provider folder's `webhook.py`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # The app secret (`APP_SECRET_PREFIX + name`) whose fields verify pushes; None when every key is
+    # per channel (held, as digests, by lookup items).
+    app_secret: str | None = None
+    # What to answer when a push cannot be taken now: the status that makes the provider redeliver
+    # (GoHighLevel redelivers only on 429; crm-scheduling-chat.md §1.7).
+    retry_status: int = Field(default=503, ge=400, le=599)
 
 
 class ProviderSpec(BaseModel):
@@ -119,6 +183,10 @@ class ProviderSpec(BaseModel):
     reads_changes: bool = True
     # Whether the platform's appointments are written to this calendar (two-way and one-way calendars).
     pushes_appointments: bool = False
+    # Pushes this entry receives at `POST /webhooks/{id}`; without it that route answers 404.
+    webhook: WebhookSpec | None = None
+    # How the provider's list endpoints page (dropdown options); None when nothing is listed in pages.
+    paging: Paging | None = None
 
     @model_validator(mode="after")
     def _auth_matches(self) -> ProviderSpec:

@@ -73,3 +73,10 @@ class ReauthRequired(IntegrationError):
 
     status = 409
     code = "reauth_required"
+
+
+class DependencyUnavailable(IntegrationError):
+    """A store or key source we depend on failed: nothing the caller did; answer "retry later"."""
+
+    status = 503
+    code = "dependency_unavailable"

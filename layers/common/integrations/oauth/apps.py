@@ -1,22 +1,18 @@
 """OAuth app credentials: the platform's app per provider app, or an agency's own white-label app.
 
-Platform apps live in `APP_SECRET_PREFIX + <app>`; an agency's registered client lives in
-`AGENCY_APP_SECRET_PREFIX + <agency>/<app>`. Both are JSON `{client_id, client_secret, ...}` read
-through Powertools Parameters with a short cache, so a rotation or a newly registered agency app is
-picked up within a minute. The client secret is write-only: nothing here returns it to a caller
-except as an AppCredentials handed to the engine.
+Both are JSON `{client_id, client_secret, ...}` app secrets, read through one AppSecretStore
+(store.app_secrets, cached a minute, so a rotation or a newly registered agency app is picked up
+quickly). The client secret is write-only: nothing here returns it to a caller except as an
+AppCredentials handed to the engine.
 """
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from integrations.domain.connection import utcnow
@@ -24,11 +20,7 @@ from integrations.domain.credentials import AppCredentials
 from integrations.oauth.errors import AppNotConfigured
 
 if TYPE_CHECKING:
-    from mypy_boto3_secretsmanager import SecretsManagerClient
-
     from integrations.catalog.model import ProviderSpec
-
-CACHE_SECONDS = 60
 
 
 class AgencyAppInput(BaseModel):
@@ -58,39 +50,39 @@ class AgencyAppInfo:
         }
 
 
+class AppSecretStore(Protocol):
+    """App secrets by app name, platform-wide or an agency's own (store.app_secrets)."""
+
+    def fields(self, app: str) -> Mapping[str, Any]:
+        """The platform app's fields; `{}` when there is no such secret."""
+        ...
+
+    def agency_fields(self, agency_id: str, app: str) -> Mapping[str, Any]:
+        """The agency's own app's fields; `{}` when it registered none."""
+        ...
+
+    def put_agency_app(self, agency_id: str, app: str, fields: Mapping[str, str]) -> None: ...
+
+    def delete_agency_app(self, agency_id: str, app: str) -> bool: ...
+
+
 class AppCredentialStore:
     """Resolves which OAuth client an agency's connections use, and stores agencies' own clients."""
 
-    def __init__(
-        self,
-        client: SecretsManagerClient,
-        platform_prefix: str,
-        agency_prefix: str,
-        *,
-        max_age: int = CACHE_SECONDS,
-        clock: Callable[[], datetime] = utcnow,
-    ) -> None:
-        from aws_lambda_powertools.utilities.parameters import SecretsProvider
-
-        self._sm = client
-        self._provider = SecretsProvider(boto3_client=client)
-        self._platform_prefix = platform_prefix
-        self._agency_prefix = agency_prefix
-        self._max_age = max_age
+    def __init__(self, secrets: AppSecretStore, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self._secrets = secrets
         self._clock = clock
-        # Absent agency apps are the common case; remember the miss as long as a hit would be cached.
-        self._misses: dict[str, float] = {}
 
     # --- reads ---
 
     def platform(self, app: str) -> AppCredentials:
-        found = self._read(self._platform_prefix + app)
-        if found is None or not found.client_id:
+        found = _credentials(self._secrets.fields(app))
+        if found is None:
             raise AppNotConfigured(app)
         return found
 
     def agency(self, agency_id: str, app: str) -> AppCredentials | None:
-        return self._read(self.agency_secret_name(agency_id, app))
+        return _credentials(self._secrets.agency_fields(agency_id, app))
 
     def current(self, agency_id: str, app: str) -> AppCredentials:
         """The app new authorizations of this agency use: its own when registered, else the platform's."""
@@ -98,7 +90,7 @@ class AppCredentialStore:
         return own if own is not None else self.platform(app)
 
     def for_agency(self, spec: ProviderSpec, agency_id: str) -> AppCredentials | None:
-        """container.AppCredentialSource: the agency's current app for a provider, None if none."""
+        """services.AppCredentialSource: the agency's current app for a provider, None if none."""
         if spec.oauth is None:
             return None
         try:
@@ -116,7 +108,7 @@ class AppCredentialStore:
             own = self.agency(agency_id, app)
             if own is not None and own.client_id == client_id:
                 return own
-            platform = self._read(self._platform_prefix + app)
+            platform = _credentials(self._secrets.fields(app))
             if platform is not None and platform.client_id == client_id:
                 return platform
         return self.current(agency_id, app)
@@ -131,73 +123,26 @@ class AppCredentialStore:
 
     # --- agency writes ---
 
-    def agency_secret_name(self, agency_id: str, app: str) -> str:
-        return f"{self._agency_prefix}{agency_id}/{app}"
-
     def put_agency_app(self, agency_id: str, app: str, given: AgencyAppInput) -> AgencyAppInfo:
         """Create or replace the agency's client for `app`."""
         updated_at = self._clock().isoformat()
-        secret = json.dumps(
+        self._secrets.put_agency_app(
+            agency_id,
+            app,
             {"client_id": given.client_id, "client_secret": given.client_secret, "updated_at": updated_at},
-            separators=(",", ":"),
         )
-        name = self.agency_secret_name(agency_id, app)
-        try:
-            self._sm.put_secret_value(SecretId=name, SecretString=secret)
-        except ClientError as exc:
-            if _error_code(exc) != "ResourceNotFoundException":
-                raise
-            self._sm.create_secret(
-                Name=name,
-                SecretString=secret,
-                Tags=[{"Key": "agency_id", "Value": agency_id}, {"Key": "oauth_app", "Value": app}],
-            )
-        self._forget(name)
         return AgencyAppInfo(app=app, client_id=given.client_id, updated_at=updated_at)
 
     def delete_agency_app(self, agency_id: str, app: str) -> bool:
         """Remove the agency's client; True when there was one."""
-        name = self.agency_secret_name(agency_id, app)
-        try:
-            self._sm.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
-        except ClientError as exc:
-            if _error_code(exc) != "ResourceNotFoundException":
-                raise
-            return False
-        finally:
-            self._forget(name)
-        return True
-
-    # --- internals ---
-
-    def _read(self, name: str) -> AppCredentials | None:
-        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
-
-        missed_at = self._misses.get(name)
-        if missed_at is not None and time.monotonic() - missed_at < self._max_age:
-            return None
-        try:
-            value = self._provider.get(name, max_age=self._max_age, transform="json")
-        except GetParameterError as exc:
-            cause = exc.__cause__ or exc.__context__
-            if isinstance(cause, ClientError) and _error_code(cause) == "ResourceNotFoundException":
-                self._misses[name] = time.monotonic()
-                return None
-            raise
-        if not isinstance(value, dict):
-            return None
-        client_id = str(value.get("client_id") or "")
-        client_secret = str(value.get("client_secret") or "")
-        if not client_id:
-            return None
-        extra = {k: v for k, v in value.items() if k not in ("client_id", "client_secret")}
-        return AppCredentials(client_id=client_id, client_secret=client_secret, extra=extra)
-
-    def _forget(self, name: str) -> None:
-        self._misses.pop(name, None)
-        # The provider caches per (name, transform); clearing all of it is cheap and rare (admin writes).
-        self._provider.clear_cache()  # type: ignore[no-untyped-call]
+        return self._secrets.delete_agency_app(agency_id, app)
 
 
-def _error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
+def _credentials(value: Mapping[str, Any]) -> AppCredentials | None:
+    """AppCredentials from a secret's fields; None without a client id."""
+    client_id = str(value.get("client_id") or "")
+    if not client_id:
+        return None
+    client_secret = str(value.get("client_secret") or "")
+    extra = {k: v for k, v in value.items() if k not in ("client_id", "client_secret")}
+    return AppCredentials(client_id=client_id, client_secret=client_secret, extra=extra)

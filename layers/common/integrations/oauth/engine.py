@@ -1,13 +1,14 @@
 """The generic OAuth 2.0 client, driven only by a provider's catalog entry (RFC 6749, 7636, 7009).
 
 Everything a provider does differently is data on its OAuthSpec: scope separator and parameter,
-PKCE, client authentication (post or basic), extra parameters, where granted scopes come back, and
-Slack's HTTP-200-with-`ok:false` errors. No provider id appears in this module.
+PKCE, client authentication (post or basic), extra parameters, where granted scopes come back and
+how they may be spelled there, and Slack's HTTP-200-with-`ok:false` errors. No provider id or
+provider URL appears in this module.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -21,15 +22,6 @@ if TYPE_CHECKING:
 
     from integrations.catalog.model import OAuthSpec
     from integrations.domain.credentials import AppCredentials
-
-# Resource prefixes some servers put on granted scopes (Microsoft returns
-# `https://graph.microsoft.com/Calendars.ReadWrite` for a requested `Calendars.ReadWrite`).
-_SCOPE_PREFIXES = ("https://graph.microsoft.com/",)
-# One scope, two spellings: Google may answer the canonical name of a Sign-In scope (provider page §1.5).
-_SCOPE_ALIASES = {
-    "email": "https://www.googleapis.com/auth/userinfo.email",
-    "profile": "https://www.googleapis.com/auth/userinfo.profile",
-}
 
 
 def build_url(base: str, params: dict[str, str]) -> str:
@@ -151,45 +143,3 @@ def _error_of(body: Any) -> str:
             if isinstance(value, str) and value and len(value) <= 80:
                 return value
     return ""
-
-
-def _lookup(answer: dict[str, Any], path: str) -> Any:
-    value: Any = answer
-    for part in path.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
-
-
-def split_scopes(value: Any, separator: str = " ") -> list[str] | None:
-    """A scope value as a list: a delimited string (any of space, comma, the spec's separator) or a list."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        text = value.replace(separator, " ").replace(",", " ")
-        return [s for s in text.split() if s]
-    if isinstance(value, Iterable):
-        return [str(s) for s in value if str(s)]
-    return None
-
-
-def granted_scopes(spec: OAuthSpec, answer: dict[str, Any]) -> list[str] | None:
-    """Scopes the token answer says were granted (None when the answer does not say)."""
-    return split_scopes(_lookup(answer, spec.granted_scopes_field), spec.scope_separator)
-
-
-def normalize_scope(scope: str) -> str:
-    text = scope.strip()
-    for prefix in _SCOPE_PREFIXES:
-        if text.lower().startswith(prefix):
-            text = text[len(prefix) :]
-    text = _SCOPE_ALIASES.get(text, text)
-    # Microsoft treats scopes case-insensitively and may change their case in answers.
-    return text.lower()
-
-
-def missing_scopes(required: Iterable[str], granted: Iterable[str]) -> list[str]:
-    """Required scopes not among the granted ones, in the catalog's spelling and order."""
-    have = {normalize_scope(s) for s in granted}
-    return [s for s in required if normalize_scope(s) not in have]

@@ -1,7 +1,7 @@
 """The token manager: usable access tokens for a connection, refreshed once across all instances.
 
 A refresh is single-flight per connection across Lambda instances through a lease item on the
-StateTable (`LEASE#<connection id>#refresh`, a conditional put with an expiry). The holder re-reads
+StateTable (store.leases: a conditional put with an expiry). The holder re-reads
 the credentials after taking the lease (a peer may have refreshed meanwhile), stores a rotated
 refresh token before anything uses the new access token, and never repeats a refresh whose answer
 was lost: the lease is held for a backoff and the next holder re-reads first (design §6).
@@ -17,28 +17,24 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from botocore.exceptions import ClientError
 from pydantic import SecretStr
 
-from integrations.domain.connection import AuthHealth, Connection, ErrorCode, utcnow
+from integrations.catalog.scopes import granted_scopes
+from integrations.domain.connection import AuthHealth, Connection, ErrorCode, StatusChange, utcnow
 from integrations.domain.credentials import Credentials
 from integrations.domain.errors import ProviderUnavailable, ReauthRequired, VersionConflict
-from integrations.events import status_events
+from integrations.domain.leases import LeaseOutcome
 from integrations.http import RateLimited
-from integrations.oauth.engine import OAuth2Engine, granted_scopes
+from integrations.oauth.engine import OAuth2Engine
 from integrations.oauth.errors import TokenEndpointError
 from integrations.observability import get_logger
-from integrations.store.dynamo import from_item, is_condition_failure, to_item, to_values
 from integrations.store.vault import credential_ref
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
-
     from integrations.catalog.loader import Catalog
     from integrations.catalog.model import ProviderSpec
-    from integrations.container import Services
     from integrations.events import EventPublisher
     from integrations.oauth.apps import AppCredentialStore
     from integrations.store.connections import ConnectionRepository
@@ -62,109 +58,25 @@ class RefreshPolicy:
     backoff_max_seconds: float = 300.0
 
 
-@dataclass(frozen=True, slots=True)
-class LeaseHolder:
-    owner: str
-    until: float
-    backoff: bool
-
-
-@dataclass(frozen=True, slots=True)
-class LeaseOutcome:
-    acquired: bool
-    holder: LeaseHolder | None = None
-
-
-class RefreshLeases:
-    """Leases on the StateTable. The condition is the whole mutual exclusion; TTL only tidies up."""
-
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
-        self._db = client
-        self._table = table_name
-
-    @staticmethod
-    def key(connection_id: str) -> str:
-        return f"LEASE#{connection_id}#refresh"
+class RefreshLeases(Protocol):
+    """Single-flight leases per connection (store.leases): acquiring is the whole mutual exclusion."""
 
     def acquire(self, connection_id: str, owner: str, now: float, seconds: float) -> LeaseOutcome:
-        try:
-            self._db.put_item(
-                TableName=self._table,
-                Item=_lease_item(connection_id, owner, now + seconds, backoff=False),
-                # Free, or the previous holder's time is up (it crashed or timed out).
-                ConditionExpression="attribute_not_exists(pk) OR lease_until < :now",
-                ExpressionAttributeValues=to_values({":now": _num(now)}),
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as exc:
-            if not is_condition_failure(exc):
-                raise
-            old = from_item(exc.response.get("Item", {}))  # type: ignore[arg-type]
-            return LeaseOutcome(
-                False,
-                LeaseHolder(
-                    owner=str(old.get("owner", "")),
-                    until=float(old.get("lease_until", 0)),
-                    backoff=bool(old.get("backoff", False)),
-                ),
-            )
-        return LeaseOutcome(True)
+        """Take the lease for `seconds` unless someone else holds it; says who does when refused."""
+        ...
 
     def release(self, connection_id: str, owner: str) -> None:
-        self._conditional(
-            lambda: self._db.delete_item(
-                TableName=self._table,
-                Key=to_values({"pk": self.key(connection_id)}),
-                ConditionExpression="#o = :me",
-                ExpressionAttributeNames={"#o": "owner"},
-                ExpressionAttributeValues=to_values({":me": owner}),
-            )
-        )
+        """Give the lease back (a no-op when it ran out and someone else holds it now)."""
+        ...
 
     def hold_for_backoff(self, connection_id: str, owner: str, until: float) -> None:
         """Keep the lease through a backoff so no instance calls the provider before `until`."""
-        self._conditional(
-            lambda: self._db.put_item(
-                TableName=self._table,
-                Item=_lease_item(connection_id, owner, until, backoff=True),
-                ConditionExpression="#o = :me",
-                ExpressionAttributeNames={"#o": "owner"},
-                ExpressionAttributeValues=to_values({":me": owner}),
-            )
-        )
-
-    @staticmethod
-    def _conditional(write: Callable[[], Any]) -> None:
-        try:
-            write()
-        except ClientError as exc:
-            # Our lease ran out and someone else holds it now: theirs to manage.
-            if not is_condition_failure(exc):
-                raise
-
-
-def _lease_item(connection_id: str, owner: str, until: float, *, backoff: bool) -> dict[str, Any]:
-    return to_item(
-        {
-            "pk": RefreshLeases.key(connection_id),
-            "kind": "refresh_lease",
-            "owner": owner,
-            "lease_until": _num(until),
-            "backoff": backoff,
-            "expires_at": int(until) + 86400,
-        }
-    )
-
-
-def _num(value: float) -> Any:
-    from decimal import Decimal
-
-    return Decimal(str(round(value, 3)))
+        ...
 
 
 @dataclass
 class TokenManager:
-    """A CredentialSource (container.py) that refreshes OAuth tokens shortly before they expire."""
+    """A CredentialSource (services.py) that refreshes OAuth tokens shortly before they expire."""
 
     catalog: Catalog
     connections: ConnectionRepository
@@ -355,38 +267,31 @@ class TokenManager:
     def _record(
         self,
         connection_id: str,
-        transition: Callable[[Connection, datetime], Any],
+        transition: Callable[[Connection, datetime], StatusChange | None],
         token_expires_at: datetime | None,
     ) -> int:
-        """Apply a transition to the stored connection (optimistic locking) and publish its events.
+        """Apply a transition to the stored connection (connections.apply) and publish its events.
 
         Returns the connection's consecutive failure count afterwards.
         """
-        for _ in range(4):
-            connection = self.connections.get(connection_id)
-            if connection is None:
-                return 0
-            now = self.clock()
+        from integrations.connections.apply import ConnectionTransitions
+
+        def step(connection: Connection, now: datetime) -> StatusChange | None:
             change = transition(connection, now)
             if token_expires_at is not None:
                 connection.token_expires_at = token_expires_at
-            elif change is None and connection.consecutive_failures == 0:
-                return 0
-            try:
-                self.connections.save(connection)
-            except VersionConflict:
-                continue
-            events = status_events(connection, change)
-            if events:
-                try:
-                    self.events.publish(*events)
-                except Exception:
-                    logger.exception("status event not published", extra={"connection_id": connection_id})
-            return connection.consecutive_failures
-        logger.warning(
-            "connection status not recorded after conflicts", extra={"connection_id": connection_id}
-        )
-        return 0
+            return change
+
+        try:
+            applied = ConnectionTransitions(self.connections, self.events, self.clock).apply(
+                connection_id, step
+            )
+        except VersionConflict:
+            logger.warning(
+                "connection status not recorded after conflicts", extra={"connection_id": connection_id}
+            )
+            return 0
+        return applied.connection.consecutive_failures if applied is not None else 0
 
 
 def _about(connection: Connection) -> dict[str, str]:
@@ -418,27 +323,3 @@ def _expiry(now: datetime, expires_in: Any) -> datetime | None:
         return now + timedelta(seconds=float(expires_in))
     except ValueError:
         return None
-
-
-def install(services: Services, apps: AppCredentialStore | None = None) -> TokenManager:
-    """Build the token manager and make it (and `apps`) the services' credential and app sources."""
-    from integrations import aws
-    from integrations.oauth.apps import AppCredentialStore
-
-    settings = services.settings
-    if apps is None:
-        apps = AppCredentialStore(
-            aws.secretsmanager(), settings.app_secret_prefix, settings.agency_app_secret_prefix
-        )
-    manager = TokenManager(
-        catalog=services.catalog,
-        connections=services.connections,
-        vault=services.vault,
-        events=services.events,
-        apps=apps,
-        leases=RefreshLeases(aws.dynamodb(), settings.state_table_name),
-        clock=services.clock,
-    )
-    services.credential_source = manager
-    services.app_source = apps
-    return manager

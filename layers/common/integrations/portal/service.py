@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from integrations.catalog.config_validation import validate_config
 from integrations.catalog.model import ProviderSpec
+from integrations.connections.apply import ConnectionTransitions
+from integrations.connections.disconnect import build_disconnector
 from integrations.domain.access import Level, Role
 from integrations.domain.agency import AgencySettings, AgencySettingsUpdate
 from integrations.domain.authorization import (
@@ -17,10 +19,9 @@ from integrations.domain.authorization import (
     resolve_scope,
 )
 from integrations.domain.connection import Connection, PortalStatus
-from integrations.domain.credentials import Credentials
 from integrations.domain.errors import Forbidden, NotFound, ValidationFailed
 from integrations.domain.principal import Principal
-from integrations.events import IntegrationConfigChanged, IntegrationDisconnected, status_events
+from integrations.events import IntegrationConfigChanged
 from integrations.portal.views import (
     Card,
     CardList,
@@ -34,12 +35,11 @@ from integrations.portal.views import (
     SettingsView,
 )
 from integrations.providers.registry import module_for
-from integrations.store.vault import CredentialsUnreadable, credential_ref
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger
 
-    from integrations.container import Services
+    from integrations.services import Services
 
 # Worst first: a card shows the most urgent status among its connections.
 _STATUS_PRIORITY = (PortalStatus.ERROR, PortalStatus.SYNCING, PortalStatus.CONNECTED)
@@ -49,6 +49,7 @@ class PortalService:
     def __init__(self, services: Services, logger: Logger) -> None:
         self._s = services
         self._log = logger
+        self._transitions = ConnectionTransitions(services.connections, services.events, services.clock)
 
     # --- who am I ---
 
@@ -115,12 +116,14 @@ class PortalService:
         connection, _ = self._authorized(principal, connection_id, Action.MANAGE)
         spec = self._s.catalog.get(connection.provider)
         normalized = validate_config(spec, config)
-        change = connection.configured(normalized, self._s.clock())
-        self._s.connections.save(connection)
-        self._s.events.publish(
-            IntegrationConfigChanged.of(connection, config=normalized), *status_events(connection, change)
+        applied = self._transitions.apply(
+            connection,
+            lambda c, now: c.configured(normalized, now),
+            announce=lambda c, _: [IntegrationConfigChanged.of(c, config=normalized)],
         )
-        return self._view(connection, True)
+        if applied is None:
+            raise NotFound("No such connection.", code="connection_not_found")
+        return self._view(applied.connection, True)
 
     def options(self, principal: Principal, connection_id: str, field: str, parent: str | None) -> OptionList:
         connection, _ = self._authorized(principal, connection_id, Action.MANAGE)
@@ -136,96 +139,16 @@ class PortalService:
                     {"field": "depends_on", "message": f"the value of {config_field.depends_on} is required"}
                 ],
             )
-        credentials = self._s.fresh_credentials(connection)
-        options = module_for(spec.id).options(spec, connection, credentials, config_field.name, parent)
+        # A refused grant (a 401 / 403 from the provider) turns the card to reauth_required at once.
+        with self._transitions.reauth_on_refusal(connection):
+            credentials = self._s.fresh_credentials(connection)
+            options = module_for(spec.id).options(spec, connection, credentials, config_field.name, parent)
         return OptionList(options=[OptionView(value=o.value, label=o.label) for o in options])
 
     def disconnect(self, principal: Principal, connection_id: str) -> None:
         """Revoke and unsubscribe (best effort), announce, then delete credentials, lookups and connection."""
         connection, _ = self._authorized(principal, connection_id, Action.MANAGE)
-        spec = self._s.catalog.get(connection.provider)
-        credentials = self._credentials_for_cleanup(connection)
-        if credentials is not None:
-            self._best_effort_provider_cleanup(spec, connection, credentials)
-        # Announce first: a crash after this repeats the event on retry; the reverse order could lose it.
-        self._s.events.publish(IntegrationDisconnected.of(connection))
-        self._s.vault.delete(credential_ref(connection))
-        self._s.connections.delete(connection)
-        self._log.info("connection disconnected", extra={"connection_id": connection.id, "provider": spec.id})
-
-    def _credentials_for_cleanup(self, connection: Connection) -> Credentials | None:
-        """A fresh token to unsubscribe and revoke with; as stored when refreshing fails; None without any."""
-        try:
-            return self._s.fresh_credentials(connection)
-        except Exception as exc:  # an expired or revoked grant must not block the disconnect
-            self._log.info(
-                "no fresh token at disconnect",
-                extra={"connection_id": connection.id, "error": type(exc).__name__},
-            )
-        return self._stored_credentials(connection)
-
-    def _stored_credentials(self, connection: Connection) -> Credentials | None:
-        try:
-            return self._s.vault.get(credential_ref(connection))
-        except CredentialsUnreadable:
-            self._log.warning("credentials unreadable at disconnect", extra={"connection_id": connection.id})
-            return None
-
-    def _best_effort_provider_cleanup(
-        self, spec: ProviderSpec, connection: Connection, credentials: Credentials
-    ) -> None:
-        self._unsubscribe(spec, connection, credentials)
-        module = module_for(spec.id)
-        try:
-            module.on_disconnect(spec, connection, credentials)
-        except Exception as exc:  # a provider failure never blocks a disconnect
-            self._log.warning(
-                "provider unsubscribe failed",
-                extra={"connection_id": connection.id, "error": type(exc).__name__},
-            )
-        if not spec.revocable:
-            return
-        if self._grant_still_used(spec, connection):
-            # Revoking a Google grant ends every scope of that account for the app (Gmail and Calendar alike).
-            self._log.info("revoke skipped: grant still used", extra={"connection_id": connection.id})
-            return
-        try:
-            app = self._s.app_credentials(spec, connection.agency_id)
-            module.revoke(spec, credentials, app)
-        except Exception as exc:  # a provider failure never blocks a disconnect
-            self._log.warning(
-                "revoke failed", extra={"connection_id": connection.id, "error": type(exc).__name__}
-            )
-
-    def _unsubscribe(self, spec: ProviderSpec, connection: Connection, credentials: Credentials) -> None:
-        if credentials.access_token is None or not connection.lookup_keys:
-            return
-        from integrations.webhooks.subscriptions import unsubscribe_at_disconnect
-
-        try:
-            token = credentials.access_token.get_secret_value()
-            unsubscribe_at_disconnect(spec, connection, token, self._s.connections)
-        except Exception as exc:  # a provider failure never blocks a disconnect
-            self._log.warning(
-                "provider unsubscribe failed",
-                extra={"connection_id": connection.id, "error": type(exc).__name__},
-            )
-
-    def _grant_still_used(self, spec: ProviderSpec, connection: Connection) -> bool:
-        """Does another connection of the same owner use the same account through the same OAuth app?"""
-        if spec.oauth is None:
-            return False
-        owner = Scope(connection.agency_id, connection.level, connection.client_id, connection.user_id)
-        for other in self._s.connections.list_for_scope(owner):
-            other_spec = self._s.catalog.get(other.provider)
-            if (
-                other.id != connection.id
-                and other.account.id == connection.account.id
-                and other_spec.oauth is not None
-                and other_spec.oauth.app == spec.oauth.app
-            ):
-                return True
-        return False
+        build_disconnector(self._s).disconnect(connection)
 
     # --- agency ---
 

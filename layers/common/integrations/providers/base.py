@@ -35,6 +35,10 @@ class ProviderModule:
         """Granted scopes when the token answer does not carry them (None: use the token answer)."""
         return None
 
+    def password_credentials(self, spec: ProviderSpec, username: str, password: str) -> Credentials:
+        """Password auth kinds: verify the account name and password at the provider; what to store."""
+        raise NotImplementedError
+
     def options(
         self,
         spec: ProviderSpec,

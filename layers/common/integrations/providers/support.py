@@ -1,4 +1,4 @@
-"""Small helpers the provider modules share: API URLs, bearer tokens, lookups, paging limits."""
+"""Small helpers the provider modules share: API URLs, bearer tokens, lookups, the paging rules."""
 
 from __future__ import annotations
 
@@ -7,13 +7,10 @@ from typing import TYPE_CHECKING, Any
 from integrations.domain.errors import IntegrationError
 
 if TYPE_CHECKING:
-    from integrations.catalog.model import ProviderSpec
+    from integrations.catalog.model import Paging, ProviderSpec
     from integrations.domain.connection import Connection
     from integrations.domain.credentials import Credentials
     from integrations.domain.lookup import Lookup
-
-# Dropdowns list at most this many pages of provider results (a few thousand options).
-MAX_PAGES = 20
 
 
 class IdentityUnavailable(IntegrationError):
@@ -26,6 +23,15 @@ class IdentityUnavailable(IntegrationError):
 def api_url(spec: ProviderSpec, path: str) -> str:
     base = (spec.api_base_url or "").rstrip("/")
     return f"{base}/{path.lstrip('/')}"
+
+
+def paging_of(spec: ProviderSpec) -> Paging:
+    """The provider's paging rules from the catalog (an entry that lists options in pages has them)."""
+    if spec.paging is None:
+        from integrations.catalog.loader import CatalogError
+
+        raise CatalogError(f"the catalog entry {spec.id} does not say how its lists page")
+    return spec.paging
 
 
 def bearer(credentials: Credentials) -> str:

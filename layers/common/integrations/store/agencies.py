@@ -11,9 +11,12 @@ from integrations.domain.agency import AgencySettings
 from integrations.domain.errors import VersionConflict
 from integrations.store import keys
 from integrations.store.dynamo import from_item, is_condition_failure, to_values
+from integrations.store.errors import unavailable_on_aws_error
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+_unavailable = unavailable_on_aws_error("The agency store")
 
 
 class AgencyRepository:
@@ -21,6 +24,7 @@ class AgencyRepository:
         self._db = client
         self._table = table_name
 
+    @_unavailable
     def get(self, agency_id: str) -> AgencySettings:
         """The agency's settings; an agency the platform has not told us about gets the defaults."""
         answer = self._db.get_item(
@@ -39,6 +43,7 @@ class AgencyRepository:
             version=int(data.get("version", 0)),
         )
 
+    @_unavailable
     def save(self, settings: AgencySettings) -> AgencySettings:
         """Write the agency's choices (never the tier) if unchanged since read."""
         names = {"#v": "version", "#ep": "enabled_providers"}
@@ -76,6 +81,7 @@ class AgencyRepository:
             raise
         return settings.model_copy(update={"version": settings.version + 1})
 
+    @_unavailable
     def set_tier(self, agency_id: str, tier: Tier) -> None:
         """Apply the platform's plan change (upsert; leaves the agency's own choices alone)."""
         self._db.update_item(

@@ -17,12 +17,14 @@ from botocore.exceptions import ClientError
 
 from integrations.events import AppointmentOwner, AppointmentUpserted
 from integrations.store.dynamo import from_item, is_condition_failure, to_item, to_values
+from integrations.store.errors import unavailable_on_aws_error
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 # Longer than any redelivery horizon of the bus (a day of retries) and of the sync queue.
 TOMBSTONE_RETENTION = timedelta(days=14)
+_unavailable = unavailable_on_aws_error("The appointment projection")
 _NEWER = "attribute_not_exists(pk) OR version < :v"
 
 
@@ -48,6 +50,7 @@ class AppointmentProjection:
         self._db = client
         self._table = table_name
 
+    @_unavailable
     def upsert(self, appointment: AppointmentUpserted) -> bool:
         """Store a newer version; False when this or a newer version (or its delete) is there already."""
         return self._put_if_newer(
@@ -61,6 +64,7 @@ class AppointmentProjection:
             },
         )
 
+    @_unavailable
     def delete(self, owner: AppointmentOwner, appointment_id: str, version: int, now: datetime) -> bool:
         """Replace the appointment by a tombstone, unless a newer version is stored."""
         return self._put_if_newer(
@@ -70,6 +74,7 @@ class AppointmentProjection:
             {"deleted": True, "expires_at": int((now + TOMBSTONE_RETENTION).timestamp())},
         )
 
+    @_unavailable
     def get(self, owner: AppointmentOwner, appointment_id: str) -> StoredAppointment | None:
         answer = self._db.get_item(
             TableName=self._table,
@@ -93,7 +98,7 @@ class AppointmentProjection:
             ),
         }
         while True:
-            answer = self._db.query(**kwargs)
+            answer = self._page(kwargs)
             for item in answer.get("Items", []):
                 stored = _stored(from_item(item))
                 if stored.appointment is not None:
@@ -103,6 +108,7 @@ class AppointmentProjection:
                 return
             kwargs["ExclusiveStartKey"] = last
 
+    @_unavailable
     def count_upcoming(self, owner: AppointmentOwner, now: datetime) -> int:
         """How many upcoming appointments a replay will push (a Query with Select=COUNT, paged)."""
         total = 0
@@ -122,6 +128,10 @@ class AppointmentProjection:
             if not last:
                 return total
             kwargs["ExclusiveStartKey"] = last
+
+    @_unavailable
+    def _page(self, kwargs: dict[str, Any]) -> Any:
+        return self._db.query(**kwargs)
 
     def _put_if_newer(
         self, owner: AppointmentOwner, appointment_id: str, version: int, body: dict[str, Any]

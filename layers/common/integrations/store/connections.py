@@ -15,10 +15,13 @@ from integrations.domain.errors import Conflict, VersionConflict
 from integrations.domain.lookup import Lookup
 from integrations.store import keys
 from integrations.store.dynamo import from_item, is_condition_failure, to_item, to_values
+from integrations.store.errors import unavailable_on_aws_error
 from integrations.store.pagination import decode_cursor, encode_cursor
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+_unavailable = unavailable_on_aws_error("The connection store")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +39,7 @@ class ConnectionRepository:
 
     # --- reads ---
 
+    @_unavailable
     def get(self, connection_id: str) -> Connection | None:
         answer = self._db.get_item(
             TableName=self._table,
@@ -45,6 +49,7 @@ class ConnectionRepository:
         item = answer.get("Item")
         return _connection(item) if item else None
 
+    @_unavailable
     def list_for_scope(self, scope: Scope) -> list[Connection]:
         """All connections of one owner at one level: a single Query on the ByOwner index."""
         connections: list[Connection] = []
@@ -67,6 +72,7 @@ class ConnectionRepository:
                 return connections
             kwargs["ExclusiveStartKey"] = last
 
+    @_unavailable
     def health_page(
         self,
         agency_id: str,
@@ -103,6 +109,7 @@ class ConnectionRepository:
             next_cursor=encode_cursor(answer.get("LastEvaluatedKey"), "gsi2pk"),
         )
 
+    @_unavailable
     def get_lookup(self, provider: str, kind: str, value: str) -> Lookup | None:
         answer = self._db.get_item(
             TableName=self._table,
@@ -124,6 +131,7 @@ class ConnectionRepository:
 
     # --- writes ---
 
+    @_unavailable
     def create(self, connection: Connection) -> Connection:
         connection.version = 1
         try:
@@ -138,6 +146,7 @@ class ConnectionRepository:
             raise
         return connection
 
+    @_unavailable
     def save(self, connection: Connection) -> Connection:
         """Write a changed connection if nobody else has since it was read (optimistic locking)."""
         expected = connection.version
@@ -157,6 +166,7 @@ class ConnectionRepository:
             raise
         return connection
 
+    @_unavailable
     def put_lookups(self, connection: Connection, lookups: list[Lookup]) -> None:
         """Write lookup items and remember their keys on the connection, in one transaction."""
         if not lookups:
@@ -202,6 +212,7 @@ class ConnectionRepository:
                 raise VersionConflict("The connection changed meanwhile; reload and try again.") from None
             raise
 
+    @_unavailable
     def delete(self, connection: Connection) -> None:
         """Delete the connection, its credentials item and its lookups together."""
         deletes: list[Any] = [

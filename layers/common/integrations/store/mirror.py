@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from integrations.domain.errors import DependencyUnavailable
 from integrations.store.dynamo import from_item, to_item, to_values
+from integrations.store.errors import AWS_ERRORS
 from integrations.sync.calendar import CalendarEvent, MirrorEntry, PushedEvent
 
 if TYPE_CHECKING:
@@ -233,36 +236,44 @@ class DynamoMirror:
                 }
             }
             for attempt in range(_UNPROCESSED_ROUNDS):
-                answer = self._db.batch_get_item(RequestItems=request)
+                answer = _guarded(partial(self._db.batch_get_item, RequestItems=request))
                 yield from answer.get("Responses", {}).get(self._table, [])
                 request = dict(answer.get("UnprocessedKeys") or {})
                 if not request:
                     break
                 _pause(attempt)
             else:
-                raise RuntimeError("DynamoDB kept keys unprocessed; try again later.")
+                raise DependencyUnavailable("The calendar mirror is throttled; try again shortly.")
 
     def _batch_write(self, requests: Sequence[dict[str, Any]]) -> None:
         for start in range(0, len(requests), _WRITE_BATCH):
             pending: dict[str, Any] = {self._table: list(requests[start : start + _WRITE_BATCH])}
             for attempt in range(_UNPROCESSED_ROUNDS):
-                answer = self._db.batch_write_item(RequestItems=pending)
+                answer = _guarded(partial(self._db.batch_write_item, RequestItems=pending))
                 pending = dict(answer.get("UnprocessedItems") or {})
                 if not pending:
                     break
                 _pause(attempt)
             else:
-                raise RuntimeError("DynamoDB kept writes unprocessed; try again later.")
+                raise DependencyUnavailable("The calendar mirror is throttled; try again shortly.")
 
     def _query(self, **query: Any) -> Iterable[dict[str, Any]]:
         kwargs: dict[str, Any] = {"TableName": self._table, **query}
         while True:
-            answer = self._db.query(**kwargs)
+            answer = _guarded(lambda: self._db.query(**kwargs))
             yield from answer.get("Items", [])
             last = answer.get("LastEvaluatedKey")
             if not last:
                 return
             kwargs["ExclusiveStartKey"] = last
+
+
+def _guarded(call: Callable[[], Any]) -> Any:
+    """One DynamoDB call; an AWS failure is the domain's DependencyUnavailable (retry later)."""
+    try:
+        return call()
+    except AWS_ERRORS as exc:
+        raise DependencyUnavailable("The calendar mirror is unavailable; try again shortly.") from exc
 
 
 def _pause(attempt: int) -> None:

@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 from integrations.domain.credentials import Credentials
 from integrations.store import keys
 from integrations.store.dynamo import to_item, to_values
+from integrations.store.errors import unavailable_on_aws_error
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
     from integrations.domain.connection import Connection
+
+_unavailable = unavailable_on_aws_error("The token vault")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,7 @@ class KmsTokenVault:
         self._table = table_name
         self._key_id = key_id
 
+    @_unavailable
     def put(self, ref: CredentialRef, credentials: Credentials) -> None:
         plaintext = json.dumps(credentials.reveal(), separators=(",", ":")).encode()
         # Credentials are a few KB at most: within KMS's 4 KB direct-encrypt limit.
@@ -84,6 +88,7 @@ class KmsTokenVault:
             ),
         )
 
+    @_unavailable
     def get(self, ref: CredentialRef) -> Credentials | None:
         answer = self._db.get_item(
             TableName=self._table,
@@ -101,6 +106,7 @@ class KmsTokenVault:
             raise CredentialsUnreadable("credentials cannot be decrypted for this connection") from exc
         return Credentials.model_validate(json.loads(plaintext))
 
+    @_unavailable
     def delete(self, ref: CredentialRef) -> None:
         self._db.delete_item(
             TableName=self._table,
@@ -123,6 +129,7 @@ class SecretsManagerTokenVault:
         owner = ref.client_id or "agency"
         return f"{self._stage}/integrations/tokens/{ref.agency_id}/{owner}/{ref.connection_id}"
 
+    @_unavailable
     def put(self, ref: CredentialRef, credentials: Credentials) -> None:
         secret = json.dumps(credentials.reveal(), separators=(",", ":"))
         try:
@@ -142,6 +149,7 @@ class SecretsManagerTokenVault:
                 kwargs["KmsKeyId"] = self._kms_key_id
             self._sm.create_secret(**kwargs)
 
+    @_unavailable
     def get(self, ref: CredentialRef) -> Credentials | None:
         try:
             answer = self._sm.get_secret_value(SecretId=self.name(ref))
@@ -151,6 +159,7 @@ class SecretsManagerTokenVault:
             raise
         return Credentials.model_validate(json.loads(answer["SecretString"]))
 
+    @_unavailable
     def delete(self, ref: CredentialRef) -> None:
         try:
             self._sm.delete_secret(SecretId=self.name(ref), ForceDeleteWithoutRecovery=True)

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from integrations.domain.connection import utcnow
-
-if TYPE_CHECKING:
-    from mypy_boto3_sqs import SQSClient
-    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
 
 class JobKind(StrEnum):
@@ -37,24 +33,11 @@ class SyncJob(BaseModel):
     received_at: datetime = Field(default_factory=utcnow)
 
 
-class JobQueue:
-    """Sends jobs to the sync queue. A failure raises: callers must not acknowledge what was not queued."""
+class JobSink(Protocol):
+    """Where jobs go (store.queue): a failure raises, so callers never acknowledge what was not queued."""
 
-    def __init__(self, client: SQSClient, queue_url: str) -> None:
-        self._sqs = client
-        self._url = queue_url
-
-    def send(self, job: SyncJob) -> None:
-        self._sqs.send_message(QueueUrl=self._url, MessageBody=job.model_dump_json())
+    def send(self, job: SyncJob) -> None: ...
 
     def send_many(self, jobs: list[SyncJob]) -> list[SyncJob]:
-        """Send in batches of ten; returns the jobs SQS did not accept (the caller retries them)."""
-        failed: list[SyncJob] = []
-        for start in range(0, len(jobs), 10):
-            batch = jobs[start : start + 10]
-            entries: list[SendMessageBatchRequestEntryTypeDef] = [
-                {"Id": str(i), "MessageBody": job.model_dump_json()} for i, job in enumerate(batch)
-            ]
-            answer = self._sqs.send_message_batch(QueueUrl=self._url, Entries=entries)
-            failed += [batch[int(f["Id"])] for f in answer.get("Failed", [])]
-        return failed
+        """Send every job; returns the ones that were not accepted (the caller retries them)."""
+        ...

@@ -1,23 +1,21 @@
-"""Webhook receiving, pure code: verify a push over its raw bytes, then turn it into deliveries.
+"""Webhook receiving, generic parts only: every provider's own rules live in `providers/<id>/webhook.py`.
 
-The receiver's flow (functions/webhooks):
+- `request`: the push exactly as received (`from_http_api_event` -> `WebhookRequest`).
+- `plugin`: the shape a provider's plug-in (`WEBHOOK`) implements: lookup keys, secrets, verify,
+  parse, and the optional hooks (a handshake, a reply, an event instead of a job, the job's kind).
+- `signatures`: the kits verifiers are built from (HMAC, timestamps, bearer, JWT over a JWKS,
+  constant-time compares, `secret_digest`); `payloads`: what parsers share.
+- `receiver.WebhookReceiver`: verify ▶ dedupe ▶ enqueue ▶ answer, the same for every provider
+  (functions/webhooks is its HTTP edge); `dedupe` is the delivery ledger, `keyring` loads keys (app
+  secrets, sealed signing keys, key sets), `routing` names lookup attributes, and `subscriptions` makes
+  and removes provider-side subscriptions at connect/disconnect.
 
-1. `request.from_http_api_event(...)` -> `WebhookRequest`; unknown provider (`request.scheme is None`) -> 404.
-2. Graph handshake: `verification.graph_validation_token(request)` -> answer 200 text/plain with it.
-3. `parsing.secret_lookup_keys(request)` -> load those channels' stored secrets; none found -> 2xx, log.
-4. `verification.verify_request(request, VerificationSecrets(...), now)` -> `SignatureInvalid` = 401.
-5. `parsing.parse_request(request)` -> `ParsedWebhook` (`MalformedPayload` = 400); Slack challenge -> echo.
-6. For each `Delivery`: look up `routing`, dedupe on `dedupe_key`, enqueue, then answer 2xx.
-
-`receiver.WebhookReceiver` runs exactly this flow (functions/webhooks is its HTTP edge); `dedupe` is the
-delivery ledger, `keyring` loads keys (app secrets, sealed Calendly keys, Google's JWKS), `routing` names
-the lookup items, and `subscriptions` makes and removes provider-side subscriptions at connect/disconnect.
-
-`signing` produces valid pushes for tests and the local stack; the receiver never imports it.
+Pushes for tests and the local stack are signed by tests/support/signing.py and the sandbox's own
+code; nothing here signs.
 """
 
 from integrations.webhooks.errors import MalformedPayload, SignatureFailure, SignatureInvalid
-from integrations.webhooks.request import Headers, WebhookRequest, WebhookScheme
+from integrations.webhooks.request import Headers, WebhookRequest
 
 __all__ = [
     "Headers",
@@ -25,5 +23,4 @@ __all__ = [
     "SignatureFailure",
     "SignatureInvalid",
     "WebhookRequest",
-    "WebhookScheme",
 ]

@@ -1,88 +1,39 @@
 """Where the receiver's keys come from: app secrets, per-subscription signing keys, Google's key set.
 
-- App secrets (`APP_SECRET_PREFIX + app`, JSON) through Powertools Parameters, cached 60 s, so a
-  rotation (current + `previous_*` fields) reaches every warm container within a minute.
-- Calendly per-subscription signing keys: the receiver needs the key itself (it computes an HMAC), so
-  the lookup item holds it KMS-encrypted. The encryption context names the tenant, the connection and
-  `purpose = webhook_signing_key`; the webhooks function may decrypt only under that purpose (an IAM
-  condition in template.yaml), so it can open signing keys but never a connection's OAuth tokens.
+- App secrets (`AppSecretSource`, store.app_secrets): JSON fields, current and `previous_*` during
+  a rotation.
+- Calendly per-subscription signing keys (`SigningKeyBox`, store.signing_keys): the receiver needs
+  the key itself (it computes an HMAC), so the lookup item holds it sealed under the tenant.
 - Pub/Sub push JWT keys: an inline `jwks`, a `jwks_url` (Google: https://www.googleapis.com/oauth2/v3/certs,
   fetched and cached for an hour), or a `public_key` PEM with its `key_id` (the local sandbox).
 
-Failures of AWS or of the key-set URL raise `DependencyUnavailable` (the caller answers "retry later");
+Failures of a store or of the key-set URL raise `DependencyUnavailable` (the caller answers "retry later");
 a secret that does not exist, or a field that is empty, is simply absent (verification then fails closed).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import threading
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from integrations.domain.errors import IntegrationError
+from integrations.domain.errors import DependencyUnavailable
 
 if TYPE_CHECKING:
-    from mypy_boto3_kms import KMSClient
-    from mypy_boto3_secretsmanager import SecretsManagerClient
-
     from integrations.domain.connection import Connection
     from integrations.domain.lookup import Lookup
 
-SIGNING_KEY_PURPOSE = "webhook_signing_key"
-SECRET_MAX_AGE_SECONDS = 60
 JWKS_MAX_AGE_SECONDS = 3600
-_NOT_FOUND = frozenset({"ResourceNotFoundException"})
 
-
-class DependencyUnavailable(IntegrationError):
-    """A store or key source we depend on failed: nothing the sender did; answer "retry later"."""
-
-    status = 503
-    code = "dependency_unavailable"
+__all__ = ["AppSecretSource", "DependencyUnavailable", "JwksSource", "SigningKeyBox", "text_values"]
 
 
 class AppSecretSource(Protocol):
-    """An app's secret fields (`{}` when the secret does not exist)."""
+    """An app's secret fields (`{}` when the secret does not exist): store.app_secrets."""
 
     def fields(self, app: str) -> Mapping[str, Any]: ...
-
-
-class SecretsManagerAppSecrets:
-    """App secrets read with Powertools Parameters (`get_secret(..., transform="json", max_age=60)`)."""
-
-    def __init__(
-        self, client: SecretsManagerClient, prefix: str, max_age: int = SECRET_MAX_AGE_SECONDS
-    ) -> None:
-        from aws_lambda_powertools.utilities.parameters import SecretsProvider
-
-        self._provider = SecretsProvider(boto3_client=client)
-        self._prefix = prefix
-        self._max_age = max_age
-
-    def fields(self, app: str) -> Mapping[str, Any]:
-        """The secret's JSON fields; `{}` when it does not exist or is not a JSON object."""
-        from aws_lambda_powertools.utilities.parameters.exceptions import (
-            GetParameterError,
-            TransformParameterError,
-        )
-
-        try:
-            value = self._provider.get(self._prefix + app, transform="json", max_age=self._max_age)
-        except TransformParameterError:
-            return {}
-        except GetParameterError as exc:
-            # Powertools wraps every SDK error; the original is the context of its exception.
-            cause = exc.__context__
-            if isinstance(cause, ClientError) and cause.response.get("Error", {}).get("Code") in _NOT_FOUND:
-                return {}
-            raise DependencyUnavailable("App secrets are unavailable.") from None
-        return value if isinstance(value, dict) else {}
 
 
 def text_values(fields: Mapping[str, Any], *names: str) -> tuple[str, ...]:
@@ -93,50 +44,16 @@ def text_values(fields: Mapping[str, Any], *names: str) -> tuple[str, ...]:
 # --------------------------------------------------------------------------- Calendly signing keys
 
 
-def signing_key_context(connection_id: str, agency_id: str, client_id: str | None) -> dict[str, str]:
-    """KMS encryption context of a per-subscription signing key: the tenant, the connection, the use."""
-    return {
-        "agency_id": agency_id,
-        "client_id": client_id or "-",
-        "connection_id": connection_id,
-        "purpose": SIGNING_KEY_PURPOSE,
-    }
-
-
-class SigningKeyBox:
-    """Seals a signing key for a lookup item (at connect) and opens it (in the receiver)."""
-
-    def __init__(self, kms: KMSClient, key_id: str) -> None:
-        self._kms = kms
-        self._key_id = key_id
+class SigningKeyBox(Protocol):
+    """Seals a signing key for a lookup item (at connect), opens it (in the receiver): store.signing_keys."""
 
     def seal(self, connection: Connection, signing_key: str) -> str:
-        """base64 KMS ciphertext of `signing_key`, bound to the connection's tenant and this purpose."""
-        blob = self._kms.encrypt(
-            KeyId=self._key_id,
-            Plaintext=signing_key.encode(),
-            EncryptionContext=signing_key_context(connection.id, connection.agency_id, connection.client_id),
-        )["CiphertextBlob"]
-        return base64.b64encode(blob).decode("ascii")
+        """An opaque text form of `signing_key`, bound to the connection's tenant and this purpose."""
+        ...
 
     def open(self, lookup: Lookup, ciphertext: str) -> str | None:
         """The signing key, or None when the ciphertext is not one sealed for this lookup's tenant."""
-        try:
-            blob = base64.b64decode(ciphertext, validate=True)
-        except (binascii.Error, ValueError):
-            return None
-        context = signing_key_context(lookup.connection_id, lookup.agency_id, lookup.client_id)
-        try:
-            plaintext = self._kms.decrypt(CiphertextBlob=blob, EncryptionContext=context)["Plaintext"]
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code in ("InvalidCiphertextException", "IncorrectKeyException", "AccessDeniedException"):
-                # Copied from another tenant's item, tampered, or not ours to open: unusable, not an outage.
-                return None
-            raise DependencyUnavailable("The signing key could not be decrypted now.") from None
-        except BotoCoreError:
-            raise DependencyUnavailable("The signing key could not be decrypted now.") from None
-        return plaintext.decode("utf-8", "replace")
+        ...
 
 
 # --------------------------------------------------------------------------- Pub/Sub push key set

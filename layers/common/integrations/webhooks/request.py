@@ -7,7 +7,6 @@ import binascii
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -50,37 +49,6 @@ class Headers(Mapping[str, str]):
         return hash(frozenset(self._items.items()))
 
 
-class WebhookScheme(StrEnum):
-    """How a provider proves a push is its own; one verifier and one parser per scheme."""
-
-    GOOGLE_CHANNEL = "google_channel"
-    PUBSUB_PUSH = "pubsub_push"
-    CALENDLY = "calendly"
-    GHL = "ghl"
-    # A GHL workflow's Custom Webhook action (not signed by HighLevel; a per-location bearer secret).
-    GHL_WORKFLOW = "ghl_workflow"
-    HUBSPOT = "hubspot"
-    GRAPH = "graph"
-    SLACK = "slack"
-
-
-# Catalog provider id -> scheme of its pushes. Providers without pushes are absent (404 at the edge).
-PROVIDER_SCHEMES: Mapping[str, WebhookScheme] = {
-    "google_calendar": WebhookScheme.GOOGLE_CHANNEL,
-    "gmail": WebhookScheme.PUBSUB_PUSH,
-    "calendly": WebhookScheme.CALENDLY,
-    "ghl": WebhookScheme.GHL,
-    "hubspot": WebhookScheme.HUBSPOT,
-    "outlook_calendar": WebhookScheme.GRAPH,
-    "slack": WebhookScheme.SLACK,
-}
-
-# Query parameters of the URLs we register with providers (their values are routing ids, not secrets).
-GHL_WORKFLOW_PARAM = "workflow"
-GHL_LOCATION_PARAM = "location"
-CALENDLY_SUBSCRIPTION_PARAM = "subscription"
-
-
 @dataclass(frozen=True, slots=True)
 class WebhookRequest:
     """One inbound push. `url` is the public URL the provider called (never rebuilt from Host)."""
@@ -99,22 +67,9 @@ class WebhookRequest:
     # The raw query string, in the provider's order and encoding, for signatures over the URL.
     raw_query: str = ""
 
-    @property
-    def scheme(self) -> WebhookScheme | None:
-        """The verification scheme for this request, or None for a provider that sends no pushes."""
-        return scheme_for(self.provider, self.query)
-
     def header(self, name: str) -> str | None:
         """One header's value, or None when absent."""
         return self.headers.get(name)
-
-
-def scheme_for(provider: str, query: Mapping[str, str]) -> WebhookScheme | None:
-    """The scheme of a push to `/webhooks/{provider}`; a GHL workflow URL carries `?workflow=...`."""
-    scheme = PROVIDER_SCHEMES.get(provider)
-    if scheme is WebhookScheme.GHL and GHL_WORKFLOW_PARAM in query:
-        return WebhookScheme.GHL_WORKFLOW
-    return scheme
 
 
 def from_http_api_event(
@@ -122,7 +77,7 @@ def from_http_api_event(
 ) -> WebhookRequest:
     """Build the request from an API Gateway HTTP API (payload v2) event.
 
-    `public_url` is this endpoint's public URL without a query (e.g. PUBLIC_API_URL + "/webhooks/hubspot");
+    `public_url` is this endpoint's public URL without a query (e.g. PUBLIC_API_URL + "/webhooks/<provider>");
     the raw query string is appended unchanged, so URL-signing schemes see what the provider called.
     """
     body = event.get("body") or ""

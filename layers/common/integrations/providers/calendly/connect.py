@@ -8,7 +8,7 @@ from integrations import http
 from integrations.domain.connection import ExternalAccount
 from integrations.domain.credentials import AppCredentials
 from integrations.providers.base import Option, ProviderModule
-from integrations.providers.support import MAX_PAGES, IdentityUnavailable, api_url, bearer, lookup, text
+from integrations.providers.support import IdentityUnavailable, api_url, bearer, lookup, paging_of, text
 
 if TYPE_CHECKING:
     from integrations.catalog.model import ProviderSpec
@@ -71,23 +71,17 @@ class CalendlyModule(ProviderModule):
         source = spec.config_field(field)
         if source is None or source.options_source != "event_types":
             return []
-        token = bearer(credentials)
-        options: list[Option] = []
-        url: str | None = api_url(spec, "event_types")
-        params: dict[str, Any] | None = {"user": connection.account.id, "active": "true", "count": 100}
-        for _ in range(MAX_PAGES):
-            if not url:
-                break
-            found = http.api_call("GET", url, access_token=token, params=params)
-            for item in found.get("collection", []) if isinstance(found, dict) else []:
-                if item.get("uri"):
-                    options.append(
-                        Option(value=text(item["uri"]), label=text(item.get("name")) or text(item["uri"]))
-                    )
-            # `next_page` is a complete URL carrying its own query.
-            url = ((found.get("pagination") or {}).get("next_page")) if isinstance(found, dict) else None
-            params = None
-        return options
+        event_types = http.paginate(
+            paging_of(spec),
+            api_url(spec, "event_types"),
+            params={"user": connection.account.id, "active": "true"},
+            access_token=bearer(credentials),
+        )
+        return [
+            Option(value=text(item["uri"]), label=text(item.get("name")) or text(item["uri"]))
+            for item in event_types
+            if item.get("uri")
+        ]
 
 
 MODULE = CalendlyModule()

@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from integrations import http
-from integrations.webhooks.parsing import RoutingKind
-from integrations.webhooks.request import CALENDLY_SUBSCRIPTION_PARAM
-from integrations.webhooks.routing import Attr, lookup_kind, make_lookup
+from integrations.providers.calendly.webhook import LOOKUP_SUBSCRIPTION, SUBSCRIPTION_PARAM
+from integrations.webhooks.routing import Attr, make_lookup
 from integrations.webhooks.subscriptions import SubscriptionNotConfigured
 from integrations.webhooks.subscriptions.support import api_url, best_effort, of_kind
 
@@ -43,7 +42,7 @@ class CalendlySubscriptions:
         routing_id = uuid.uuid4().hex
         callback = (
             f"{self._context.webhook_url(connection.provider)}"
-            f"?{CALENDLY_SUBSCRIPTION_PARAM}={quote(routing_id, safe='')}"
+            f"?{SUBSCRIPTION_PARAM}={quote(routing_id, safe='')}"
         )
         me = http.api_call("GET", api_url(spec, "users/me"), access_token=access_token)
         user: dict[str, Any] = me.get("resource", {}) if isinstance(me, dict) else {}
@@ -67,7 +66,7 @@ class CalendlySubscriptions:
         return [
             make_lookup(
                 connection,
-                RoutingKind.CALENDLY_SUBSCRIPTION,
+                LOOKUP_SUBSCRIPTION,
                 routing_id,
                 **{
                     Attr.SUBSCRIPTION: str(resource.get("uri") or ""),
@@ -79,8 +78,7 @@ class CalendlySubscriptions:
     def unsubscribe(
         self, spec: ProviderSpec, connection: Connection, access_token: str, lookups: list[Lookup]
     ) -> None:
-        kind = lookup_kind(RoutingKind.CALENDLY_SUBSCRIPTION)
-        for item in of_kind(lookups, connection.provider, kind):
+        for item in of_kind(lookups, connection.provider, LOOKUP_SUBSCRIPTION):
             uri = item.attributes.get(Attr.SUBSCRIPTION)
             if uri:
                 best_effort(

@@ -11,7 +11,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from integrations import http
-from integrations.webhooks.parsing import RoutingKind
+from integrations.providers.gmail.webhook import LOOKUP_EMAIL
 from integrations.webhooks.routing import Attr, make_lookup
 from integrations.webhooks.subscriptions import SubscriptionNotConfigured
 from integrations.webhooks.subscriptions.support import api_url, best_effort, from_epoch_ms
@@ -52,7 +52,7 @@ class GmailWatch:
         return [
             make_lookup(
                 connection,
-                RoutingKind.GMAIL_ADDRESS,
+                LOOKUP_EMAIL,
                 address,
                 **{
                     Attr.HISTORY_ID: str(found.get("historyId") or ""),

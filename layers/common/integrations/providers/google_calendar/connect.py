@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from integrations import http
 from integrations.providers.base import Option
 from integrations.providers.google_account import GoogleModule
-from integrations.providers.support import MAX_PAGES, api_url, bearer, text
+from integrations.providers.support import api_url, bearer, paging_of, text
 
 if TYPE_CHECKING:
     from integrations.catalog.model import ProviderSpec
@@ -17,23 +17,20 @@ if TYPE_CHECKING:
 
 def writable_calendars(spec: ProviderSpec, credentials: Credentials) -> list[Option]:
     """calendarList.list with minAccessRole=writer: the calendars events can be written to."""
-    token = bearer(credentials)
     options: list[Option] = []
-    params: dict[str, Any] = {"minAccessRole": "writer", "maxResults": 250}
-    for _ in range(MAX_PAGES):
-        page = http.api_call("GET", api_url(spec, "users/me/calendarList"), access_token=token, params=params)
-        for item in page.get("items", []) if isinstance(page, dict) else []:
-            calendar_id = text(item.get("id"))
-            if not calendar_id:
-                continue
-            label = text(item.get("summaryOverride") or item.get("summary")) or calendar_id
-            option = Option(value=calendar_id, label=f"{label} (primary)" if item.get("primary") else label)
-            # The primary calendar first: the usual choice.
-            options.insert(0, option) if item.get("primary") else options.append(option)
-        next_token = page.get("nextPageToken") if isinstance(page, dict) else None
-        if not next_token:
-            break
-        params["pageToken"] = next_token
+    for item in http.paginate(
+        paging_of(spec),
+        api_url(spec, "users/me/calendarList"),
+        params={"minAccessRole": "writer"},
+        access_token=bearer(credentials),
+    ):
+        calendar_id = text(item.get("id"))
+        if not calendar_id:
+            continue
+        label = text(item.get("summaryOverride") or item.get("summary")) or calendar_id
+        option = Option(value=calendar_id, label=f"{label} (primary)" if item.get("primary") else label)
+        # The primary calendar first: the usual choice.
+        options.insert(0, option) if item.get("primary") else options.append(option)
     return options
 
 

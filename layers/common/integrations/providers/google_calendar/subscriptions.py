@@ -15,10 +15,10 @@ from urllib.parse import quote
 
 from integrations import http
 from integrations.domain.errors import ProviderUnavailable
-from integrations.webhooks.parsing import RoutingKind
-from integrations.webhooks.routing import Attr, lookup_kind, make_lookup
+from integrations.providers.google_calendar.webhook import LOOKUP_CHANNEL
+from integrations.webhooks.routing import Attr, make_lookup
+from integrations.webhooks.signatures import secret_digest
 from integrations.webhooks.subscriptions.support import api_url, best_effort, from_epoch_ms, log, of_kind
-from integrations.webhooks.verification import secret_digest
 
 if TYPE_CHECKING:
     from integrations.catalog.model import ProviderSpec
@@ -74,7 +74,7 @@ class GoogleCalendarChannels:
             lookups.append(
                 make_lookup(
                     connection,
-                    RoutingKind.GOOGLE_CHANNEL,
+                    LOOKUP_CHANNEL,
                     channel_id,
                     **{
                         Attr.TOKEN_SHA256: secret_digest(token),
@@ -89,7 +89,7 @@ class GoogleCalendarChannels:
     def unsubscribe(
         self, spec: ProviderSpec, connection: Connection, access_token: str, lookups: list[Lookup]
     ) -> None:
-        for channel in of_kind(lookups, connection.provider, lookup_kind(RoutingKind.GOOGLE_CHANNEL)):
+        for channel in of_kind(lookups, connection.provider, LOOKUP_CHANNEL):
             body = {"id": channel.value, "resourceId": channel.attributes.get(Attr.RESOURCE_ID, "")}
             stop = partial(http.api_call, "POST", api_url(spec, "channels/stop"), access_token=access_token)
             best_effort("google channel", partial(stop, json=body))

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from integrations import http
-from integrations.domain.errors import ReauthRequired
 from integrations.providers.google_calendar.subscriptions import PRIMARY, calendars_to_watch
 from integrations.providers.support import api_url, text
 from integrations.sync.calendar import (
@@ -228,8 +227,6 @@ def _translated(exc: http.ProviderApiError, expired_scope: str | None) -> Except
         return http.RateLimited("Google Calendar is rate limiting requests.")
     if exc.status == 410 and expired_scope is not None:
         return CursorExpired(f"calendar:{expired_scope}")
-    if exc.status == 401:
-        return ReauthRequired("Google no longer accepts this connection's grant; connect it again.")
     if exc.status == 404 and expired_scope is not None:
         return ConfigRequired(
             "The chosen Google calendar no longer exists or is no longer shared with this account."

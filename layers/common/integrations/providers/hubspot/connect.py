@@ -13,7 +13,7 @@ from integrations import http
 from integrations.domain.connection import ExternalAccount
 from integrations.domain.credentials import AppCredentials
 from integrations.providers.base import Option, ProviderModule
-from integrations.providers.support import MAX_PAGES, IdentityUnavailable, api_url, bearer, lookup, text
+from integrations.providers.support import IdentityUnavailable, api_url, bearer, lookup, paging_of, text
 
 if TYPE_CHECKING:
     from integrations.catalog.model import ProviderSpec
@@ -88,23 +88,10 @@ class HubspotModule(ProviderModule):
                 for p in writable
             ]
         if kind == "deal_pipelines":
-            options: list[Option] = []
-            params: dict[str, Any] = {}
-            for _ in range(MAX_PAGES):
-                found = http.api_call(
-                    "GET", api_url(spec, "crm/v3/pipelines/deals"), access_token=token, params=params
-                )
-                for pipeline in found.get("results", []) if isinstance(found, dict) else []:
-                    options.append(Option(value=text(pipeline.get("id")), label=text(pipeline.get("label"))))
-                after = (
-                    ((found.get("paging") or {}).get("next") or {}).get("after")
-                    if isinstance(found, dict)
-                    else None
-                )
-                if not after:
-                    break
-                params["after"] = after
-            return options
+            pipelines = http.paginate(
+                paging_of(spec), api_url(spec, "crm/v3/pipelines/deals"), access_token=token
+            )
+            return [Option(value=text(p.get("id")), label=text(p.get("label"))) for p in pipelines]
         return []
 
 

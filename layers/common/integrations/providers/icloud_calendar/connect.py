@@ -93,6 +93,22 @@ def _name(calendar: Any) -> str:
 
 
 class IcloudCalendarModule(ProviderModule):
+    def password_credentials(self, spec: ProviderSpec, username: str, password: str) -> Credentials:
+        """CalDAV discovery proves the app-specific password; the calendars found are kept with it."""
+        from pydantic import SecretStr
+
+        from integrations.domain.credentials import Credentials
+
+        found = discover(spec.urls["caldav"], username, password)
+        return Credentials(
+            secrets={"app_password": SecretStr(password)},
+            extra={
+                "username": username,
+                "principal_url": found.principal_url,
+                "calendars": [{"url": c.url, "name": c.name} for c in found.calendars],
+            },
+        )
+
     def options(
         self,
         spec: ProviderSpec,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from integrations import http
 from integrations.domain.connection import ExternalAccount
 from integrations.providers.base import Option, ProviderModule
-from integrations.providers.support import MAX_PAGES, IdentityUnavailable, api_url, bearer, text
+from integrations.providers.support import IdentityUnavailable, api_url, bearer, paging_of, text
 
 if TYPE_CHECKING:
     from integrations.catalog.model import ProviderSpec
@@ -40,17 +40,12 @@ class OutlookCalendarModule(ProviderModule):
         if source is None or source.options_source != "calendars":
             return []
         token = bearer(credentials)
-        options: list[Option] = []
-        url: str | None = api_url(spec, "me/calendars")
-        for _ in range(MAX_PAGES):
-            if not url:
-                break
-            found = http.api_call("GET", url, access_token=token)
-            for calendar in found.get("value", []) if isinstance(found, dict) else []:
-                if calendar.get("id") and calendar.get("canEdit", True):
-                    options.append(Option(value=text(calendar["id"]), label=text(calendar.get("name"))))
-            url = found.get("@odata.nextLink") if isinstance(found, dict) else None
-        return options
+        calendars = http.paginate(paging_of(spec), api_url(spec, "me/calendars"), access_token=token)
+        return [
+            Option(value=text(calendar["id"]), label=text(calendar.get("name")))
+            for calendar in calendars
+            if calendar.get("id") and calendar.get("canEdit", True)
+        ]
 
 
 MODULE = OutlookCalendarModule()

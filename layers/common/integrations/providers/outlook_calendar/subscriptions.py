@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from integrations import http
-from integrations.webhooks.parsing import RoutingKind
-from integrations.webhooks.routing import Attr, lookup_kind, make_lookup
+from integrations.providers.outlook_calendar.webhook import LOOKUP_SUBSCRIPTION
+from integrations.webhooks.routing import Attr, make_lookup
+from integrations.webhooks.signatures import secret_digest
 from integrations.webhooks.subscriptions.support import api_url, best_effort, iso, of_kind
-from integrations.webhooks.verification import secret_digest
 
 if TYPE_CHECKING:
     from integrations.catalog.model import ProviderSpec
@@ -66,7 +66,7 @@ class GraphSubscriptions:
         return [
             make_lookup(
                 connection,
-                RoutingKind.GRAPH_SUBSCRIPTION,
+                LOOKUP_SUBSCRIPTION,
                 subscription_id,
                 **{
                     Attr.CLIENT_STATE_SHA256: secret_digest(client_state),
@@ -78,7 +78,7 @@ class GraphSubscriptions:
     def unsubscribe(
         self, spec: ProviderSpec, connection: Connection, access_token: str, lookups: list[Lookup]
     ) -> None:
-        for item in of_kind(lookups, connection.provider, lookup_kind(RoutingKind.GRAPH_SUBSCRIPTION)):
+        for item in of_kind(lookups, connection.provider, LOOKUP_SUBSCRIPTION):
             url = api_url(spec, f"subscriptions/{quote(item.value, safe='')}")
             best_effort(
                 "graph subscription", partial(http.api_call, "DELETE", url, access_token=access_token)

@@ -12,7 +12,7 @@ from integrations import http
 from integrations.domain.connection import ExternalAccount
 from integrations.domain.credentials import AppCredentials
 from integrations.providers.base import Option, ProviderModule
-from integrations.providers.support import MAX_PAGES, IdentityUnavailable, api_url, bearer, lookup, text
+from integrations.providers.support import IdentityUnavailable, api_url, bearer, lookup, paging_of, text
 
 if TYPE_CHECKING:
     from integrations.catalog.model import ProviderSpec
@@ -27,10 +27,22 @@ def call(
     spec: ProviderSpec, method: str, access_token: str, params: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """POST a Web API method (form-encoded) and return its answer; `ok: false` raises ProviderApiError."""
-    found = http.api_call("POST", api_url(spec, method), access_token=access_token, data=params or {})
+    return _post(api_url(spec, method), access_token, params)
+
+
+def _post(url: str, access_token: str, form: dict[str, Any] | None) -> dict[str, Any]:
+    found = http.api_call("POST", url, access_token=access_token, data=form or {})
+    if isinstance(found, dict) and found.get("error") in _TOKEN_REFUSED:
+        # Slack refuses a token with HTTP 200 and `ok: false`; it means what a 401 means elsewhere.
+        raise http.AccessRefused(200, str(found["error"]))
     if not isinstance(found, dict) or found.get("ok") is not True:
         raise http.ProviderApiError(200, found)
     return found
+
+
+_TOKEN_REFUSED = frozenset(
+    {"not_authed", "invalid_auth", "account_inactive", "token_revoked", "token_expired"}
+)
 
 
 class SlackModule(ProviderModule):
@@ -73,25 +85,21 @@ class SlackModule(ProviderModule):
         if source is None or source.options_source != "channels":
             return []
         token = bearer(credentials)
-        options: list[Option] = []
-        params: dict[str, Any] = {
-            "types": "public_channel,private_channel",
-            "exclude_archived": "true",
-            "limit": 200,
-        }
-        for _ in range(MAX_PAGES):
-            found = call(spec, "conversations.list", token, params)
-            for channel in found.get("channels", []):
-                if channel.get("id"):
-                    prefix = "(private) " if channel.get("is_private") else "#"
-                    options.append(
-                        Option(value=text(channel["id"]), label=prefix + text(channel.get("name")))
-                    )
-            cursor = (found.get("response_metadata") or {}).get("next_cursor")
-            if not cursor:
-                break
-            params["cursor"] = cursor
-        return options
+        channels = http.paginate(
+            paging_of(spec),
+            api_url(spec, "conversations.list"),
+            params={"types": "public_channel,private_channel", "exclude_archived": "true"},
+            items="/channels",
+            fetch=lambda url, form: _post(url, token, form),
+        )
+        return [
+            Option(
+                value=text(channel["id"]),
+                label=("(private) " if channel.get("is_private") else "#") + text(channel.get("name")),
+            )
+            for channel in channels
+            if channel.get("id")
+        ]
 
 
 _ALREADY_GONE = frozenset({"token_revoked", "invalid_auth", "account_inactive", "not_authed"})

@@ -7,7 +7,7 @@ HubSpot and Slack webhooks are configured once per app. Each provider's manager 
 
 Contract for callers (connect flow, disconnect, renewal jobs):
 
-- `for_provider(provider_id)` -> a manager, or None when the provider has no per-connection pushes.
+- `for_provider(provider_id, context)` -> a manager, or None when the provider has no per-connection pushes.
 - `manager.subscribe(spec, connection, access_token) -> list[Lookup]`: creates the subscriptions and
   returns the lookup items that route and verify their pushes. Write them with
   `ConnectionRepository.put_lookups(connection, merge_lookups(on_connect_lookups, these))`. Raises on a
@@ -59,20 +59,6 @@ class SubscriptionContext:
     def app_fields(self, app: str) -> Mapping[str, Any]:
         return self.app_secrets.fields(app) if self.app_secrets is not None else {}
 
-    @classmethod
-    def from_env(cls) -> SubscriptionContext:
-        """Built from the function's environment (template.yaml's contract)."""
-        from integrations import aws
-        from integrations.config import Settings
-        from integrations.webhooks.keyring import SecretsManagerAppSecrets, SigningKeyBox
-
-        settings = Settings.from_env()
-        return cls(
-            public_api_url=settings.public_api_url,
-            signing_keys=SigningKeyBox(aws.kms(), settings.kms_key_id) if settings.kms_key_id else None,
-            app_secrets=SecretsManagerAppSecrets(aws.secretsmanager(), settings.app_secret_prefix),
-        )
-
 
 class SubscriptionManager(Protocol):
     """Creates and removes one provider's per-connection push subscriptions."""
@@ -96,12 +82,12 @@ def _factory(provider_id: str) -> Callable[[SubscriptionContext], SubscriptionMa
     return getattr(module, "MANAGER", None) if module is not None else None
 
 
-def for_provider(provider_id: str, context: SubscriptionContext | None = None) -> SubscriptionManager | None:
+def for_provider(provider_id: str, context: SubscriptionContext) -> SubscriptionManager | None:
     """The provider's subscription manager, or None (app-level webhooks, or no pushes at all)."""
     factory = _factory(provider_id)
     if factory is None:
         return None
-    return factory(context or SubscriptionContext.from_env())
+    return factory(context)
 
 
 def stored_lookups(repository: ConnectionRepository, connection: Connection) -> list[Lookup]:
@@ -117,17 +103,23 @@ def stored_lookups(repository: ConnectionRepository, connection: Connection) -> 
     return found
 
 
-def subscribe_at_connect(spec: ProviderSpec, connection: Connection, access_token: str) -> list[Lookup]:
+def subscribe_at_connect(
+    spec: ProviderSpec, connection: Connection, access_token: str, context: SubscriptionContext
+) -> list[Lookup]:
     """Open the connection's push subscriptions; their lookups, to be written with the connect's own."""
-    manager = for_provider(spec.id)
+    manager = for_provider(spec.id, context)
     return manager.subscribe(spec, connection, access_token) if manager is not None else []
 
 
 def unsubscribe_at_disconnect(
-    spec: ProviderSpec, connection: Connection, access_token: str, repository: ConnectionRepository
+    spec: ProviderSpec,
+    connection: Connection,
+    access_token: str,
+    repository: ConnectionRepository,
+    context: SubscriptionContext,
 ) -> None:
     """Close the connection's push subscriptions (best effort) before its lookups are deleted."""
-    manager = for_provider(spec.id)
+    manager = for_provider(spec.id, context)
     if manager is not None:
         manager.unsubscribe(spec, connection, access_token, stored_lookups(repository, connection))
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from integrations.domain.errors import ProviderUnavailable
+from integrations.domain.errors import ProviderUnavailable, ReauthRequired
 from integrations.http import ProviderApiError
 
 if TYPE_CHECKING:
@@ -46,5 +46,5 @@ def best_effort(what: str, call: Callable[[], object], *, gone: Iterable[int] = 
     except ProviderApiError as exc:
         if exc.status not in set(gone):
             log.warning("unsubscribe refused", extra={"what": what, "status": exc.status})
-    except ProviderUnavailable as exc:
+    except (ProviderUnavailable, ReauthRequired) as exc:
         log.warning("unsubscribe failed", extra={"what": what, "error": exc.code})

@@ -1,7 +1,7 @@
-"""Produce valid pushes for every scheme with given keys: for tests, samples and the local stack.
+"""Produce valid pushes for every provider with given keys: for tests and samples.
 
-The provider sandbox signs its real pushes with these, so offline deliveries go through exactly the
-verification that production deliveries do. Nothing in the receiver imports this module.
+Test-only: the Lambda layer does not ship it. The provider sandbox signs its real pushes with its own
+code (infra/local/sandbox), and both go through exactly the verification production deliveries do.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
-from integrations.webhooks.verification import hubspot_v3_signature, slack_signature
+from integrations.providers.hubspot.webhook import hubspot_v3_signature
+from integrations.providers.slack.webhook import slack_signature
 
 
 @dataclass(frozen=True, slots=True)

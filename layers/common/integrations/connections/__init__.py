@@ -1,0 +1,1 @@
+"""The connection lifecycle: connect by auth kind, reauthorize, after-connect, disconnect, apply."""
