@@ -469,7 +469,7 @@ def test_tables_have_the_template_keys_indexes_and_ttl(
         if r["Type"] == "AWS::DynamoDB::Table"
     }
 
-    assert set(resources.tables) == set(declared) == {"IntegrationsTable", "StateTable"}
+    assert set(resources.tables) == set(declared) == {"IntegrationsTable", "StateTable", "SyncTable"}
     for logical_id, spec in declared.items():
         table = dynamodb.describe_table(TableName=resources.tables[logical_id])["Table"]
         assert table["TableName"] == spec["TableName"]["Fn::Sub"].replace("${Stage}", "test")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ClassVar, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from integrations.domain.access import Level, Tier
 from integrations.domain.connection import Connection, ErrorCode, PortalStatus, utcnow
@@ -89,7 +89,14 @@ class CallRequested(PlatformEvent):
 
 
 class CalendarEventChanged(PlatformEvent):
+    """Out: an event in a synced calendar was added, changed or deleted by someone other than us.
+
+    `appointment_id` is set when the event is one we pushed (the person moved or deleted it, so the
+    platform can reschedule). `change_id` is the same for every delivery of one change.
+    """
+
     detail_type = "Calendar Event Changed"
+    change_id: str
     connection_id: str
     provider: str
     agency_id: str
@@ -97,10 +104,103 @@ class CalendarEventChanged(PlatformEvent):
     user_id: str | None = None
     calendar_id: str
     event_id: str
-    change: Literal["upserted", "deleted"]
+    change: Literal["added", "updated", "deleted"]
+    appointment_id: str | None = None
+    status: Literal["confirmed", "tentative", "cancelled"] = "confirmed"
     start: datetime | None = None
     end: datetime | None = None
+    # All-day events: dates with an exclusive end, never midnight instants.
+    start_date: date | None = None
+    end_date: date | None = None
     busy: bool = True
+    title: str = ""
+    # Exceptions of a recurring series: the series and the instance they replace.
+    series_id: str | None = None
+    original_start: str | None = None
+
+
+class AppointmentOwner(BaseModel):
+    """Whose appointment it is: agency staff, a client user, a contact (prospect) or the client itself."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["staff", "client_user", "contact", "client"]
+    agency_id: str = Field(min_length=1, max_length=128)
+    client_id: str | None = Field(default=None, max_length=128)
+    user_id: str | None = Field(default=None, max_length=128)
+
+    @model_validator(mode="after")
+    def _ids_fit_the_kind(self) -> AppointmentOwner:
+        if self.kind == "client" and (not self.client_id or self.user_id):
+            raise ValueError("a client owner names the client and no user")
+        if self.kind != "client" and not self.user_id:
+            raise ValueError("a person owner names the user")
+        if self.kind in ("client_user", "contact") and not self.client_id:
+            raise ValueError("client users and contacts belong to a client")
+        return self
+
+
+class AppointmentUpserted(PlatformEvent):
+    """In: the platform created or changed an appointment; pushed to the owner's linked calendars."""
+
+    detail_type = "Appointment Upserted"
+    appointment_id: str = Field(min_length=1, max_length=128)
+    owner: AppointmentOwner
+    # What the platform calls it: appointments, tasks and blocked time can be pushed selectively.
+    type: Literal["appointment", "task", "blocked_time"] = "appointment"
+    title: str = Field(default="", max_length=1024)
+    description: str = Field(default="", max_length=8192)
+    location: str = Field(default="", max_length=1024)
+    start: AwareDatetime
+    end: AwareDatetime
+    # The IANA zone the appointment was booked in (the calendar shows it in that zone).
+    time_zone: str
+    attendees: list[str] = Field(default_factory=list, max_length=100)
+    # Ask for a video meeting link (Google Meet) where the calendar can make one.
+    video: bool = False
+    # Increases with every change of the appointment: an older version arriving late changes nothing.
+    version: int = Field(ge=0)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> AppointmentUpserted:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class AppointmentDeleted(PlatformEvent):
+    """In: the platform deleted an appointment; its pushed events are deleted."""
+
+    detail_type = "Appointment Deleted"
+    appointment_id: str = Field(min_length=1, max_length=128)
+    owner: AppointmentOwner
+    version: int = Field(ge=0)
+
+
+class AppointmentPushed(PlatformEvent):
+    """Out: an appointment is in a linked calendar, with the video link the provider made for it."""
+
+    detail_type = "Appointment Pushed"
+    appointment_id: str
+    connection_id: str
+    provider: str
+    agency_id: str
+    client_id: str | None = None
+    user_id: str | None = None
+    calendar_id: str
+    event_id: str
+    video_url: str | None = None
 
 
 class AgencyPlanChanged(PlatformEvent):
@@ -119,8 +219,9 @@ OUTBOUND: tuple[type[PlatformEvent], ...] = (
     IntegrationConfigChanged,
     CallRequested,
     CalendarEventChanged,
+    AppointmentPushed,
 )
-INBOUND: tuple[type[PlatformEvent], ...] = (AgencyPlanChanged,)
+INBOUND: tuple[type[PlatformEvent], ...] = (AgencyPlanChanged, AppointmentUpserted, AppointmentDeleted)
 
 
 class EventPublisher(Protocol):

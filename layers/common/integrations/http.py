@@ -174,6 +174,8 @@ class ProviderApiError(Exception):
     def __init__(self, status: int, body: Any) -> None:
         self.status = status
         self.error = _error_name(body)
+        # Google-style `error.errors[].reason` values (rateLimitExceeded, fullSyncRequired…): short names.
+        self.reasons = _reasons(body)
         super().__init__(
             f"The provider refused the request (HTTP {status}{', ' + self.error if self.error else ''})."
         )
@@ -207,6 +209,18 @@ def _error_name(body: Any) -> str:
             if isinstance(value, dict) and isinstance(value.get("code"), str):
                 return str(value["code"])[:80]
     return ""
+
+
+def _reasons(body: Any) -> tuple[str, ...]:
+    error = body.get("error") if isinstance(body, dict) else None
+    items = error.get("errors") if isinstance(error, dict) else None
+    if not isinstance(items, list):
+        return ()
+    return tuple(
+        str(item["reason"])[:80]
+        for item in items
+        if isinstance(item, dict) and isinstance(item.get("reason"), str)
+    )
 
 
 # Fetches one page: (url, params) -> the decoded answer. params is None when the URL carries its query.

@@ -209,6 +209,8 @@ class ProviderSpec(BaseModel):
     # Whether the service reads changes from the provider; push-only entries (a one-way calendar)
     # never subscribe to changes and never read the account.
     reads_changes: bool = True
+    # Whether the platform's appointments are written to this calendar (two-way and one-way calendars).
+    pushes_appointments: bool = False
     # Pushes this entry receives at `POST /webhooks/{id}`; without it that route answers 404.
     webhook: WebhookSpec | None = None
     # How the provider's list endpoints page (dropdown options); None when nothing is listed in pages.

@@ -106,6 +106,8 @@ class Connection(BaseModel):
     sync_error: ConnectionError_ | None = None
     consecutive_failures: int = 0
     last_sync_at: datetime | None = None
+    # When the latest sync run began: jobs received before it are covered by that run.
+    sync_started_at: datetime | None = None
     next_sync_at: datetime | None = None
     token_expires_at: datetime | None = None
     cursors: dict[str, Any] = Field(default_factory=dict)
@@ -179,7 +181,24 @@ class Connection(BaseModel):
         return None
 
     def sync_started(self, now: datetime) -> StatusChange | None:
-        return self._transition(now, sync_health=SyncHealth.SYNCING)
+        return self._transition(now, sync_health=SyncHealth.SYNCING, sync_started_at=now)
+
+    def sync_paused(self, now: datetime) -> StatusChange | None:
+        """A run stopped early (out of time, rate limited, backing off): no longer syncing, no error."""
+        if self.sync_health is not SyncHealth.SYNCING:
+            return None
+        return self._transition(now, sync_health=SyncHealth.IDLE)
+
+    def cursor_saved(self, key: str, value: Any, now: datetime) -> StatusChange | None:
+        """A checkpoint: one scope's cursor moved on (never a status change)."""
+        return self._transition(now, cursors={**self.cursors, key: value})
+
+    @property
+    def waits_for_person(self) -> bool:
+        """Whether syncing needs the owner first: a lost grant, missing scopes or a missing setting."""
+        return self.auth_health in (AuthHealth.REAUTH_REQUIRED, AuthHealth.MISSING_SCOPES) or (
+            self.sync_health is SyncHealth.CONFIG_REQUIRED
+        )
 
     def sync_succeeded(
         self, now: datetime, cursors: dict[str, Any], next_sync_at: datetime | None

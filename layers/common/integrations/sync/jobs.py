@@ -15,6 +15,10 @@ class JobKind(StrEnum):
     SYNC = "sync"
     REFRESH_TOKEN = "refresh_token"  # noqa: S105 - a job kind, not a secret
     RENEW_SUBSCRIPTION = "renew_subscription"
+    # Write one appointment's current version to one connection's calendar (or delete it there).
+    PUSH_APPOINTMENT = "push_appointment"
+    # Replay the owner's upcoming appointments into one connection's calendar ("Push existing data").
+    PUSH_EXISTING = "push_existing"
 
 
 class SyncJob(BaseModel):

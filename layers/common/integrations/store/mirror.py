@@ -1,0 +1,290 @@
+"""The calendar mirror and the pushed-event mapping in the sync table (design §8, Mirror).
+
+Layout (one partition per synced calendar, so one calendar's reads are Queries, never Scans):
+
+| item                | pk                            | sk                 | holds                     |
+|---------------------|-------------------------------|--------------------|---------------------------|
+| mirrored event      | `CAL#<connection>#<calendar>` | `EV#<external id>` | event JSON, hash, pass    |
+| pushed event        | `CAL#<connection>#<calendar>` | `PUSH#<external>`  | the PushedEvent JSON      |
+| appointment's push  | `APPT#<agency>#<appointment>` | `TO#<connection>`  | the PushedEvent JSON      |
+
+`start` is the local secondary index `ByStart`'s sort key: `T#<UTC ISO start>` for timed events,
+`D#<date>` for all-day ones and `R#` for series masters (expanded at read time), so availability over
+a window costs a Query per calendar instead of reading the calendar whole.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from integrations.domain.errors import DependencyUnavailable
+from integrations.store.dynamo import from_item, to_item, to_values
+from integrations.store.errors import AWS_ERRORS
+from integrations.sync.calendar import CalendarEvent, MirrorEntry, PushedEvent
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+BY_START = "ByStart"
+# BatchGetItem takes 100 keys, BatchWriteItem 25 requests.
+_GET_BATCH = 100
+_WRITE_BATCH = 25
+_UNPROCESSED_ROUNDS = 8
+
+
+def calendar_pk(connection_id: str, calendar_id: str) -> str:
+    return f"CAL#{connection_id}#{calendar_id}"
+
+
+def appointment_pk(agency_id: str, appointment_id: str) -> str:
+    return f"APPT#{agency_id}#{appointment_id}"
+
+
+def start_key(event: CalendarEvent) -> str:
+    """The ByStart sort key: series masters first, then all-day dates, then UTC instants."""
+    if event.recurrence:
+        return f"R#{event.external_id}"
+    if event.start_date is not None:
+        return f"D#{event.start_date.isoformat()}#{event.external_id}"
+    start = event.start.isoformat() if event.start is not None else ""
+    return f"T#{start}#{event.external_id}"
+
+
+class DynamoMirror:
+    """Mirrored events and pushed-event mappings; batched reads and writes, unprocessed items retried."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._db = client
+        self._table = table_name
+
+    # --- the mirror ---
+
+    def get_many(
+        self, connection_id: str, calendar_id: str, external_ids: Sequence[str]
+    ) -> dict[str, MirrorEntry]:
+        """Stored entries among `external_ids` (strongly consistent: a retry must see its own writes)."""
+        pk = calendar_pk(connection_id, calendar_id)
+        found: dict[str, MirrorEntry] = {}
+        for item in self._batch_get([{"pk": pk, "sk": f"EV#{i}"} for i in dict.fromkeys(external_ids)]):
+            entry = _entry(item)
+            found[entry.event.external_id] = entry
+        return found
+
+    def put_many(self, connection_id: str, entries: Sequence[MirrorEntry]) -> None:
+        """Write entries in batches of 25."""
+        self._batch_write(
+            [
+                {
+                    "PutRequest": {
+                        "Item": to_item(
+                            {
+                                "pk": calendar_pk(connection_id, e.event.calendar_id),
+                                "sk": f"EV#{e.event.external_id}",
+                                "start": start_key(e.event),
+                                "event": e.event.model_dump_json(exclude_defaults=True),
+                                "hash": e.change_hash,
+                                "pass": e.seen_in_pass or None,
+                            }
+                        )
+                    }
+                }
+                for e in entries
+            ]
+        )
+
+    def delete_many(self, connection_id: str, calendar_id: str, external_ids: Sequence[str]) -> None:
+        pk = calendar_pk(connection_id, calendar_id)
+        self._batch_write(
+            [
+                {"DeleteRequest": {"Key": to_values({"pk": pk, "sk": f"EV#{i}"})}}
+                for i in dict.fromkeys(external_ids)
+            ]
+        )
+
+    def not_seen_in(self, connection_id: str, calendar_id: str, pass_id: str) -> Iterator[MirrorEntry]:
+        """Entries the full pass `pass_id` did not stamp, page by page (never the calendar at once)."""
+        for item in self._query(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :ev)",
+            FilterExpression="attribute_not_exists(#pass) OR #pass <> :pass",
+            ExpressionAttributeNames={"#pass": "pass"},
+            ExpressionAttributeValues=to_values(
+                {":pk": calendar_pk(connection_id, calendar_id), ":ev": "EV#", ":pass": pass_id}
+            ),
+        ):
+            yield _entry(item)
+
+    def events(self, connection_id: str, calendar_id: str) -> Iterator[CalendarEvent]:
+        """Every mirrored event of a calendar, streamed."""
+        for item in self._query(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :ev)",
+            ExpressionAttributeValues=to_values(
+                {":pk": calendar_pk(connection_id, calendar_id), ":ev": "EV#"}
+            ),
+        ):
+            yield _entry(item).event
+
+    def forget_calendar(self, connection_id: str, calendar_id: str) -> int:
+        """Delete a calendar's mirror (it is no longer synced); returns how many entries went."""
+        ids = [e.external_id for e in self.events(connection_id, calendar_id)]
+        self.delete_many(connection_id, calendar_id, ids)
+        return len(ids)
+
+    # --- pushed events ---
+
+    def by_external_ids(
+        self, connection_id: str, calendar_id: str, external_ids: Sequence[str]
+    ) -> dict[str, PushedEvent]:
+        pk = calendar_pk(connection_id, calendar_id)
+        found: dict[str, PushedEvent] = {}
+        for item in self._batch_get([{"pk": pk, "sk": f"PUSH#{i}"} for i in dict.fromkeys(external_ids)]):
+            pushed = PushedEvent.model_validate_json(str(from_item(item)["pushed"]))
+            found[pushed.external_id] = pushed
+        return found
+
+    def pushed_for(self, agency_id: str, appointment_id: str) -> list[PushedEvent]:
+        """Where an appointment was pushed (one per connection)."""
+        return [
+            PushedEvent.model_validate_json(str(from_item(item)["pushed"]))
+            for item in self._query(
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :to)",
+                ExpressionAttributeValues=to_values(
+                    {":pk": appointment_pk(agency_id, appointment_id), ":to": "TO#"}
+                ),
+            )
+        ]
+
+    def record_push(self, agency_id: str, pushed: PushedEvent) -> None:
+        """Remember a push under both keys: by appointment (updates, deletes) and by event (echoes)."""
+        body = pushed.model_dump_json()
+        self._batch_write(
+            [
+                {
+                    "PutRequest": {
+                        "Item": to_item(
+                            {
+                                "pk": appointment_pk(agency_id, pushed.appointment_id),
+                                "sk": f"TO#{pushed.connection_id}",
+                                "pushed": body,
+                            }
+                        )
+                    }
+                },
+                {
+                    "PutRequest": {
+                        "Item": to_item(
+                            {
+                                "pk": calendar_pk(pushed.connection_id, pushed.calendar_id),
+                                "sk": f"PUSH#{pushed.external_id}",
+                                "pushed": body,
+                            }
+                        )
+                    }
+                },
+            ]
+        )
+
+    def forget_push(self, agency_id: str, pushed: PushedEvent) -> None:
+        self._batch_write(
+            [
+                {
+                    "DeleteRequest": {
+                        "Key": to_values(
+                            {
+                                "pk": appointment_pk(agency_id, pushed.appointment_id),
+                                "sk": f"TO#{pushed.connection_id}",
+                            }
+                        )
+                    }
+                },
+                {
+                    "DeleteRequest": {
+                        "Key": to_values(
+                            {
+                                "pk": calendar_pk(pushed.connection_id, pushed.calendar_id),
+                                "sk": f"PUSH#{pushed.external_id}",
+                            }
+                        )
+                    }
+                },
+            ]
+        )
+
+    def forget_event(self, pushed: PushedEvent) -> None:
+        """Forget only the event side of a mapping (its appointment now lives in another calendar)."""
+        self._db.delete_item(
+            TableName=self._table,
+            Key=to_values(
+                {
+                    "pk": calendar_pk(pushed.connection_id, pushed.calendar_id),
+                    "sk": f"PUSH#{pushed.external_id}",
+                }
+            ),
+        )
+
+    # --- batching ---
+
+    def _batch_get(self, keys: list[dict[str, str]]) -> Iterator[dict[str, Any]]:
+        for start in range(0, len(keys), _GET_BATCH):
+            request: dict[str, Any] = {
+                self._table: {
+                    "Keys": [to_values(k) for k in keys[start : start + _GET_BATCH]],
+                    "ConsistentRead": True,
+                }
+            }
+            for attempt in range(_UNPROCESSED_ROUNDS):
+                answer = _guarded(partial(self._db.batch_get_item, RequestItems=request))
+                yield from answer.get("Responses", {}).get(self._table, [])
+                request = dict(answer.get("UnprocessedKeys") or {})
+                if not request:
+                    break
+                _pause(attempt)
+            else:
+                raise DependencyUnavailable("The calendar mirror is throttled; try again shortly.")
+
+    def _batch_write(self, requests: Sequence[dict[str, Any]]) -> None:
+        for start in range(0, len(requests), _WRITE_BATCH):
+            pending: dict[str, Any] = {self._table: list(requests[start : start + _WRITE_BATCH])}
+            for attempt in range(_UNPROCESSED_ROUNDS):
+                answer = _guarded(partial(self._db.batch_write_item, RequestItems=pending))
+                pending = dict(answer.get("UnprocessedItems") or {})
+                if not pending:
+                    break
+                _pause(attempt)
+            else:
+                raise DependencyUnavailable("The calendar mirror is throttled; try again shortly.")
+
+    def _query(self, **query: Any) -> Iterable[dict[str, Any]]:
+        kwargs: dict[str, Any] = {"TableName": self._table, **query}
+        while True:
+            answer = _guarded(lambda: self._db.query(**kwargs))
+            yield from answer.get("Items", [])
+            last = answer.get("LastEvaluatedKey")
+            if not last:
+                return
+            kwargs["ExclusiveStartKey"] = last
+
+
+def _guarded(call: Callable[[], Any]) -> Any:
+    """One DynamoDB call; an AWS failure is the domain's DependencyUnavailable (retry later)."""
+    try:
+        return call()
+    except AWS_ERRORS as exc:
+        raise DependencyUnavailable("The calendar mirror is unavailable; try again shortly.") from exc
+
+
+def _pause(attempt: int) -> None:
+    # Unprocessed items mean throttling: back off with jitter before the next round (AWS guidance).
+    time.sleep(random.uniform(0, 0.05 * 2**attempt))  # noqa: S311 - jitter, not secrets
+
+
+def _entry(item: dict[str, Any]) -> MirrorEntry:
+    values = from_item(item)
+    return MirrorEntry(
+        event=CalendarEvent.model_validate_json(str(values["event"])),
+        change_hash=str(values["hash"]),
+        seen_in_pass=str(values.get("pass") or ""),
+    )
