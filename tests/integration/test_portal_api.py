@@ -251,7 +251,7 @@ def test_committed_openapi_document_matches_the_code(call: Call) -> None:
     ("content_type", "status", "code"),
     [
         ("text/plain", 415, "unsupported_media_type"),
-        ("application/x-www-form-urlencoded", 422, "invalid_request"),
+        ("application/x-www-form-urlencoded", 415, "unsupported_media_type"),
     ],
 )
 def test_a_body_that_is_not_json_is_4xx_never_5xx(

@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from integrations.api.body import read_json, request_body_doc
 from integrations.portal.views import ConfigUpdate, ConnectionView, OptionList
 from portal_routes.context import caller, portal
 
@@ -27,10 +28,18 @@ def get_connection(connection_id: ConnectionId) -> ConnectionView:
 @router.patch(
     "/connections/<connection_id>",
     summary="Change a connection's config",
+    description=(
+        "The body is read after the caller is checked: 401/403/404 come before 400 `body_not_utf8`, "
+        "415 `unsupported_media_type` and 422 `malformed_body` / `invalid_request`."
+    ),
+    openapi_extensions=request_body_doc(ConfigUpdate),
     tags=["connections"],
 )
-def patch_connection(connection_id: ConnectionId, update: ConfigUpdate) -> ConnectionView:
-    return portal().update_config(caller(router), connection_id, update.config)
+def patch_connection(connection_id: ConnectionId) -> ConnectionView:
+    event = router.current_event.raw_event
+    return portal().update_config(
+        caller(router), connection_id, lambda: read_json(event, ConfigUpdate).config
+    )
 
 
 @router.get(

@@ -8,12 +8,15 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
+from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
+    OpenAPIRequestValidationMiddleware,
+)
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
 
-from integrations.domain.errors import IntegrationError
+from integrations.domain.errors import BadRequest, IntegrationError
 
 JSON = "application/json"
 # Error answers are about one caller's request: never cached, never sniffed.
@@ -29,6 +32,7 @@ def error_response(status: int, code: str, message: str, details: Any = None) ->
 
 def register_error_handlers(app: ApiGatewayResolver, logger: Logger) -> None:
     """Map domain errors, validation errors, unknown routes and anything unexpected to the one shape."""
+    _decode_bodies_safely(app)
 
     @app.exception_handler(IntegrationError)  # type: ignore[untyped-decorator]
     def _domain_error(exc: IntegrationError) -> Response[str]:
@@ -64,10 +68,11 @@ def _field_problem(error: dict[str, Any]) -> dict[str, str]:
     location = [str(part) for part in error.get("loc", ())]
     # loc is ("body", "config", ...) or ("query", "level"): name the field a person sent.
     field = ".".join(location[1:]) if len(location) > 1 else (location[0] if location else "request")
-    return {"field": field or "body", "message": _message(error)}
+    return {"field": field or "body", "message": problem_message(error)}
 
 
-def _message(error: dict[str, Any]) -> str:
+def problem_message(error: Any) -> str:
+    """A person's words for one pydantic error."""
     kind = str(error.get("type", ""))
     if kind == "missing":
         return "is required"
@@ -85,3 +90,28 @@ def _message(error: dict[str, Any]) -> str:
 
 def _summary(details: list[dict[str, str]]) -> str:
     return ", ".join(f"{d['field']} {d['message']}" for d in details[:5])
+
+
+class _BodyDecodingValidation(OpenAPIRequestValidationMiddleware):
+    """Powertools' request validation, with undecodable bodies as 4xx instead of stray ValueErrors."""
+
+    def _get_body(self, app: Any) -> dict[str, Any]:
+        try:
+            return super()._get_body(app)
+        except UnicodeDecodeError:
+            raise BadRequest("The body is not UTF-8 text.", code="body_not_utf8") from None
+        except ValueError:  # multipart without a boundary, or a body no parser can read
+            raise UnsupportedMediaType("Send the body as JSON (Content-Type: application/json).") from None
+
+
+class UnsupportedMediaType(IntegrationError):
+    """The body is not JSON (a form, multipart, text)."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
+def _decode_bodies_safely(app: ApiGatewayResolver) -> None:
+    # Powertools builds each route's stack with the resolver's `_request_validation_middleware` when
+    # one is set (api_gateway.Route._build_middleware_stack); ours differs only in _get_body.
+    app._request_validation_middleware = _BodyDecodingValidation()  # type: ignore[no-untyped-call]

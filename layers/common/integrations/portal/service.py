@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from integrations.catalog.config_validation import validate_config
@@ -109,9 +110,11 @@ class PortalService:
         return self._view(connection, can_manage, speaks_to_agency(principal))
 
     def update_config(
-        self, principal: Principal, connection_id: str, config: dict[str, Any]
+        self, principal: Principal, connection_id: str, read_config: Callable[[], dict[str, Any]]
     ) -> ConnectionView:
+        """Check the caller, then read the new config (so its problems come after 403/404) and apply it."""
         connection, _ = self._authorized(principal, connection_id, Action.MANAGE)
+        config = read_config()
         spec = self._s.catalog.get(connection.provider)
         normalized = validate_config(spec, config)
         applied = self._transitions.apply(
