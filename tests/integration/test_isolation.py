@@ -163,3 +163,43 @@ def test_another_agencys_admin_sees_none_of_our_health(call: Call) -> None:
 
     assert answer["statusCode"] == 200
     assert conn.id not in json.dumps(body_of(answer))
+
+
+# A personal connection belongs to its person within the client context it was connected in.
+SAME_PERSON_OTHER_CLIENT = claims(sub="user-1", agency_id="agency-1", client_id="client-b")
+SAME_PERSON_AS_STAFF = claims(sub="user-1", agency_id="agency-1", client_id=None, role="agency_staff")
+
+
+@pytest.mark.parametrize("other_context", [SAME_PERSON_OTHER_CLIENT, SAME_PERSON_AS_STAFF])
+def test_a_personal_connection_is_404_for_the_same_person_in_another_client_context(
+    call: Call, other_context: dict[str, Any]
+) -> None:
+    from integrations.domain.access import Level
+
+    conn = seed.connection(provider="google_calendar", level=Level.USER, user_id="user-1")
+    before = snapshot(conn)
+
+    listing = call(http_event("GET", "/integrations", claims=other_context, query={"level": "user"}))
+    assert conn.id not in json.dumps(body_of(listing))
+    for _, request in requests_on(conn):
+        answer = call(
+            http_event(request["method"], request["path"], claims=other_context, body=request.get("body"))
+        )
+        assert answer["statusCode"] == 404, request
+        assert body_of(answer)["code"] == "connection_not_found"
+
+    assert snapshot(conn) == before
+
+
+def test_a_personal_connection_is_listed_and_readable_in_its_own_client_context(call: Call) -> None:
+    from integrations.domain.access import Level
+
+    conn = seed.connection(provider="google_calendar", level=Level.USER, user_id="user-1")
+    owner = claims(sub="user-1", agency_id="agency-1", client_id="client-a")
+
+    listing = call(http_event("GET", "/integrations", claims=owner, query={"level": "user"}))
+    read = call(http_event("GET", f"/connections/{conn.id}", claims=owner))
+
+    assert conn.id in json.dumps(body_of(listing))
+    assert read["statusCode"] == 200
+    assert body_of(read)["id"] == conn.id

@@ -15,6 +15,7 @@ from integrations.domain.agency import AgencySettings
 from integrations.domain.authorization import (
     Action,
     DenyReason,
+    Scope,
     authorize,
     availability,
     may_see_integrations,
@@ -126,6 +127,22 @@ def test_tier_message_names_the_plan() -> None:
     decision = availability("hubspot", Tier.GROWTH, frozenset({Level.CLIENT}), Level.CLIENT, settings)
 
     assert decision.message == "Available on the growth plan and above."
+
+
+@pytest.mark.parametrize("action", list(Action))
+@pytest.mark.parametrize("other_client", ["client-b", None])
+def test_a_personal_scope_of_another_client_context_is_not_the_persons(
+    action: Action, other_client: str | None
+) -> None:
+    # The same person (sub) under another client_id: their personal connections there are not theirs here.
+    who = principal(Role.CLIENT_USER, frozenset({Permission.VIEW, Permission.MANAGE}))
+    own = resolve_scope(who, Level.USER)
+    elsewhere = Scope(own.agency_id, Level.USER, other_client, who.sub)
+
+    assert authorize(who, own, action, SETTINGS[0]).allowed
+    decision = authorize(who, elsewhere, action, SETTINGS[0])
+    assert not decision.allowed
+    assert decision.reason is DenyReason.NO_VIEW_PERMISSION
 
 
 def test_client_user_naming_another_client_gets_not_found() -> None:

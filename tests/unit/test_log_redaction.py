@@ -46,3 +46,25 @@ def test_logger_output_never_shows_a_token(capsys: pytest.CaptureFixture[str]) -
     out = capsys.readouterr().out
     assert "at-SECRET-1" not in out and "CODE-SECRET-2" not in out and "RT-SECRET-3" not in out
     assert [json.loads(line)["message"] for line in out.splitlines()] == ["refreshing", "failed"]
+
+
+def test_a_record_with_a_lone_surrogate_is_written_not_lost(capsys: pytest.CaptureFixture[str]) -> None:
+    logger = get_logger("surrogate-test")
+
+    # The message stays ASCII: pytest's own log capture (and xdist's report) cannot carry a surrogate.
+    logger.info("webhook for an unknown account", extra={"value": "id-\udfff", "\ud83d": "key"})
+    logger.info("after")
+
+    captured = capsys.readouterr()
+    lines = [json.loads(line) for line in captured.out.splitlines()]
+    assert [line["message"] for line in lines] == ["webhook for an unknown account", "after"]
+    assert lines[0]["value"] == "id-\udfff"
+    assert lines[0]["\ud83d"] == "key"
+    assert "Logging error" not in captured.err
+
+
+def test_valid_non_ascii_text_is_logged_as_is(capsys: pytest.CaptureFixture[str]) -> None:
+    get_logger("unicode-test").info("Zoë 😀 日本")
+
+    out = capsys.readouterr().out
+    assert "Zoë 😀 日本" in out

@@ -227,6 +227,94 @@ def test_a_kms_outage_while_sealing_is_dependency_unavailable(stubbed: Any) -> N
         KmsSigningKeyBox(client, "key").seal(connection(), "signing-key")
 
 
+def _lookup(connection_id: str = "conn-1") -> Lookup:
+    return Lookup("calendly", "subscription", "sub-1", connection_id, "agency-1", "client-a", {})
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_an_opened_signing_key_is_reused_without_another_decrypt(stubbed: Any) -> None:
+    client, stub = stubbed("kms")
+    stub.add_response("decrypt", {"Plaintext": b"signing-key"})
+    box = KmsSigningKeyBox(client, "key")
+    ciphertext = base64.b64encode(b"blob").decode()
+
+    opened = [box.open(_lookup(), ciphertext) for _ in range(50)]
+
+    assert opened == ["signing-key"] * 50
+    stub.assert_no_pending_responses()
+
+
+def test_an_unusable_ciphertext_is_remembered_too(stubbed: Any) -> None:
+    client, stub = stubbed("kms")
+    stub.add_client_error("decrypt", service_error_code="InvalidCiphertextException")
+    box = KmsSigningKeyBox(client, "key")
+    ciphertext = base64.b64encode(b"blob").decode()
+
+    assert [box.open(_lookup(), ciphertext) for _ in range(3)] == [None, None, None]
+
+
+def test_an_opened_signing_key_is_opened_again_after_its_time(stubbed: Any) -> None:
+    client, stub = stubbed("kms")
+    stub.add_response("decrypt", {"Plaintext": b"old-key"})
+    stub.add_response("decrypt", {"Plaintext": b"new-key"})
+    clock = _Clock()
+    box = KmsSigningKeyBox(client, "key", ttl_seconds=60, monotonic=clock)
+    ciphertext = base64.b64encode(b"blob").decode()
+
+    first = box.open(_lookup(), ciphertext)
+    clock.now += 59
+    cached = box.open(_lookup(), ciphertext)
+    clock.now += 2
+    reopened = box.open(_lookup(), ciphertext)
+
+    assert (first, cached, reopened) == ("old-key", "old-key", "new-key")
+
+
+def test_the_opened_key_cache_keeps_at_most_its_size(stubbed: Any) -> None:
+    client, stub = stubbed("kms")
+    for name in ("a", "b", "c", "a-again"):
+        stub.add_response("decrypt", {"Plaintext": name.encode()})
+    box = KmsSigningKeyBox(client, "key", max_entries=2)
+    ciphertext = base64.b64encode(b"blob").decode()
+
+    opened = [box.open(_lookup(c), ciphertext) for c in ("conn-a", "conn-b", "conn-c", "conn-a")]
+
+    # conn-a was the oldest entry when conn-c came in, so it is opened again.
+    assert opened == ["a", "b", "c", "a-again"]
+    stub.assert_no_pending_responses()
+
+
+def test_a_kms_outage_is_not_remembered(stubbed: Any) -> None:
+    client, stub = stubbed("kms")
+    stub.add_client_error("decrypt", service_error_code="KMSInternalException")
+    stub.add_response("decrypt", {"Plaintext": b"signing-key"})
+    box = KmsSigningKeyBox(client, "key")
+    ciphertext = base64.b64encode(b"blob").decode()
+
+    with pytest.raises(DependencyUnavailable):
+        box.open(_lookup(), ciphertext)
+    assert box.open(_lookup(), ciphertext) == "signing-key"
+
+
+def test_the_same_ciphertext_under_another_lookup_is_not_served_from_the_cache(stubbed: Any) -> None:
+    client, stub = stubbed("kms")
+    stub.add_response("decrypt", {"Plaintext": b"signing-key"})
+    stub.add_client_error("decrypt", service_error_code="InvalidCiphertextException")
+    box = KmsSigningKeyBox(client, "key")
+    ciphertext = base64.b64encode(b"blob").decode()
+
+    # A ciphertext copied into another tenant's item must still be refused by KMS's context check.
+    assert box.open(_lookup("conn-1"), ciphertext) == "signing-key"
+    assert box.open(_lookup("conn-other"), ciphertext) is None
+
+
 # --- SQS and EventBridge ---------------------------------------------------------------------------
 
 

@@ -39,6 +39,9 @@ _SECRET_PATTERNS = re.compile(
     r"|(?:access_token|refresh_token|code|state|client_secret|code_verifier|session)=[^&\s\"']+)"
 )
 REDACTED = "***"
+# A lone surrogate (from a `\ud800` escape in a request's JSON) cannot be encoded as UTF-8: the
+# handler's write would fail and the record be lost. The formatter writes it back as its JSON escape.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def scrub(value: Any) -> Any:
@@ -66,7 +69,12 @@ class RedactingFormatter(LambdaPowertoolsFormatter):
     """Scrubs every record before it is serialized, including exceptions' text."""
 
     def serialize(self, log: dict[str, Any] | PowertoolsLogRecord) -> str:
-        return super().serialize(scrub(log))
+        return _escape_lone_surrogates(super().serialize(scrub(log)))
+
+
+def _escape_lone_surrogates(text: str) -> str:
+    # Surrogates only occur inside the JSON's strings, where `\udXXX` is a valid escape of the same value.
+    return _LONE_SURROGATE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
 
 
 def get_logger(service: str | None = None) -> Logger:

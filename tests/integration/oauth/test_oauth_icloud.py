@@ -143,3 +143,33 @@ def test_calendar_options_come_from_discovery(browser: Browser, caldav: CalDavSe
 
     assert [o.label for o in options] == ["Home", "Work", "Family"]
     assert all(o.value.endswith("/") and "/calendars/" in o.value for o in options)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("apple_id", "zoë@icloud.example"),
+        ("apple_id", "robin\u00a0x@icloud.example"),
+        ("apple_id", "雪@icloud.example"),
+        ("apple_id", "robin:admin@icloud.example"),
+        ("app_password", "abcd-efgh-ijkl-mnoπ"),
+        ("app_password", "abcd-efgh-ijkl-mn😀"),
+        ("app_password", "abcd-efgh-ijkl-\u00e9\u00e9\u00e9\u00e9"),
+    ],
+)
+def test_non_ascii_credentials_are_422_naming_the_field(
+    browser: Browser, caldav: CalDavServer, field: str, value: str
+) -> None:
+    body = {"apple_id": USERNAME, "app_password": APP_PASSWORD, field: value}
+
+    answer = browser.call(
+        http_event("POST", "/integrations/icloud_calendar/connect", claims=CLIENT_USER, body=body)
+    )
+
+    assert answer.status == 422
+    assert answer.body["code"] == "invalid_request"
+    assert field in answer.body["message"]
+    assert [d["field"] for d in answer.body["details"]] == [field]
+    assert value not in json.dumps(answer.body)  # a password is never echoed
+    assert caldav.attempts == 0  # refused before anything was sent to Apple
+    assert my_connections() == []

@@ -8,6 +8,7 @@ account where the provider allows only one is `already_connected`; a catalog con
 
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
 from collections.abc import Callable, Mapping
@@ -405,11 +406,39 @@ def _check_fields(kind: AuthKind, request: ConnectRequest) -> None:
         for name in _PASSWORD_FIELDS
         if name not in takes and name in request.model_fields_set
     ]
+    problems += _text_problems(takes, request)
     if problems:
         summary = ", ".join(f"{p['field']} {p['message']}" for p in problems)
         raise ValidationFailed(
             f"The request is not valid: {summary}.", code="invalid_request", details=problems
         )
+
+
+# Password providers send these over HTTP Basic auth, which carries ASCII only; an Apple ID is an
+# email address and an app-specific password is `xxxx-xxxx-xxxx-xxxx`, so anything else is a typo.
+# A user name holds no ':' either (Basic's separator) nor spaces.
+_BASIC_AUTH_TEXT: Mapping[str, tuple[re.Pattern[str], str]] = {
+    "apple_id": (
+        re.compile(r"[!-9;-~]+"),
+        "must be your Apple ID's email address, in plain ASCII characters without spaces or ':'",
+    ),
+    "app_password": (
+        re.compile(r"[ -~]+"),
+        "must be the app-specific password as Apple shows it (xxxx-xxxx-xxxx-xxxx), in plain ASCII",
+    ),
+}
+
+
+def _text_problems(takes: tuple[str, ...], request: ConnectRequest) -> list[dict[str, str]]:
+    """The fields the auth kind takes whose text could not be sent as it must be."""
+    problems = []
+    for name in takes:
+        value = getattr(request, name)
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        pattern, message = _BASIC_AUTH_TEXT.get(name, (None, ""))
+        if pattern is not None and isinstance(text, str) and not pattern.fullmatch(text):
+            problems.append({"field": name, "message": message})
+    return problems
 
 
 def _default_level(spec: ProviderSpec) -> Level:

@@ -110,7 +110,9 @@ def _authorize_client(principal: Principal, action: Action) -> Decision:
 
 
 def _authorize_personal(principal: Principal, scope: Scope, settings: AgencySettings) -> Decision:
-    if scope.user_id != principal.sub:
+    # A personal connection belongs to its person within the client context it was connected in
+    # (where it is stored and listed): the same `sub` under another client_id is someone else here.
+    if scope.user_id != principal.sub or scope.client_id != principal.client_id:
         return Decision.deny(DenyReason.NO_VIEW_PERMISSION, "Personal connections belong to their owner.")
     if principal.role is Role.PROSPECT:
         if not settings.contact_personal_connections:

@@ -243,7 +243,8 @@ def _is_visible_owner(principal: Principal, connection: Connection) -> bool:
     if connection.agency_id != principal.agency_id:
         return False
     if connection.level is Level.USER:
-        return connection.user_id == principal.sub
+        # Its person, in the client context it was connected in: as listed (domain.authorization).
+        return connection.user_id == principal.sub and connection.client_id == principal.client_id
     if connection.level is Level.AGENCY:
         return principal.role is Role.AGENCY_ADMIN
     return principal.role is Role.AGENCY_ADMIN or connection.client_id == principal.client_id

@@ -3,12 +3,18 @@
 A payload is only a hint: the worker re-reads current state from the provider. So a delivery carries
 ids and the event type, not the provider's data. Bodies that are not what the provider documents
 raise `MalformedPayload` (400); parsers never raise anything else.
+
+A lone surrogate escape (`"\\ud800"`) is valid JSON but not text: it cannot be encoded as UTF-8 for
+the queue, the bus or the logs. JavaScript senders produce it from a string cut inside an emoji
+(`JSON.stringify` escapes the half it keeps), so a genuine, signed push can hold one; `json_body`
+replaces it with U+FFFD rather than refusing an event the provider will not send again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any, TypeVar
 
@@ -17,6 +23,11 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, S
 from integrations.webhooks.errors import MalformedPayload
 
 _M = TypeVar("_M", bound=BaseModel)
+
+# `\uD800`-`\uDFFF` escapes in the raw body: only then can the parsed JSON hold a surrogate (raw
+# UTF-8 bytes of one do not decode). json.loads joins valid pairs, so any surrogate left is lone.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def digest(*parts: object) -> str:
@@ -32,9 +43,21 @@ def body_digest(raw_body: bytes) -> str:
 def json_body(raw_body: bytes) -> Any:
     """The body as JSON, or `MalformedPayload`."""
     try:
-        return json.loads(raw_body)
+        parsed = json.loads(raw_body)
+        return without_lone_surrogates(parsed) if _SURROGATE_ESCAPE.search(raw_body) else parsed
     except (ValueError, RecursionError):
         raise MalformedPayload("The body is not JSON.") from None
+
+
+def without_lone_surrogates(value: Any) -> Any:
+    """`value` (parsed JSON) with every lone surrogate, in keys and strings, replaced by U+FFFD."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [without_lone_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {without_lone_surrogates(k): without_lone_surrogates(v) for k, v in value.items()}
+    return value
 
 
 def model(model_type: type[_M], data: Any) -> _M:

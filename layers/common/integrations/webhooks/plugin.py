@@ -7,13 +7,15 @@ each step that differs by provider:
    pushes on one URL picks by query; most answer `self`).
 2. `handshake(request)`: an answer given before anything else, or None (a subscription handshake
    that proves nothing about the caller and must never reach the queue).
-3. `lookup_keys(request)`: the per-channel lookup items to load before verifying (from the
+3. `precheck(request, now)`: cheap checks of the signature's form and freshness, before any key is
+   read or opened (`SignatureInvalid`: 401).
+4. `lookup_keys(request)`: the per-channel lookup items to load before verifying (from the
    unverified request: use them only to look secrets up).
-4. `secrets(material, keys)`: the verification material, from the app secret's fields (the app secret
+5. `secrets(material, keys)`: the verification material, from the app secret's fields (the app secret
    the catalog's `webhook.app_secret` names) and the lookups found.
-5. `verify(request, secrets, now)`: `SignatureInvalid` (401) unless the request is the provider's.
-6. `parse(request)`: deliveries (event id, routing key, event type, hint), or a reply to echo.
-7. Per delivery: `event(...)` to publish instead of queueing a job, else a job of `job_kind(...)`.
+6. `verify(request, secrets, now)`: `SignatureInvalid` (401) unless the request is the provider's.
+7. `parse(request)`: deliveries (event id, routing key, event type, hint), or a reply to echo.
+8. Per delivery: `event(...)` to publish instead of queueing a job, else a job of `job_kind(...)`.
 
 A routing key names the stored lookup kind itself (`LOOKUP#<provider>#<kind>#<value>`), so following
 a push from the receiver into the provider's folder and back needs no table.
@@ -143,6 +145,14 @@ class WebhookPlugin(ABC):
 
     def handshake(self, request: WebhookRequest) -> WebhookAnswer | None:
         """An answer to give before loading or verifying anything, or None."""
+        return None
+
+    def precheck(self, request: WebhookRequest, now: datetime) -> None:
+        """Raise `SignatureInvalid` for a request that cannot verify, before any key is read or opened.
+
+        For schemes whose keys are costly to open (a KMS Decrypt per subscription): a missing or
+        malformed signature, or a stale timestamp, is refused for free. Nothing by default.
+        """
         return None
 
     def lookup_keys(self, request: WebhookRequest) -> list[RoutingKey]:

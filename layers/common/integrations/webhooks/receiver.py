@@ -6,14 +6,16 @@ provider registry). Order, per request (design §7):
 
 1. No `webhook` section in the provider's catalog entry: 404. The plug-in's `handshake` (Graph's
    `validationToken`): answered as it says, before anything else, nothing else done.
-2. Load what verification needs: the app secret the catalog names (current + previous fields), and
+2. The plug-in's `precheck`: a signature that cannot verify (missing, malformed, stale) -> 401 before
+   any key is read or opened (opening a Calendly key costs a KMS Decrypt).
+3. Load what verification needs: the app secret the catalog names (current + previous fields), and
    the lookup items the plug-in's `lookup_keys` names. A channel, subscription or location we do not
    know: 2xx and a log line (nothing can be verified, nothing is stored, and the provider stops
    retrying).
-3. Verify over the raw bytes (`plugin.verify`): refused -> 401, nothing stored.
-4. Parse (`plugin.parse`): not what the provider documents -> 400. A reply (Slack's
+4. Verify over the raw bytes (`plugin.verify`): refused -> 401, nothing stored.
+5. Parse (`plugin.parse`): not what the provider documents -> 400. A reply (Slack's
    url_verification) is given as is.
-5. Per delivery: find its connection (unknown -> skipped and logged), claim its id in the ledger
+6. Per delivery: find its connection (unknown -> skipped and logged), claim its id in the ledger
    (already claimed -> duplicate, skipped), then publish the plug-in's event or queue a job of the
    plug-in's kind. If that fails the claim is released and the answer asks for a redelivery with the
    catalog's `retry_status` (503, or 429 for a provider that redelivers on nothing else). Work done
@@ -177,6 +179,7 @@ class WebhookReceiver:
     # ------------------------------------------------------------------ steps
 
     def _receive(self, push: _Push) -> WebhookAnswer:
+        self._verify_with(push, lambda: push.plugin.precheck(push.request, self._clock()))
         material = self._material(push)
         secrets = push.plugin.secrets(material, self._keys)
         if material.lookups and not material.found() and not secrets.has_keys():
@@ -229,8 +232,12 @@ class WebhookReceiver:
         return Material(app=app, lookups={key: self._lookup(push, key) for key in keys})
 
     def _verify(self, push: _Push, secrets: VerificationSecrets) -> None:
+        self._verify_with(push, lambda: push.plugin.verify(push.request, secrets, self._clock()))
+
+    def _verify_with(self, push: _Push, check: Callable[[], None]) -> None:
+        """Run a verification step: refused -> 401, malformed -> 400, a bug fails closed (401)."""
         try:
-            push.plugin.verify(push.request, secrets, self._clock())
+            check()
         except SignatureInvalid as refused:
             self._log.info(
                 "webhook refused", extra={"provider": push.provider, "reason": refused.failure.value}

@@ -59,6 +59,11 @@ class CalendlyVerifier:
 
     tolerance: timedelta = timedelta(minutes=3)
 
+    def precheck(self, request: WebhookRequest, now: datetime) -> None:
+        """The header's form and the timestamp's freshness: free checks, before any key is opened."""
+        timestamp, _ = self._parse(required_header(request, "Calendly-Webhook-Signature"))
+        check_fresh(int(timestamp), now, self.tolerance)
+
     def verify(self, request: WebhookRequest, secrets: VerificationSecrets, now: datetime) -> None:
         """Check the signature, then the timestamp."""
         timestamp, signatures = self._parse(required_header(request, "Calendly-Webhook-Signature"))
@@ -167,6 +172,10 @@ class CalendlyWebhook(WebhookPlugin):
     def _own_key(lookup: Lookup, keys: KeyAccess) -> str | None:
         ciphertext = lookup.attributes.get(Attr.SIGNING_KEY_CIPHERTEXT)
         return keys.open_signing_key(lookup, ciphertext) if ciphertext else None
+
+    def precheck(self, request: WebhookRequest, now: datetime) -> None:
+        # Opening the subscription's key costs a KMS Decrypt: refuse what cannot verify before that.
+        self.verifier.precheck(request, now)
 
     def verify(self, request: WebhookRequest, secrets: VerificationSecrets, now: datetime) -> None:
         self.verifier.verify(request, secrets, now)

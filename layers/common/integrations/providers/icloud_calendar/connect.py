@@ -51,6 +51,11 @@ def discover(server_url: str, username: str, password: str) -> Discovery:
     from caldav.lib import error as caldav_error
     from requests.auth import HTTPBasicAuth
 
+    if not (username.isascii() and password.isascii()):
+        # Basic auth carries ASCII only (requests would raise UnicodeEncodeError mid-request).
+        raise ValidationFailed(
+            "The Apple ID and app-specific password must be plain ASCII.", code="invalid_request"
+        )
     parts = urlsplit(server_url)
     # TLS is required everywhere except a loopback stand-in used in development and tests.
     if parts.scheme != "https" and (parts.hostname or "") not in _LOOPBACK:
