@@ -91,14 +91,6 @@ class Disconnector:
 
     def _provider_cleanup(self, spec: ProviderSpec, connection: Connection, credentials: Credentials) -> None:
         self._unsubscribe(spec, connection, credentials)
-        module = module_for(spec.id)
-        try:
-            module.on_disconnect(spec, connection, credentials)
-        except Exception as exc:  # a provider failure never blocks a disconnect
-            logger.warning(
-                "provider unsubscribe failed",
-                extra={"connection_id": connection.id, "error": type(exc).__name__},
-            )
         if not spec.revocable:
             return
         if self._grant_still_used(spec, connection):
@@ -106,7 +98,7 @@ class Disconnector:
             logger.info("revoke skipped: grant still used", extra={"connection_id": connection.id})
             return
         try:
-            module.revoke(spec, credentials, self._app_credentials(spec, connection.agency_id))
+            module_for(spec.id).revoke(spec, credentials, self._app_credentials(spec, connection.agency_id))
         except Exception as exc:  # a provider failure never blocks a disconnect
             logger.warning(
                 "revoke failed", extra={"connection_id": connection.id, "error": type(exc).__name__}
