@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 import requests
 
-from integrations.events import EventPublisher, IntegrationErrored, PlatformEvent
+from integrations.events import IntegrationErrored, PlatformEvent
+from integrations.store.bus import EventBridgePublisher
 from tests.integration.oauth.conftest import APP_OF, CLIENT_USER, OWNER, Browser
 from tests.support.events import body_of, http_event
 from tests.support.functions import load_handler
@@ -23,9 +24,9 @@ CONFIG = {"ghl": {"pipeline_id": "p-1", "stage_id": "s-1"}, "slack": {"channel_i
 
 @pytest.fixture
 def published(monkeypatch: pytest.MonkeyPatch) -> list[PlatformEvent]:
-    """What the functions publish to the bus (the publisher itself stands in)."""
+    """What the functions publish to the bus (the bus adapter itself stands in)."""
     events: list[PlatformEvent] = []
-    monkeypatch.setattr(EventPublisher, "publish", lambda _self, *given: events.extend(given))
+    monkeypatch.setattr(EventBridgePublisher, "publish", lambda _self, *given: events.extend(given))
     return events
 
 

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from integrations.domain.connection import Connection
     from integrations.domain.credentials import AppCredentials, Credentials
     from integrations.domain.lookup import Lookup
-    from integrations.services import Services
     from integrations.store.vault import TokenVault
     from integrations.webhooks.subscriptions import SubscriptionContext
 
@@ -133,16 +132,3 @@ class Disconnector:
             ):
                 return True
         return False
-
-
-def build_disconnector(services: Services) -> Disconnector:
-    """The Disconnector over the process's adapters."""
-    return Disconnector(
-        catalog=services.catalog,
-        connections=services.connections,
-        vault=services.vault,
-        events=services.events,
-        fresh_credentials=services.fresh_credentials,
-        app_credentials=services.app_credentials,
-        subscriptions=services.subscriptions,
-    )

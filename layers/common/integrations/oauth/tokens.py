@@ -76,7 +76,7 @@ class RefreshLeases(Protocol):
 
 @dataclass
 class TokenManager:
-    """A CredentialSource (services.py) that refreshes OAuth tokens shortly before they expire."""
+    """Hands out usable credentials for a connection, refreshing OAuth tokens shortly before they expire."""
 
     catalog: Catalog
     connections: ConnectionRepository
@@ -90,7 +90,7 @@ class TokenManager:
     sleep: Callable[[float], None] = time.sleep
     owner: str = field(default_factory=lambda: secrets.token_hex(8))
 
-    # --- CredentialSource ---
+    # --- what callers use ---
 
     def credentials(self, connection: Connection) -> Credentials:
         """Usable credentials: refreshed first when they expire within the margin."""
