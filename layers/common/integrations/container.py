@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from integrations.connections.connect import Connector
     from integrations.connections.disconnect import Disconnector
     from integrations.domain.credentials import AppCredentials, Credentials
+    from integrations.metrics import Counter
     from integrations.oauth.apps import AppCredentialStore
     from integrations.oauth.service import OAuthService
     from integrations.oauth.tokens import TokenManager
@@ -137,6 +138,13 @@ class Container:
 
         return DynamoDueConnections(aws.dynamodb(), self.settings.table_name)
 
+    @cached_property
+    def counter(self) -> Counter:
+        """Outcome counts as CloudWatch embedded metrics (the namespace comes from the environment)."""
+        from integrations.metrics import EmfCounter
+
+        return EmfCounter()
+
     # --- what the stores serve ---
 
     @cached_property
@@ -157,6 +165,7 @@ class Container:
             apps=self.apps,
             leases=self.leases,
             clock=self.clock,
+            counter=self.counter,
         )
 
     @cached_property
