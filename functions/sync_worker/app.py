@@ -12,9 +12,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from integrations.config import Settings
 from integrations.container import Container
 from integrations.events import AgencyPlanChanged
-from integrations.metrics import SYNC_JOBS, TOKEN_REFRESHES, EmfCounter, counted
+from integrations.metrics import SYNC_JOBS, EmfCounter, counted
 from integrations.observability import get_logger
-from integrations.sync.jobs import JobKind, SyncJob
+from integrations.sync.jobs import SyncJob
 
 logger = get_logger("sync_worker")
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -27,8 +27,8 @@ counter = EmfCounter()
 def record_handler(record: SQSRecord) -> None:
     job = SyncJob.model_validate_json(record.body)
     logger.append_keys(connection_id=job.connection_id, provider=job.provider)
-    metric = TOKEN_REFRESHES if job.kind is JobKind.REFRESH_TOKEN else SYNC_JOBS
-    with counted(counter, metric, provider=job.provider):
+    # Every job counts here; the token manager counts the refreshes themselves (TokenRefreshes).
+    with counted(counter, SYNC_JOBS, provider=job.provider):
         worker.handle(job)
 
 

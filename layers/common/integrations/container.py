@@ -16,13 +16,16 @@ from typing import TYPE_CHECKING
 
 from integrations.config import Settings, TokenStorage
 from integrations.domain.connection import Connection, utcnow
-from integrations.services import Services
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger
 
-    from integrations.catalog import Catalog
-    from integrations.domain.credentials import Credentials
+    from integrations.catalog import Catalog, ProviderSpec
+    from integrations.connections.apply import ConnectionTransitions
+    from integrations.connections.connect import Connector
+    from integrations.connections.disconnect import Disconnector
+    from integrations.domain.credentials import AppCredentials, Credentials
+    from integrations.metrics import Counter
     from integrations.oauth.apps import AppCredentialStore
     from integrations.oauth.service import OAuthService
     from integrations.oauth.tokens import TokenManager
@@ -135,6 +138,13 @@ class Container:
 
         return DynamoDueConnections(aws.dynamodb(), self.settings.table_name)
 
+    @cached_property
+    def counter(self) -> Counter:
+        """Outcome counts as CloudWatch embedded metrics (the namespace comes from the environment)."""
+        from integrations.metrics import EmfCounter
+
+        return EmfCounter()
+
     # --- what the stores serve ---
 
     @cached_property
@@ -155,6 +165,7 @@ class Container:
             apps=self.apps,
             leases=self.leases,
             clock=self.clock,
+            counter=self.counter,
         )
 
     @cached_property
@@ -169,42 +180,84 @@ class Container:
         )
 
     @cached_property
-    def services(self) -> Services:
-        return Services(
-            settings=self.settings,
+    def transitions(self) -> ConnectionTransitions:
+        from integrations.connections.apply import ConnectionTransitions
+
+        return ConnectionTransitions(self.connections, self.events, self.clock)
+
+    # Credentials as ports: the token manager and the app store import the HTTP stack, which a
+    # request that never needs a token must not pay for, so they are built on the first call.
+
+    def fresh_credentials(self, connection: Connection) -> Credentials:
+        """Usable credentials for the connection, refreshed first when they are about to expire."""
+        return self.token_manager.credentials(connection)
+
+    def app_credentials(self, spec: ProviderSpec, agency_id: str) -> AppCredentials | None:
+        """The OAuth app the agency's connections of `spec` use, None when there is none."""
+        return self.apps.for_agency(spec, agency_id)
+
+    # --- the connection lifecycle ---
+
+    @cached_property
+    def connector(self) -> Connector:
+        from integrations.connections.connect import build_connector
+
+        return build_connector(
             catalog=self.catalog,
             connections=self.connections,
             agencies=self.agencies,
             vault=self.vault,
-            events=self.events,
-            clock=self.clock,
+            transitions=self.transitions,
+            jobs=self.jobs,
             subscriptions=self.subscriptions,
-            install_sources=self._install_sources,
+            inbound_email_domain=self.settings.inbound_email_domain,
+            clock=self.clock,
         )
 
-    def _install_sources(self, services: Services) -> None:
-        services.credential_source = self.token_manager
-        services.app_source = self.apps
+    @cached_property
+    def disconnector(self) -> Disconnector:
+        from integrations.connections.disconnect import Disconnector
 
-    def _fresh_credentials(self, connection: Connection) -> Credentials:
-        return self.token_manager.credentials(connection)
+        return Disconnector(
+            catalog=self.catalog,
+            connections=self.connections,
+            vault=self.vault,
+            events=self.events,
+            fresh_credentials=self.fresh_credentials,
+            app_credentials=self.app_credentials,
+            subscriptions=self.subscriptions,
+        )
 
     # --- the services each function runs ---
 
     @cached_property
     def oauth_service(self) -> OAuthService:
-        from integrations.connections.connect import build_connector
         from integrations.oauth.service import OAuthService
 
         return OAuthService(
-            self.services, self.oauth_sessions, self.apps, build_connector(self.services, self.jobs)
+            catalog=self.catalog,
+            sessions=self.oauth_sessions,
+            apps=self.apps,
+            connector=self.connector,
+            public_api_url=self.settings.public_api_url,
+            allowed_return_origins=self.settings.allowed_return_origins,
+            clock=self.clock,
         )
 
     def portal_service(self, logger: Logger) -> PortalService:
-        """The portal's use cases (a new one is cheap: it holds the shared Services)."""
+        """The portal's use cases over the shared adapters."""
         from integrations.portal.service import PortalService
 
-        return PortalService(self.services, logger)
+        return PortalService(
+            catalog=self.catalog,
+            connections=self.connections,
+            agencies=self.agencies,
+            transitions=self.transitions,
+            fresh_credentials=self.fresh_credentials,
+            disconnector=self.disconnector,
+            clock=self.clock,
+            logger=logger,
+        )
 
     def webhook_receiver(self, logger: Logger) -> WebhookReceiver:
         """The receiver over the stores it needs, and nothing of OAuth's."""
@@ -230,7 +283,7 @@ class Container:
         from integrations.sync.worker import SyncWorker
 
         # The token manager (and the HTTP stack it imports) is built only when a job needs a token.
-        return SyncWorker(self.connections, self._fresh_credentials, logger)
+        return SyncWorker(self.connections, self.fresh_credentials, logger)
 
 
 def build_vault(settings: Settings) -> TokenVault:
@@ -243,4 +296,4 @@ def build_vault(settings: Settings) -> TokenVault:
     return KmsTokenVault(aws.dynamodb(), aws.kms(), settings.table_name, settings.kms_key_id)
 
 
-__all__ = ["Container", "Services", "build_vault"]
+__all__ = ["Container", "build_vault"]

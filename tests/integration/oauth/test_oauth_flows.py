@@ -201,7 +201,7 @@ def test_expired_session_is_refused(
     # Eleven minutes pass before the browser comes back (sessions live ten).
     later = datetime.now(UTC) + timedelta(minutes=11)
     service = oauth_function_service(oauth_function)
-    monkeypatch.setattr(service._s, "clock", lambda: later)
+    monkeypatch.setattr(service, "_clock", lambda: later)
     assert error_of(browser.get(callback))["code"] == "session_expired"
     assert connections_of(provider) == []
 

@@ -17,7 +17,7 @@ from pydantic import SecretStr
 
 from integrations import aws as aws_clients
 from integrations.config import Settings
-from integrations.container import Container, Services
+from integrations.container import Container
 from integrations.domain.access import Level
 from integrations.domain.connection import AuthHealth, Connection, ExternalAccount, PortalStatus
 from integrations.domain.credentials import Credentials
@@ -50,7 +50,9 @@ class RecordedEvents:
             self.published.extend(events)
 
 
-def seed_connection(services: Services, provider: str, grant: dict[str, Any], *, expired: bool) -> Connection:
+def seed_connection(
+    services: Container, provider: str, grant: dict[str, Any], *, expired: bool
+) -> Connection:
     """A connection holding a real sandbox grant whose access token is (or is not) past its expiry."""
     from infra.local.sandbox import APP_CREDENTIALS
     from tests.integration.oauth.conftest import APP_OF
@@ -79,7 +81,7 @@ def seed_connection(services: Services, provider: str, grant: dict[str, Any], *,
     return connection
 
 
-def token_manager(services: Services, events: RecordedEvents, **policy: Any) -> TokenManager:
+def token_manager(services: Container, events: RecordedEvents, **policy: Any) -> TokenManager:
     settings = services.settings
     return TokenManager(
         catalog=services.catalog,
@@ -109,7 +111,7 @@ def ghl_location_works(base: str, access_token: str) -> bool:
 
 
 @pytest.fixture
-def moto_server(sandbox: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Services]:
+def moto_server(sandbox: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Container]:
     """template.yaml's resources in a moto server on loopback; boto3 reaches it over HTTP.
 
     moto's in-process mock is not thread-safe, so concurrency is tested through the server.
@@ -129,13 +131,13 @@ def moto_server(sandbox: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
             monkeypatch.setenv(name, value)
         point_catalog_at(sandbox, tmp_path, monkeypatch)
         store_app_credentials(resources.environment()["APP_SECRET_PREFIX"])
-        yield Container(Settings.from_env()).services
+        yield Container(Settings.from_env())
     finally:
         aws_clients.reset_clients()
         server.stop()
 
 
-def test_twenty_instances_refresh_a_rotating_token_exactly_once(moto_server: Services, sandbox: str) -> None:
+def test_twenty_instances_refresh_a_rotating_token_exactly_once(moto_server: Container, sandbox: str) -> None:
     # Given a GHL connection (single-use rotating refresh tokens) whose access token has expired
     services = moto_server
     grant = sandbox_grant("ghl", account=LOCATION)
@@ -185,11 +187,11 @@ def test_twenty_instances_refresh_a_rotating_token_exactly_once(moto_server: Ser
 
 
 @pytest.fixture
-def services(oauth_env: dict[str, str]) -> Services:
-    return Container(Settings.from_env()).services
+def services(oauth_env: dict[str, str]) -> Container:
+    return Container(Settings.from_env())
 
 
-def test_fresh_token_is_used_without_refreshing(services: Services, sandbox: str) -> None:
+def test_fresh_token_is_used_without_refreshing(services: Container, sandbox: str) -> None:
     connection = seed_connection(services, "ghl", sandbox_grant("ghl", account=LOCATION), expired=False)
     manager = token_manager(services, RecordedEvents())
     token = manager.access_token(connection)
@@ -197,7 +199,7 @@ def test_fresh_token_is_used_without_refreshing(services: Services, sandbox: str
     assert sandbox_requests(sandbox, app="ghl", grant_type="refresh_token") == []
 
 
-def test_invalid_grant_means_reauth_required_and_an_errored_event(services: Services, sandbox: str) -> None:
+def test_invalid_grant_means_reauth_required_and_an_errored_event(services: Container, sandbox: str) -> None:
     connection = seed_connection(services, "calendly", sandbox_grant("calendly"), expired=True)
     # The user removed the app at Calendly: every grant is dead
     requests.post(
@@ -220,7 +222,7 @@ def test_invalid_grant_means_reauth_required_and_an_errored_event(services: Serv
     assert len(sandbox_requests(sandbox, app="calendly", grant_type="refresh_token")) == 1
 
 
-def test_provider_outage_backs_off_without_flipping_the_status(services: Services, sandbox: str) -> None:
+def test_provider_outage_backs_off_without_flipping_the_status(services: Container, sandbox: str) -> None:
     connection = seed_connection(services, "ghl", sandbox_grant("ghl", account=LOCATION), expired=True)
     requests.post(
         f"{sandbox}/_sandbox/faults",
@@ -244,7 +246,7 @@ def test_provider_outage_backs_off_without_flipping_the_status(services: Service
     assert len(sandbox_requests(sandbox, app="ghl", grant_type="refresh_token")) == 1
 
 
-def test_sustained_outage_errors_then_success_recovers(services: Services, sandbox: str) -> None:
+def test_sustained_outage_errors_then_success_recovers(services: Container, sandbox: str) -> None:
     connection = seed_connection(services, "ghl", sandbox_grant("ghl", account=LOCATION), expired=True)
     requests.post(
         f"{sandbox}/_sandbox/faults",
@@ -273,7 +275,7 @@ def test_sustained_outage_errors_then_success_recovers(services: Services, sandb
     assert [type(e) for e in events.published] == [IntegrationErrored, IntegrationRecovered]
 
 
-def test_a_token_still_valid_is_used_when_the_early_refresh_fails(services: Services, sandbox: str) -> None:
+def test_a_token_still_valid_is_used_when_the_early_refresh_fails(services: Container, sandbox: str) -> None:
     grant = sandbox_grant("hubspot")
     connection = seed_connection(services, "hubspot", grant, expired=False)
     # Two minutes left: inside the five-minute refresh margin, but still usable
@@ -294,12 +296,21 @@ def test_a_token_still_valid_is_used_when_the_early_refresh_fails(services: Serv
     assert token == grant["access_token"]
 
 
-def test_the_container_makes_the_manager_the_services_credential_source(oauth_env: dict[str, str]) -> None:
-    container = Container(Settings.from_env())
-    services = container.services
+def test_the_container_hands_out_credentials_through_the_token_manager(
+    services: Container, sandbox: str
+) -> None:
+    # Given a GHL connection whose access token has expired
+    grant = sandbox_grant("ghl", account=LOCATION)
+    connection = seed_connection(services, "ghl", grant, expired=True)
+    services.app_credentials(services.catalog.get("ghl"), "agency-1")
+    assert "token_manager" not in vars(services)  # the app store alone does not build the token stack
 
-    services.app_credentials(container.catalog.get("ghl"), "agency-1")
+    # When the portal or a disconnect asks the container for the connection's credentials
+    credentials = services.fresh_credentials(connection)
 
-    manager = container.token_manager
-    assert services.credential_source is manager
-    assert services.app_source is manager.apps
+    # Then the token manager refreshed them once, and it shares the container's app store
+    assert credentials.access_token is not None
+    assert credentials.access_token.get_secret_value() != grant["access_token"]
+    assert ghl_location_works(sandbox, credentials.access_token.get_secret_value())
+    assert len(sandbox_requests(sandbox, app="ghl", grant_type="refresh_token")) == 1
+    assert services.token_manager.apps is services.apps

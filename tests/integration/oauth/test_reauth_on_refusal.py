@@ -24,7 +24,7 @@ CONFIG = {"ghl": {"pipeline_id": "p-1", "stage_id": "s-1"}, "slack": {"channel_i
 
 @pytest.fixture
 def published(monkeypatch: pytest.MonkeyPatch) -> list[PlatformEvent]:
-    """What the functions publish to the bus (the publisher itself stands in)."""
+    """What the functions publish to the bus (the bus adapter itself stands in)."""
     events: list[PlatformEvent] = []
     monkeypatch.setattr(EventBridgePublisher, "publish", lambda _self, *given: events.extend(given))
     return events

@@ -1,1 +1,1 @@
-"""Glue between the Powertools HTTP resolver and the domain: identity and error answers, once."""
+"""Powertools resolver glue: the caller's identity, error answers and the OpenAPI merge."""

@@ -1,4 +1,4 @@
-"""Provider specs as data, validated at load; code exists only where data cannot say it."""
+"""Provider specs as validated data (endpoints, scopes, PKCE, webhooks, paging, config)."""
 
 from integrations.catalog.loader import Catalog, load_catalog
 from integrations.catalog.model import (

@@ -45,8 +45,9 @@ if TYPE_CHECKING:
     from integrations.domain.agency import AgencySettings
     from integrations.domain.credentials import AppCredentials
     from integrations.domain.principal import Principal
-    from integrations.services import Services
+    from integrations.store.connections import ConnectionRepository
     from integrations.store.vault import TokenVault
+    from integrations.webhooks.subscriptions import SubscriptionContext
 
 logger = get_logger()
 
@@ -457,20 +458,28 @@ def _expiry(now: datetime, expires_in: Any) -> datetime | None:
         return None
 
 
-def build_connector(services: Services, jobs: JobSink | None) -> Connector:
-    """The Connector over the process's adapters (called once, at the function's edge)."""
+def build_connector(
+    *,
+    catalog: Catalog,
+    connections: ConnectionRepository,
+    agencies: AgencySettingsSource,
+    vault: TokenVault,
+    transitions: ConnectionTransitions,
+    jobs: JobSink | None,
+    subscriptions: SubscriptionContext,
+    inbound_email_domain: str,
+    clock: Callable[[], datetime],
+) -> Connector:
+    """The Connector with its after-connect steps (push subscriptions, lookups, the first sync job)."""
     from integrations.connections.after_connect import AfterConnect
-    from integrations.connections.apply import ConnectionTransitions
 
     return Connector(
-        catalog=services.catalog,
-        connections=services.connections,
-        agencies=services.agencies,
-        vault=services.vault,
-        transitions=ConnectionTransitions(services.connections, services.events, services.clock),
-        after_connect=AfterConnect(
-            services.connections, jobs, services.clock, subscriptions=services.subscriptions
-        ),
-        inbound_email_domain=services.settings.inbound_email_domain,
-        clock=services.clock,
+        catalog=catalog,
+        connections=connections,
+        agencies=agencies,
+        vault=vault,
+        transitions=transitions,
+        after_connect=AfterConnect(connections, jobs, clock, subscriptions=subscriptions),
+        inbound_email_domain=inbound_email_domain,
+        clock=clock,
     )

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from integrations.domain.connection import Connection
     from integrations.domain.credentials import AppCredentials, Credentials
     from integrations.domain.lookup import Lookup
-    from integrations.services import Services
     from integrations.store.vault import TokenVault
     from integrations.webhooks.subscriptions import SubscriptionContext
 
@@ -91,14 +90,6 @@ class Disconnector:
 
     def _provider_cleanup(self, spec: ProviderSpec, connection: Connection, credentials: Credentials) -> None:
         self._unsubscribe(spec, connection, credentials)
-        module = module_for(spec.id)
-        try:
-            module.on_disconnect(spec, connection, credentials)
-        except Exception as exc:  # a provider failure never blocks a disconnect
-            logger.warning(
-                "provider unsubscribe failed",
-                extra={"connection_id": connection.id, "error": type(exc).__name__},
-            )
         if not spec.revocable:
             return
         if self._grant_still_used(spec, connection):
@@ -106,7 +97,7 @@ class Disconnector:
             logger.info("revoke skipped: grant still used", extra={"connection_id": connection.id})
             return
         try:
-            module.revoke(spec, credentials, self._app_credentials(spec, connection.agency_id))
+            module_for(spec.id).revoke(spec, credentials, self._app_credentials(spec, connection.agency_id))
         except Exception as exc:  # a provider failure never blocks a disconnect
             logger.warning(
                 "revoke failed", extra={"connection_id": connection.id, "error": type(exc).__name__}
@@ -141,16 +132,3 @@ class Disconnector:
             ):
                 return True
         return False
-
-
-def build_disconnector(services: Services) -> Disconnector:
-    """The Disconnector over the process's adapters."""
-    return Disconnector(
-        catalog=services.catalog,
-        connections=services.connections,
-        vault=services.vault,
-        events=services.events,
-        fresh_credentials=services.fresh_credentials,
-        app_credentials=services.app_credentials,
-        subscriptions=services.subscriptions,
-    )

@@ -1,1 +1,1 @@
-"""OAuth sessions, the generic OAuth2 engine, Google's flow, app credentials and the token manager."""
+"""The OAuth protocol: start / authorize / callback, PKCE, sessions, engines, apps, token manager."""

@@ -90,7 +90,7 @@ class AppCredentialStore:
         return own if own is not None else self.platform(app)
 
     def for_agency(self, spec: ProviderSpec, agency_id: str) -> AppCredentials | None:
-        """services.AppCredentialSource: the agency's current app for a provider, None if none."""
+        """The agency's current app for a provider, None if none."""
         if spec.oauth is None:
             return None
         try:

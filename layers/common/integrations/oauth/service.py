@@ -10,7 +10,7 @@ minimal error page when there is no trustworthy return_to.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from integrations.domain.access import Level, Role
 from integrations.domain.authorization import Scope
+from integrations.domain.connection import utcnow
 from integrations.domain.errors import BadRequest, Forbidden, IntegrationError, NotFound
 from integrations.domain.flow import FlowError, FlowErrorCode
 from integrations.oauth import engine as oauth_engine
@@ -27,12 +28,12 @@ from integrations.oauth.sessions import BindOutcome, OAuthSession, SessionStore
 from integrations.observability import get_logger
 
 if TYPE_CHECKING:
+    from integrations.catalog.loader import Catalog
     from integrations.catalog.model import OAuthSpec, ProviderSpec
     from integrations.connections.connect import Connector, ConnectResult
     from integrations.domain.credentials import AppCredentials
     from integrations.domain.principal import Principal
     from integrations.oauth.apps import AgencyAppInfo, AgencyAppInput, AppCredentialStore
-    from integrations.services import Services
 
 logger = get_logger()
 
@@ -139,15 +140,21 @@ class Flow(Protocol):
 class OAuthService:
     def __init__(
         self,
-        services: Services,
+        *,
+        catalog: Catalog,
         sessions: SessionStore,
         apps: AppCredentialStore,
         connector: Connector,
-        *,
+        public_api_url: str,
+        allowed_return_origins: tuple[str, ...],
+        clock: Callable[[], datetime] = utcnow,
         flows: Mapping[str, Flow] | None = None,
         engine: oauth_engine.OAuth2Engine | None = None,
     ) -> None:
-        self._s = services
+        self._catalog = catalog
+        self._public_api_url = public_api_url
+        self._allowed_return_origins = allowed_return_origins
+        self._clock = clock
         self._sessions = sessions
         self._apps = apps
         self._connector = connector
@@ -172,10 +179,10 @@ class OAuthService:
 
     def start(self, principal: Principal, provider_id: str, request: StartRequest) -> str:
         """Check everything, store a session, and answer the URL the browser goes to next."""
-        spec = self._s.catalog.get(provider_id)
+        spec = self._catalog.get(provider_id)
         if spec.oauth is None:
             raise BadRequest(f"{spec.name} does not connect through OAuth.", code="not_oauth")
-        return_to = validate_return_to(request.return_to, self._s.settings.allowed_return_origins)
+        return_to = validate_return_to(request.return_to, self._allowed_return_origins)
         scope = self._connector.allowed_scope(principal, spec, request.level, request.client_id)
         self._connector.check_conflicts(spec, scope)
         app = self._apps.current(principal.agency_id, spec.oauth.app)
@@ -194,7 +201,7 @@ class OAuthService:
         )
         state = self._sessions.create(session)
         logger.info("oauth session started", extra={"provider": spec.id, "level": scope.level.value})
-        return f"{self._s.settings.public_api_url}/oauth/{spec.id}/authorize?{urlencode({'session': state})}"
+        return f"{self._public_api_url}/oauth/{spec.id}/authorize?{urlencode({'session': state})}"
 
     # --- 2. authorize (browser) ---
 
@@ -208,7 +215,7 @@ class OAuthService:
         if session.provider != provider_id:
             self._sessions.consume(state)
             return self._fail(session, FlowErrorCode.PROVIDER_MISMATCH)
-        if session.expired(self._s.clock()):
+        if session.expired(self._clock()):
             self._sessions.consume(state)
             return self._fail(session, FlowErrorCode.SESSION_EXPIRED)
         cookie_value = secrets.token_urlsafe(32)
@@ -218,7 +225,7 @@ class OAuthService:
         if outcome is BindOutcome.UNKNOWN:
             return self._after_use(state)
         try:
-            spec = self._s.catalog.get(provider_id)
+            spec = self._catalog.get(provider_id)
             assert spec.oauth is not None
             app = self._apps.for_client_id(session.agency_id, spec.oauth.app, session.app_client_id)
             url = self._flow(spec.oauth).authorization_url(
@@ -234,7 +241,7 @@ class OAuthService:
             self._sessions.consume(state)
             return self._fail(session, FlowErrorCode.INTERNAL_ERROR)
         return Redirect(
-            url, [self._cookie(provider_id, cookie_value, max_age=_cookie_age(session, self._s.clock()))]
+            url, [self._cookie(provider_id, cookie_value, max_age=_cookie_age(session, self._clock()))]
         )
 
     # --- 3. callback (browser) ---
@@ -276,7 +283,7 @@ class OAuthService:
         # Order matters: the session is already burnt; every check below ends this round trip.
         if session.provider != provider_id:
             raise FlowError(FlowErrorCode.PROVIDER_MISMATCH, "The callback came for another provider.")
-        if session.expired(self._s.clock()):
+        if session.expired(self._clock()):
             raise FlowError(FlowErrorCode.SESSION_EXPIRED, "The connect session expired.")
         if not session.cookie_matches(cookies.get(cookie_name(provider_id))):
             raise FlowError(FlowErrorCode.COOKIE_MISMATCH, "The callback came to another browser.")
@@ -287,7 +294,7 @@ class OAuthService:
         code_value = query.get("code")
         if not code_value:
             raise FlowError(FlowErrorCode.PROVIDER_ERROR, "The provider sent no authorization code.")
-        spec = self._s.catalog.get(provider_id)
+        spec = self._catalog.get(provider_id)
         assert spec.oauth is not None
         try:
             app = self._apps.for_client_id(session.agency_id, spec.oauth.app, session.app_client_id)
@@ -335,7 +342,7 @@ class OAuthService:
     def _agency_app_spec(self, principal: Principal, provider_id: str) -> ProviderSpec:
         if principal.role is not Role.AGENCY_ADMIN:
             raise Forbidden("Only agency admins manage the agency's OAuth apps.", code="agency_admin_only")
-        spec = self._s.catalog.get(provider_id)
+        spec = self._catalog.get(provider_id)
         if spec.oauth is None:
             raise BadRequest(f"{spec.name} does not use OAuth.", code="not_oauth")
         return spec
@@ -344,13 +351,13 @@ class OAuthService:
 
     def redirect_uri(self, provider_id: str) -> str:
         """The callback URL registered at the provider: from configuration, never from Host."""
-        return f"{self._s.settings.public_api_url}/oauth/{provider_id}/callback"
+        return f"{self._public_api_url}/oauth/{provider_id}/callback"
 
     def _flow(self, spec: OAuthSpec) -> Flow:
         return self._flows.get(spec.flow, self._engine)
 
     def _cookie(self, provider_id: str, value: str, *, max_age: int) -> CookieSpec:
-        secure = self._s.settings.public_api_url.startswith("https://")
+        secure = self._public_api_url.startswith("https://")
         return CookieSpec(
             name=cookie_name(provider_id), value=value, max_age=max_age, path=COOKIE_PATH, secure=secure
         )

@@ -27,6 +27,7 @@ from integrations.domain.credentials import Credentials
 from integrations.domain.errors import ProviderUnavailable, ReauthRequired, VersionConflict
 from integrations.domain.leases import LeaseOutcome
 from integrations.http import RateLimited
+from integrations.metrics import TOKEN_REFRESHES, Counter, NoCounter
 from integrations.oauth.engine import OAuth2Engine
 from integrations.oauth.errors import TokenEndpointError
 from integrations.observability import get_logger
@@ -76,7 +77,7 @@ class RefreshLeases(Protocol):
 
 @dataclass
 class TokenManager:
-    """A CredentialSource (services.py) that refreshes OAuth tokens shortly before they expire."""
+    """Hands out usable credentials for a connection, refreshing OAuth tokens shortly before they expire."""
 
     catalog: Catalog
     connections: ConnectionRepository
@@ -89,8 +90,11 @@ class TokenManager:
     policy: RefreshPolicy = field(default_factory=RefreshPolicy)
     sleep: Callable[[float], None] = time.sleep
     owner: str = field(default_factory=lambda: secrets.token_hex(8))
+    # Each refresh this instance makes at the provider: ok, failed (outage, refusal to answer,
+    # a store that failed) or reauth (the grant is dead). Waiting on a peer's refresh counts nothing.
+    counter: Counter = field(default_factory=NoCounter)
 
-    # --- CredentialSource ---
+    # --- what callers use ---
 
     def credentials(self, connection: Connection) -> Credentials:
         """Usable credentials: refreshed first when they expire within the margin."""
@@ -181,8 +185,10 @@ class TokenManager:
             logger.info(
                 "token refreshed", extra={"connection_id": connection.id, "provider": connection.provider}
             )
+            self._count(connection, "ok")
             return fresh
         except ProviderUnavailable as exc:
+            self._count(connection, "failed")
             release = False
             failure = exc
             failures = self._record(
@@ -202,6 +208,12 @@ class TokenManager:
             )
             if not _expired(seen, self.clock()):
                 return seen
+            raise
+        except ReauthRequired:
+            self._count(connection, "reauth")
+            raise
+        except Exception:
+            self._count(connection, "failed")
             raise
         finally:
             if release:
@@ -226,6 +238,9 @@ class TokenManager:
         raise ReauthRequired(message)
 
     # --- helpers ---
+
+    def _count(self, connection: Connection, outcome: str) -> None:
+        self.counter.count(TOKEN_REFRESHES, provider=connection.provider, outcome=outcome)
 
     def _read(self, connection: Connection) -> Credentials:
         found = self.vault.get(credential_ref(connection))

@@ -1,1 +1,1 @@
-"""The portal's use cases: cards, connection details, config, disconnect, health and settings."""
+"""The portal's use cases: me, cards, connections, config and options, health, settings."""

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from integrations.catalog.config_validation import validate_config
 from integrations.catalog.model import ProviderSpec
-from integrations.connections.apply import ConnectionTransitions
-from integrations.connections.disconnect import build_disconnector
 from integrations.domain.access import Level, Role
 from integrations.domain.agency import AgencySettings, AgencySettingsUpdate
 from integrations.domain.authorization import (
@@ -42,19 +41,41 @@ from integrations.providers.registry import module_for
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger
 
-    from integrations.services import Services
+    from integrations.catalog.loader import Catalog
+    from integrations.connections.apply import ConnectionTransitions
+    from integrations.connections.disconnect import Disconnector
+    from integrations.domain.credentials import Credentials
+    from integrations.store.agencies import AgencyRepository
+    from integrations.store.connections import ConnectionRepository
 
 
 class PortalService:
-    def __init__(self, services: Services, logger: Logger) -> None:
-        self._s = services
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        connections: ConnectionRepository,
+        agencies: AgencyRepository,
+        transitions: ConnectionTransitions,
+        fresh_credentials: Callable[[Connection], Credentials],
+        disconnector: Disconnector,
+        clock: Callable[[], datetime],
+        logger: Logger,
+    ) -> None:
+        self._clock = clock
+        self._catalog = catalog
+        self._connections = connections
+        self._agencies = agencies
+        self._transitions = transitions
+        # Refreshes a token first when it is about to expire (the token manager, built on first use).
+        self._fresh_credentials = fresh_credentials
+        self._disconnector = disconnector
         self._log = logger
-        self._transitions = ConnectionTransitions(services.connections, services.events, services.clock)
 
     # --- who am I ---
 
     def me(self, principal: Principal) -> MeView:
-        settings = self._s.agencies.get(principal.agency_id)
+        settings = self._agencies.get(principal.agency_id)
         levels = may_see_integrations(principal, settings)
         can_manage = any(
             authorize(principal, _scope_for_manage_check(principal, level), Action.MANAGE, settings).allowed
@@ -67,15 +88,15 @@ class PortalService:
     def cards(self, principal: Principal, level: Level, client_id: str | None) -> CardList:
         """The cards of one level: one GetItem for the agency's settings, one Query for the connections."""
         scope = resolve_scope(principal, level, client_id)
-        settings = self._s.agencies.get(principal.agency_id)
+        settings = self._agencies.get(principal.agency_id)
         authorize(principal, scope, Action.VIEW, settings).raise_if_denied()
         can_manage = authorize(principal, scope, Action.MANAGE, settings).allowed
         by_provider: dict[str, list[Connection]] = {}
-        for connection in self._s.connections.list_for_scope(scope):
+        for connection in self._connections.list_for_scope(scope):
             by_provider.setdefault(connection.provider, []).append(connection)
         cards = [
             self._card(principal, spec, level, settings, by_provider, can_manage)
-            for spec in self._s.catalog
+            for spec in self._catalog
             if level in spec.levels
         ]
         return CardList(integrations=cards)
@@ -91,7 +112,7 @@ class PortalService:
     ) -> Card:
         decision = availability(spec.id, spec.min_tier, spec.levels, level, settings)
         conflict = next(
-            ((self._s.catalog.get(p), by_provider[p][0]) for p in spec.conflicts_with if by_provider.get(p)),
+            ((self._catalog.get(p), by_provider[p][0]) for p in spec.conflicts_with if by_provider.get(p)),
             None,
         )
         return Card.build(
@@ -115,7 +136,7 @@ class PortalService:
         """Check the caller, then read the new config (so its problems come after 403/404) and apply it."""
         connection, _ = self._authorized(principal, connection_id, Action.MANAGE)
         config = read_config()
-        spec = self._s.catalog.get(connection.provider)
+        spec = self._catalog.get(connection.provider)
         normalized = validate_config(spec, config)
         applied = self._transitions.apply(
             connection,
@@ -128,7 +149,7 @@ class PortalService:
 
     def options(self, principal: Principal, connection_id: str, field: str, parent: str | None) -> OptionList:
         connection, _ = self._authorized(principal, connection_id, Action.MANAGE)
-        spec = self._s.catalog.get(connection.provider)
+        spec = self._catalog.get(connection.provider)
         config_field = spec.config_field(field)
         if config_field is None or config_field.options_source is None:
             raise NotFound(f"{spec.name} has no options for '{field}'.", code="unknown_field")
@@ -142,14 +163,14 @@ class PortalService:
             )
         # A refused grant (a 401 / 403 from the provider) turns the card to reauth_required at once.
         with self._transitions.reauth_on_refusal(connection):
-            credentials = self._s.fresh_credentials(connection)
+            credentials = self._fresh_credentials(connection)
             options = module_for(spec.id).options(spec, connection, credentials, config_field.name, parent)
         return OptionList(options=[OptionView(value=o.value, label=o.label) for o in options])
 
     def disconnect(self, principal: Principal, connection_id: str) -> None:
         """Revoke and unsubscribe (best effort), announce, then delete credentials, lookups and connection."""
         connection, _ = self._authorized(principal, connection_id, Action.MANAGE)
-        build_disconnector(self._s).disconnect(connection)
+        self._disconnector.disconnect(connection)
 
     # --- agency ---
 
@@ -162,37 +183,37 @@ class PortalService:
         limit: int,
     ) -> HealthPageView:
         _require_agency_admin(principal)
-        if provider is not None and provider not in self._s.catalog:
+        if provider is not None and provider not in self._catalog:
             raise ValidationFailed(
                 f"Unknown provider '{provider}'.",
                 code="unknown_provider",
                 details=[{"field": "provider", "message": "is not a provider in the catalog"}],
             )
-        page = self._s.connections.health_page(
+        page = self._connections.health_page(
             principal.agency_id, status=status, provider=provider, cursor=cursor, limit=limit
         )
-        now = self._s.clock()
+        now = self._clock()
         return HealthPageView(
-            items=[HealthItem.of(c, self._s.catalog.get(c.provider), now) for c in page.connections],
+            items=[HealthItem.of(c, self._catalog.get(c.provider), now) for c in page.connections],
             next_cursor=page.next_cursor,
         )
 
     def settings(self, principal: Principal) -> SettingsView:
         _require_agency_admin(principal)
-        return _settings_view(self._s.agencies.get(principal.agency_id))
+        return _settings_view(self._agencies.get(principal.agency_id))
 
     def update_settings(self, principal: Principal, update: AgencySettingsUpdate) -> SettingsView:
         _require_agency_admin(principal)
         if update.enabled_providers is not None:
-            unknown = [p for p in update.enabled_providers if p not in self._s.catalog]
+            unknown = [p for p in update.enabled_providers if p not in self._catalog]
             if unknown:
                 raise ValidationFailed(
                     f"Unknown providers: {', '.join(unknown)}.",
                     code="unknown_provider",
                     details=[{"field": "enabled_providers", "message": f"unknown: {', '.join(unknown)}"}],
                 )
-        current = self._s.agencies.get(principal.agency_id)
-        saved = self._s.agencies.save(current.model_copy(update=update.model_dump()))
+        current = self._agencies.get(principal.agency_id)
+        saved = self._agencies.save(current.model_copy(update=update.model_dump()))
         return _settings_view(saved)
 
     # --- helpers ---
@@ -201,10 +222,10 @@ class PortalService:
         self, principal: Principal, connection_id: str, action: Action
     ) -> tuple[Connection, bool]:
         """Load a connection the caller may see (else 404), then check the action (else 403)."""
-        connection = self._s.connections.get(connection_id)
+        connection = self._connections.get(connection_id)
         if connection is None or not _is_visible_owner(principal, connection):
             raise NotFound("No such connection.", code="connection_not_found")
-        settings = self._s.agencies.get(principal.agency_id)
+        settings = self._agencies.get(principal.agency_id)
         scope = Scope(connection.agency_id, connection.level, connection.client_id, connection.user_id)
         view = authorize(principal, scope, Action.VIEW, settings)
         if not view.allowed:
@@ -215,7 +236,7 @@ class PortalService:
         return connection, manage.allowed
 
     def _view(self, connection: Connection, can_manage: bool, agency: bool) -> ConnectionView:
-        spec = self._s.catalog.get(connection.provider)
+        spec = self._catalog.get(connection.provider)
         return ConnectionView(
             id=connection.id,
             provider=connection.provider,

@@ -1,1 +1,1 @@
-"""One module per provider, each with the same shape; behaviour the catalog's data cannot express."""
+"""One folder per provider, all of one shape (connect, webhook, subscriptions), found by id."""

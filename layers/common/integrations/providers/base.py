@@ -58,6 +58,3 @@ class ProviderModule:
     ) -> list[Lookup]:
         """Provider-side set-up after connect (subscriptions, channels); returns lookup items to write."""
         return []
-
-    def on_disconnect(self, spec: ProviderSpec, connection: Connection, credentials: Credentials) -> None:
-        """Remove provider-side subscriptions and channels (best effort)."""

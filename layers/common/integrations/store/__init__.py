@@ -1,1 +1,1 @@
-"""DynamoDB and Secrets Manager adapters behind small interfaces."""
+"""Every AWS adapter (DynamoDB, KMS, Secrets Manager, EventBridge, SQS); AWS errors become ours."""

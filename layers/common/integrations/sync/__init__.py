@@ -1,1 +1,1 @@
-"""Scheduled and push-driven sync: jobs, the scheduler's fan-out and the worker's steps."""
+"""The sync engine: the job model, the scheduler's fan-out of due connections, and the worker's steps."""

@@ -1,1 +1,1 @@
-"""Calendly: connect (identity, event types, revocation) and webhook subscriptions."""
+"""Calendly: connect (identity, event types, revocation), subscriptions and their pushes."""

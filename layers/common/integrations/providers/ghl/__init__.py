@@ -1,1 +1,1 @@
-"""GoHighLevel: connect (identity, pipelines and stages)."""
+"""GoHighLevel: connect (identity, pipelines, stages), app webhooks and workflow calls."""

@@ -1,1 +1,1 @@
-"""Gmail: connect and the mailbox watch (Pub/Sub push)."""
+"""Gmail: connect, the mailbox watch, and its Pub/Sub pushes (verified by Google's OIDC JWT)."""

@@ -1,1 +1,1 @@
-"""Google Calendar, two-way and (through the catalog's `module`) one-way: connect, watch channels."""
+"""Google Calendar, two-way and (via the catalog's `module`) one-way: connect, watches, pushes."""

@@ -1,1 +1,1 @@
-"""HubSpot: connect (identity, properties, revocation)."""
+"""HubSpot: connect (identity, properties, revocation) and its app webhooks (v3 signatures)."""

@@ -1,1 +1,1 @@
-"""Outlook Calendar (Microsoft Graph): connect and change-notification subscriptions."""
+"""Outlook Calendar (Microsoft Graph): connect, change-notification subscriptions and their notifications."""

@@ -1,1 +1,1 @@
-"""Slack: connect (bot identity, channels, revocation)."""
+"""Slack: connect (bot identity, channels, revocation) and its Events API pushes."""
