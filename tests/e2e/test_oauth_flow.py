@@ -26,7 +26,8 @@ def consent(
     api: Api, redirect_url: str, *, drop_scope: str | None = None, account: str = "pat@example.com"
 ) -> Any:
     """Follow authorize → consent page (signed in as `account`) → Allow → callback; the callback's answer."""
-    authorize = api.call("GET", redirect_url)
+    # The portal's own navigation: a forwarded link (no Fetch Metadata, no Referer) is asked to confirm.
+    authorize = api.call("GET", redirect_url, headers={"Sec-Fetch-Site": "same-origin"})
     assert authorize.status_code == 302, authorize.text
     binding = authorize.headers["Set-Cookie"].split(";", 1)[0]
     page_url = authorize.headers["Location"]

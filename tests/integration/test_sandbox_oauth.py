@@ -152,14 +152,38 @@ def test_unknown_client_is_an_error_page(sb: Sandbox, app: str) -> None:
 
 
 @pytest.mark.parametrize("app", PKCE_APPS)
-def test_pkce_is_required_and_plain_is_refused(sb: Sandbox, app: str) -> None:
+def test_pkce_is_optional_for_web_apps_and_plain_is_refused(sb: Sandbox, app: str) -> None:
     missing = start_authorization(sb, app, pkce=False)
     plain = start_authorization(sb, app, extra={"code_challenge_method": "plain"})
 
-    assert missing.page.status_code == 400
-    assert "code_challenge" in missing.page.text
+    assert missing.page.status_code == 200
     assert plain.page.status_code == 400
     assert "S256" in plain.page.text
+
+
+@pytest.mark.parametrize("app", PKCE_APPS)
+def test_a_verifier_for_a_code_issued_without_challenge_is_refused(sb: Sandbox, app: str) -> None:
+    without = start_authorization(sb, app, pkce=False)
+    code = callback_params(decide(sb, without))["code"]
+
+    answer = exchange(sb, app, code, verifier="v" * 64)
+
+    if app == "slack":
+        assert answer.json() == {"ok": False, "error": "invalid_code"}
+    else:
+        assert answer.status_code == 400
+        assert answer.json()["error"] == "invalid_grant"
+
+
+def test_ghl_ignores_pkce_parameters(sb: Sandbox) -> None:
+    auth = start_authorization(sb, "ghl", pkce=True)
+    code = callback_params(decide(sb, auth))["code"]
+
+    # Another verifier than the challenge's: HighLevel has no PKCE, so the code is exchanged anyway.
+    answer = exchange(sb, "ghl", code, verifier="w" * 64)
+
+    assert answer.status_code == 200
+    assert "access_token" in answer.json()
 
 
 @pytest.mark.parametrize("app", PKCE_APPS)

@@ -14,7 +14,14 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 
-from integrations.oauth.service import BrowserAnswer, CookieSpec, Redirect
+from integrations.oauth.service import (
+    BrowserAnswer,
+    ConfirmPage,
+    CookieSpec,
+    Navigation,
+    Redirect,
+    confirm_cookie_name,
+)
 from oauth_routes.context import oauth
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
@@ -29,7 +36,15 @@ _HEADERS = {
 
 @router.get("/oauth/<provider>/authorize", summary="Browser: go to the provider", tags=["oauth"])
 def authorize(provider: str) -> Response[str]:
-    return _answer(oauth().authorize(provider, _query().get("session")))
+    query = _query()
+    headers = router.current_event.headers or {}
+    navigation = Navigation(
+        sec_fetch_site=headers.get("sec-fetch-site"),
+        referer=headers.get("referer"),
+        confirm=query.get("confirm"),
+        confirm_cookie=_cookies().get(confirm_cookie_name(provider)),
+    )
+    return _answer(oauth().authorize(provider, query.get("session"), navigation))
 
 
 @router.get("/oauth/<provider>/callback", summary="Browser: back from the provider", tags=["oauth"])
@@ -52,8 +67,46 @@ def _cookies() -> dict[str, str]:
     return jar
 
 
+# The confirmation page: nothing external, no scripts, never framed, never cached, no Referer out.
+_CONFIRM_HEADERS = {
+    **_HEADERS,
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+}
+
+
+def _confirm_page(answer: ConfirmPage) -> str:
+    e = html.escape
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>Connect {e(answer.provider_name)}?</title>"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        "<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem}"
+        "a.button{display:inline-block;padding:.6rem 1.2rem;background:#1a56db;color:#fff;"
+        "text-decoration:none;border-radius:.3rem}</style></head><body><main>"
+        f"<h1>Connect {e(answer.provider_name)}?</h1>"
+        f'<p>This link connects <strong id="provider">{e(answer.provider_name)}</strong> for '
+        f'<strong id="tenant">{e(answer.tenant)}</strong>. It was started by '
+        f'<strong id="requested-by">{e(answer.requested_by)}</strong>.</p>'
+        "<p>Continue only if you expected this. If someone sent you this link, the account you sign in "
+        "with next would be connected to their workspace.</p>"
+        f'<p><a class="button" id="continue" href="{e(answer.confirm_url)}">Continue to '
+        f"{e(answer.provider_name)}</a></p>"
+        "<p>Otherwise close this page; nothing has been connected.</p></main></body></html>"
+    )
+
+
 def _answer(answer: BrowserAnswer) -> Response[str]:
     cookies = [_cookie(c) for c in answer.cookies]
+    if isinstance(answer, ConfirmPage):
+        return Response(
+            status_code=200,
+            content_type="text/html; charset=utf-8",
+            body=_confirm_page(answer),
+            headers=dict(_CONFIRM_HEADERS),
+            cookies=cookies,
+        )
     if isinstance(answer, Redirect):
         return Response(
             status_code=302, body="", headers={**_HEADERS, "Location": answer.location}, cookies=cookies

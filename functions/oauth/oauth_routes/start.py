@@ -17,4 +17,15 @@ class StartAnswer(BaseModel):
 
 @router.post("/oauth/<provider>/start", summary="Start connecting a provider", tags=["oauth"])
 def start(provider: str, request: StartRequest) -> StartAnswer:
-    return StartAnswer(redirect_url=oauth().start(caller(router), provider, request))
+    return StartAnswer(redirect_url=oauth().start(caller(router), provider, request, _display_name()))
+
+
+def _display_name() -> str:
+    """Who the confirmation page names as the starter: the verified email or name claim, if any."""
+    event = router.current_event
+    claims = ((event.request_context.authorizer.jwt_claim) or {}) if event.request_context.authorizer else {}
+    for key in ("email", "name", "preferred_username"):
+        value = claims.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return ""

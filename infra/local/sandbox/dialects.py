@@ -20,8 +20,11 @@ class ClientAuth(StrEnum):
 
 
 class Pkce(StrEnum):
-    # The product always sends S256 for these; a missing challenge is an error page.
+    # Every authorization request must carry an S256 challenge (no provider here asks it of web apps).
     REQUIRED = "required"
+    # Optional for confidential web apps, and verified when sent: a code issued for a challenge is
+    # exchanged only with its verifier (Google, Microsoft, HubSpot, Calendly, Slack).
+    OPTIONAL = "optional"
     # Not part of the provider's protocol (GHL): parameters are ignored.
     UNSUPPORTED = "unsupported"
 
@@ -74,7 +77,7 @@ DIALECTS: dict[str, AppDialect] = {
             revoke_path="/google/revoke",
             scope_separator=" ",
             client_auth=frozenset({ClientAuth.POST, ClientAuth.BASIC}),
-            pkce=Pkce.REQUIRED,
+            pkce=Pkce.OPTIONAL,
             response_type_required=True,
             refresh=RefreshPolicy.REUSE,
             access_ttl=3599,
@@ -106,7 +109,7 @@ DIALECTS: dict[str, AppDialect] = {
             revoke_path="/hubspot/oauth/v1/refresh-tokens/<token>",
             scope_separator=" ",
             client_auth=frozenset({ClientAuth.POST}),
-            pkce=Pkce.REQUIRED,
+            pkce=Pkce.OPTIONAL,
             # HubSpot's authorize URL takes no response_type; one that is sent must say `code`.
             response_type_required=False,
             refresh=RefreshPolicy.REUSE,
@@ -124,7 +127,7 @@ DIALECTS: dict[str, AppDialect] = {
             scope_separator=" ",
             # Web (confidential) clients authenticate with HTTP Basic at Calendly.
             client_auth=frozenset({ClientAuth.BASIC}),
-            pkce=Pkce.REQUIRED,
+            pkce=Pkce.OPTIONAL,
             response_type_required=True,
             refresh=RefreshPolicy.ROTATE_SINGLE_USE,
             access_ttl=7200,
@@ -141,7 +144,7 @@ DIALECTS: dict[str, AppDialect] = {
             scope_separator=",",
             # Slack prefers HTTP Basic and also accepts the credentials in the body.
             client_auth=frozenset({ClientAuth.BASIC, ClientAuth.POST}),
-            pkce=Pkce.REQUIRED,
+            pkce=Pkce.OPTIONAL,
             response_type_required=False,
             refresh=RefreshPolicy.NONE,
             access_ttl=None,
@@ -157,7 +160,7 @@ DIALECTS: dict[str, AppDialect] = {
             revoke_path=None,
             scope_separator=" ",
             client_auth=frozenset({ClientAuth.POST, ClientAuth.BASIC}),
-            pkce=Pkce.REQUIRED,
+            pkce=Pkce.OPTIONAL,
             response_type_required=True,
             refresh=RefreshPolicy.ROTATE_KEEP_OLD,
             access_ttl=3599,

@@ -2,7 +2,8 @@
 
 Checks follow RFC 6749 / RFC 7636 and what each provider documents (see /work/shared/providers):
 exact redirect URI match, client authentication as the provider does it, single-use codes whose
-replay revokes what they produced, S256-only PKCE, rotation rules per provider.
+replay revokes what they produced, S256-only PKCE verified whenever a challenge was sent (ignored
+where the provider has no PKCE), rotation rules per provider.
 """
 
 from __future__ import annotations
@@ -250,7 +251,11 @@ def _validate_authorize(
     unknown = [s for s in scopes if s not in known_scopes(app)]
     if unknown or not scopes:
         raise _error_page(dialect, "invalid_scope", f"Some requested scopes were invalid: {unknown}")
-    if dialect.pkce is Pkce.REQUIRED:
+    if dialect.pkce is Pkce.UNSUPPORTED:
+        # The provider does not know PKCE: the parameters are dropped, so nothing binds the code.
+        carried.pop("code_challenge", None)
+        carried.pop("code_challenge_method", None)
+    elif dialect.pkce is Pkce.REQUIRED or "code_challenge" in carried or "code_challenge_method" in carried:
         challenge = carried.get("code_challenge")
         method = carried.get("code_challenge_method")
         if not challenge:
@@ -262,9 +267,6 @@ def _validate_authorize(
             )
         if not _PKCE_CHALLENGE.fullmatch(challenge):
             raise _error_page(dialect, "invalid_request", "Invalid code_challenge.")
-    else:
-        carried.pop("code_challenge", None)
-        carried.pop("code_challenge_method", None)
     prompt = carried.get("prompt")
     if (
         prompt is not None
@@ -538,7 +540,8 @@ def _exchange_code(sb: Sandbox, dialect: AppDialect, request: Request, client_id
 
 def _check_verifier(code: AuthCode, verifier: str | None, dialect: AppDialect) -> None:
     if code.code_challenge is None:
-        if verifier is not None and dialect.pkce is Pkce.REQUIRED:
+        # Google refuses a verifier for a code issued without a challenge; GHL ignores unknown fields.
+        if verifier is not None and dialect.pkce is not Pkce.UNSUPPORTED:
             raise _invalid_code("code_verifier or verifier is not needed.")
         return
     if verifier is None:

@@ -150,10 +150,13 @@ class Browser:
         payload = {"level": level or owner_level, "return_to": RETURN_TO, **body}
         return self.call(http_event("POST", f"/oauth/{provider}/start", claims=who or owner, body=payload))
 
-    def get(self, url: str, *, cookies: bool = True) -> Answer:
+    def get(self, url: str, *, cookies: bool = True, headers: dict[str, str] | None = None) -> Answer:
+        """GET as a browser would; by default as the portal's own navigation (same-origin Fetch Metadata)."""
         parts = urlsplit(url)
         jar = [f"{k}={v}" for k, v in self.jar.items()] if cookies else None
-        return self.call(http_event("GET", parts.path, query=dict(parse_qsl(parts.query)), cookies=jar))
+        sent = {"Sec-Fetch-Site": "same-origin"} if headers is None else headers
+        query = dict(parse_qsl(parts.query))
+        return self.call(http_event("GET", parts.path, query=query, cookies=jar, headers=sent))
 
     def consent(self, provider_url: str, **choices: Any) -> str:
         return consent(provider_url, **choices)

@@ -129,7 +129,10 @@ class OAuthSpec(BaseModel):
     scope_separator: str = " "
     # Where the authorize request carries the scopes (Slack: bot scopes in `scope`).
     scope_param: str = "scope"
+    # Whether to send PKCE (S256); true wherever the provider accepts the parameters.
     pkce: bool = True
+    # What PKCE does at this provider and what defends where it does not (README "Security notes").
+    pkce_note: str = ""
     client_auth: Literal["client_secret_post", "client_secret_basic"] = "client_secret_post"
     extra_authorize_params: dict[str, str] = Field(default_factory=dict)
     extra_token_params: dict[str, str] = Field(default_factory=dict)

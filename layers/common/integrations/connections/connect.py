@@ -249,6 +249,7 @@ class Connector:
         granted = self._granted(spec, answer, access_token)
         missing = missing_scopes(spec.oauth, granted)
         if missing:
+            self._revoke_refused(spec, scope, answer, app, granted, account=None)
             raise FlowError(
                 FlowErrorCode.MISSING_SCOPES, "Some permissions were not granted.", missing=missing
             )
@@ -266,7 +267,42 @@ class Connector:
             known = {c.value for c in FlowErrorCode}
             if exc.code not in known:
                 raise
+            self._revoke_refused(spec, scope, answer, app, granted, account=account)
             raise FlowError(FlowErrorCode(exc.code), exc.message) from None
+
+    def _revoke_refused(
+        self,
+        spec: ProviderSpec,
+        scope: Scope,
+        answer: dict[str, Any],
+        app: AppCredentials,
+        granted: list[str],
+        *,
+        account: ExternalAccount | None,
+    ) -> None:
+        """Best effort: a grant we refuse after the exchange must not stay alive at the provider.
+
+        Skipped where the provider has no revoke hook, and where revoking could reach a grant a
+        connection of this owner still uses through the same OAuth app (Google revokes the whole
+        account's grant; an unknown account counts as possibly the same).
+        """
+        assert spec.oauth is not None
+        if not spec.revocable:
+            return
+        for other in self._connections.list_for_scope(scope):
+            other_oauth = self._catalog.get(other.provider).oauth
+            same_app = other_oauth is not None and other_oauth.app == spec.oauth.app
+            if same_app and (account is None or other.account.id == account.id):
+                logger.info("refused grant kept: its app is in use here", extra={"provider": spec.id})
+                return
+        try:
+            registry.module_for(spec.id).revoke(spec, self._oauth_credentials(answer, app, granted), app)
+        except Exception as exc:  # the refusal stands whatever the provider answers
+            logger.warning(
+                "refused grant not revoked", extra={"provider": spec.id, "error": type(exc).__name__}
+            )
+            return
+        logger.info("refused grant revoked", extra={"provider": spec.id})
 
     def _granted(self, spec: ProviderSpec, answer: dict[str, Any], access_token: str) -> list[str]:
         from integrations.domain.flow import FlowError, FlowErrorCode

@@ -34,6 +34,10 @@ class OAuthSession:
     # client_id of the OAuth app the authorize request used: the exchange must use the same app.
     app_client_id: str = ""
     cookie_hash: str | None = None
+    # Who started it, as the confirmation page names them (an email or name claim; else the sub).
+    requested_by_label: str = ""
+    # Hash of the confirm token last offered by the confirmation page (None once bound).
+    confirm_hash: str | None = None
 
     def expired(self, now: datetime) -> bool:
         return now >= self.expires_at
@@ -48,6 +52,8 @@ class BindOutcome(StrEnum):
     BOUND = "bound"
     UNKNOWN = "unknown"
     ALREADY_BOUND = "already_bound"
+    # The confirm token is not the one last offered for this session (or another browser's).
+    CONFIRM_MISMATCH = "confirm_mismatch"
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 logger = get_logger()
 
 COOKIE_PREFIX = "oauth_session_"
+CONFIRM_COOKIE_PREFIX = "oauth_confirm_"
 COOKIE_PATH = "/oauth/"
 MAX_RETURN_TO = 2048
 
@@ -81,7 +82,29 @@ class ErrorPage:
     cookies: list[CookieSpec] = field(default_factory=list)
 
 
-BrowserAnswer = Redirect | ErrorPage
+@dataclass(frozen=True, slots=True)
+class ConfirmPage:
+    """Asks the person whether to go on: the link did not come from the portal (a forwarded link)."""
+
+    provider_name: str
+    tenant: str
+    requested_by: str
+    confirm_url: str
+    cookies: list[CookieSpec] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Navigation:
+    """What the browser said about where the authorize navigation came from (Fetch Metadata, Referer)."""
+
+    sec_fetch_site: str | None = None
+    referer: str | None = None
+    # The confirmation page's token, from the query and from this browser's cookie.
+    confirm: str | None = None
+    confirm_cookie: str | None = None
+
+
+BrowserAnswer = Redirect | ErrorPage | ConfirmPage
 
 
 # --- helpers that are pure ---
@@ -120,6 +143,31 @@ _RESULT_KEYS = frozenset({"integration", "result", "code", "missing", "connectio
 
 def cookie_name(provider: str) -> str:
     return f"{COOKIE_PREFIX}{provider}"
+
+
+def confirm_cookie_name(provider: str) -> str:
+    return f"{CONFIRM_COOKIE_PREFIX}{provider}"
+
+
+def from_portal(navigation: Navigation, allowed_origins: tuple[str, ...]) -> bool:
+    """Did the portal send this browser here? Same-origin/same-site Fetch Metadata, or an allowed Referer.
+
+    Anything else (`none`: typed or opened from a mail; `cross-site` from elsewhere; no header at all)
+    may be a forwarded link, so the person is asked first.
+    """
+    if (navigation.sec_fetch_site or "").strip().lower() in ("same-origin", "same-site"):
+        return True
+    if not navigation.referer:
+        return False
+    try:
+        parts = urlsplit(navigation.referer)
+        port = parts.port
+    except ValueError:
+        return False
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return False
+    origin = f"{parts.scheme}://{parts.hostname.lower()}" + (f":{port}" if port else "")
+    return origin in {o.lower().rstrip("/") for o in allowed_origins}
 
 
 # --- the service ---
@@ -177,7 +225,9 @@ class OAuthService:
 
     # --- 1. start (JWT) ---
 
-    def start(self, principal: Principal, provider_id: str, request: StartRequest) -> str:
+    def start(
+        self, principal: Principal, provider_id: str, request: StartRequest, requested_by_label: str = ""
+    ) -> str:
         """Check everything, store a session, and answer the URL the browser goes to next."""
         spec = self._catalog.get(provider_id)
         if spec.oauth is None:
@@ -198,6 +248,7 @@ class OAuthService:
             return_to=return_to,
             verifier=new_verifier() if spec.oauth.pkce else None,
             app_client_id=app.client_id,
+            requested_by_label=requested_by_label[:200],
         )
         state = self._sessions.create(session)
         logger.info("oauth session started", extra={"provider": spec.id, "level": scope.level.value})
@@ -205,25 +256,39 @@ class OAuthService:
 
     # --- 2. authorize (browser) ---
 
-    def authorize(self, provider_id: str, state: str | None) -> BrowserAnswer:
-        """Bind the session to this browser with a cookie and send it to the provider."""
+    def authorize(
+        self, provider_id: str, state: str | None, navigation: Navigation | None = None
+    ) -> BrowserAnswer:
+        """Bind the session to this browser with a cookie and send it to the provider.
+
+        A navigation that did not come from the portal is asked to confirm first (a confirmation
+        page naming the provider, the tenant and who started it); the session binds only then.
+        """
+        navigation = navigation or Navigation()
         if not state:
             return _page(FlowErrorCode.SESSION_UNKNOWN)
-        session = self._sessions.get(state)
-        if session is None:
-            return self._after_use(state)
-        if session.provider != provider_id:
-            self._sessions.consume(state)
-            return self._fail(session, FlowErrorCode.PROVIDER_MISMATCH)
-        if session.expired(self._clock()):
-            self._sessions.consume(state)
-            return self._fail(session, FlowErrorCode.SESSION_EXPIRED)
+        checked = self._live_session(provider_id, state)
+        if not isinstance(checked, OAuthSession):
+            return checked
+        session = checked
+        confirm = self._confirmed(navigation)
+        if confirm is None:
+            # Not from the portal, or a confirm link in another browser (forwarded): ask this person.
+            return self._offer_confirmation(provider_id, state, session)
+        confirm = confirm or None
         cookie_value = secrets.token_urlsafe(32)
-        outcome = self._sessions.bind_cookie(state, cookie_value)
+        outcome = self._sessions.bind_cookie(state, cookie_value, confirm)
         if outcome is BindOutcome.ALREADY_BOUND:
             return self._fail(session, FlowErrorCode.SESSION_USED)
         if outcome is BindOutcome.UNKNOWN:
             return self._after_use(state)
+        if outcome is BindOutcome.CONFIRM_MISMATCH:
+            return self._offer_confirmation(provider_id, state, session)
+        cookies = [
+            self._cookie(provider_id, cookie_value, max_age=_cookie_age(session, self._clock())),
+        ]
+        if confirm is not None:
+            cookies.append(self._cookie(provider_id, "", max_age=0, name=confirm_cookie_name(provider_id)))
         try:
             spec = self._catalog.get(provider_id)
             assert spec.oauth is not None
@@ -240,8 +305,49 @@ class OAuthService:
             logger.warning("authorize failed", extra={"provider": provider_id, "error_code": code})
             self._sessions.consume(state)
             return self._fail(session, FlowErrorCode.INTERNAL_ERROR)
-        return Redirect(
-            url, [self._cookie(provider_id, cookie_value, max_age=_cookie_age(session, self._clock()))]
+        return Redirect(url, cookies)
+
+    def _live_session(self, provider_id: str, state: str) -> OAuthSession | BrowserAnswer:
+        """The session if it is usable here; else the answer that ends the round trip."""
+        session = self._sessions.get(state)
+        if session is None:
+            return self._after_use(state)
+        if session.provider != provider_id:
+            self._sessions.consume(state)
+            return self._fail(session, FlowErrorCode.PROVIDER_MISMATCH)
+        if session.expired(self._clock()):
+            self._sessions.consume(state)
+            return self._fail(session, FlowErrorCode.SESSION_EXPIRED)
+        return session
+
+    def _confirmed(self, navigation: Navigation) -> str | None:
+        """The confirm token to spend ("" when the portal sent the browser); None: ask the person."""
+        if navigation.confirm is not None:
+            held = navigation.confirm_cookie
+            if held and secrets.compare_digest(navigation.confirm.encode(), held.encode()):
+                return navigation.confirm
+            return None
+        return "" if from_portal(navigation, self._allowed_return_origins) else None
+
+    def _offer_confirmation(self, provider_id: str, state: str, session: OAuthSession) -> BrowserAnswer:
+        """The confirmation page, with a fresh single-use token held by this browser's cookie too."""
+        token = secrets.token_urlsafe(32)
+        outcome = self._sessions.offer_confirmation(state, token)
+        if outcome is BindOutcome.UNKNOWN:
+            return self._after_use(state)
+        if outcome is not BindOutcome.BOUND:
+            return self._fail(session, FlowErrorCode.SESSION_USED)
+        spec = self._catalog.get(provider_id)
+        query = urlencode({"session": state, "confirm": token})
+        max_age = _cookie_age(session, self._clock())
+        return ConfirmPage(
+            provider_name=spec.name,
+            tenant=_tenant_label(session),
+            requested_by=session.requested_by_label or session.requested_by,
+            confirm_url=f"{self._public_api_url}/oauth/{provider_id}/authorize?{query}",
+            cookies=[
+                self._cookie(provider_id, token, max_age=max_age, name=confirm_cookie_name(provider_id))
+            ],
         )
 
     # --- 3. callback (browser) ---
@@ -356,10 +462,14 @@ class OAuthService:
     def _flow(self, spec: OAuthSpec) -> Flow:
         return self._flows.get(spec.flow, self._engine)
 
-    def _cookie(self, provider_id: str, value: str, *, max_age: int) -> CookieSpec:
+    def _cookie(self, provider_id: str, value: str, *, max_age: int, name: str | None = None) -> CookieSpec:
         secure = self._public_api_url.startswith("https://")
         return CookieSpec(
-            name=cookie_name(provider_id), value=value, max_age=max_age, path=COOKIE_PATH, secure=secure
+            name=name or cookie_name(provider_id),
+            value=value,
+            max_age=max_age,
+            path=COOKIE_PATH,
+            secure=secure,
         )
 
     def _fail(
@@ -380,6 +490,20 @@ class OAuthService:
             return _page(FlowErrorCode.SESSION_UNKNOWN, cookies)
         location = result_url(used.return_to, used.provider, "error", code=FlowErrorCode.SESSION_USED.value)
         return Redirect(location, cookies or [])
+
+
+def _tenant_label(session: OAuthSession) -> str:
+    """Whose connection this becomes, in the words of the confirmation page."""
+    if session.level is Level.USER:
+        where = (
+            f"client {session.client_id} of agency {session.agency_id}"
+            if session.client_id
+            else f"agency {session.agency_id}"
+        )
+        return f"a personal connection in {where}"
+    if session.client_id:
+        return f"client {session.client_id} of agency {session.agency_id}"
+    return f"agency {session.agency_id}"
 
 
 def _cookie_age(session: OAuthSession, now: datetime) -> int:

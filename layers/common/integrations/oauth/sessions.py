@@ -34,8 +34,15 @@ class SessionStore(Protocol):
 
     def get(self, state: str) -> OAuthSession | None: ...
 
-    def bind_cookie(self, state: str, cookie_value: str) -> BindOutcome:
-        """Bind the session to the browser holding `cookie_value`; only the first browser wins."""
+    def bind_cookie(self, state: str, cookie_value: str, confirm_token: str | None = None) -> BindOutcome:
+        """Bind the session to the browser holding `cookie_value`; only the first browser wins.
+
+        With `confirm_token`, binds only if it is the token last offered for this session, and spends it.
+        """
+        ...
+
+    def offer_confirmation(self, state: str, confirm_token: str) -> BindOutcome:
+        """Remember the hash of the token a confirmation page offers; BOUND means it was stored."""
         ...
 
     def consume(self, state: str) -> OAuthSession | None:

@@ -80,21 +80,49 @@ class DynamoSessionStore:
         return _from_item(from_item(item)) if item else None
 
     @_unavailable
-    def bind_cookie(self, state: str, cookie_value: str) -> BindOutcome:
-        """Bind the session to the browser holding `cookie_value`; only the first browser wins."""
+    def bind_cookie(self, state: str, cookie_value: str, confirm_token: str | None = None) -> BindOutcome:
+        """Bind the session to the browser holding `cookie_value`; only the first browser wins.
+
+        With `confirm_token`, binds only if it is the token last offered for this session, and spends it.
+        """
+        condition = "attribute_exists(pk) AND attribute_not_exists(cookie_hash)"
+        values = {":hash": hash_secret(cookie_value)}
+        update = "SET cookie_hash = :hash"
+        if confirm_token is not None:
+            condition += " AND confirm_hash = :confirm"
+            values[":confirm"] = hash_secret(confirm_token)
+            update += " REMOVE confirm_hash"
+        return self._conditional_update(state, update, condition, values)
+
+    @_unavailable
+    def offer_confirmation(self, state: str, confirm_token: str) -> BindOutcome:
+        """Remember the hash of the token a confirmation page offers; BOUND means it was stored."""
+        return self._conditional_update(
+            state,
+            "SET confirm_hash = :confirm",
+            "attribute_exists(pk) AND attribute_not_exists(cookie_hash)",
+            {":confirm": hash_secret(confirm_token)},
+        )
+
+    def _conditional_update(
+        self, state: str, update: str, condition: str, values: dict[str, str]
+    ) -> BindOutcome:
         try:
             self._db.update_item(
                 TableName=self._table,
                 Key=to_values({"pk": _session_pk(hash_secret(state))}),
-                UpdateExpression="SET cookie_hash = :hash",
-                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(cookie_hash)",
-                ExpressionAttributeValues=to_values({":hash": hash_secret(cookie_value)}),
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeValues=to_values(values),
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
             if not is_condition_failure(exc):
                 raise
-            return BindOutcome.ALREADY_BOUND if exc.response.get("Item") else BindOutcome.UNKNOWN
+            old: Any = exc.response.get("Item")
+            if not old:
+                return BindOutcome.UNKNOWN
+            return BindOutcome.ALREADY_BOUND if "cookie_hash" in old else BindOutcome.CONFIRM_MISMATCH
         return BindOutcome.BOUND
 
     @_unavailable
@@ -161,6 +189,7 @@ def _to_item(session: OAuthSession) -> dict[str, Any]:
         "verifier": session.verifier,
         "app_client_id": session.app_client_id,
         "cookie_hash": session.cookie_hash,
+        "requested_by_label": session.requested_by_label,
         "session_expires_at": int(session.expires_at.timestamp()),
         # The table's TTL attribute.
         "expires_at": int((session.expires_at + _TTL_GRACE).timestamp()),
@@ -179,6 +208,8 @@ def _from_item(data: dict[str, Any]) -> OAuthSession:
         expires_at=datetime.fromtimestamp(int(data["session_expires_at"]), UTC),
         verifier=_opt(data.get("verifier")),
         app_client_id=str(data.get("app_client_id", "")),
+        requested_by_label=str(data.get("requested_by_label") or ""),
+        confirm_hash=_opt(data.get("confirm_hash")),
     )
     cookie_hash = _opt(data.get("cookie_hash"))
     return replace(session, cookie_hash=cookie_hash) if cookie_hash else session
