@@ -27,12 +27,39 @@ _HEADERS = {
 }
 
 
-@router.get("/oauth/<provider>/authorize", summary="Browser: go to the provider", tags=["oauth"])
+_LOCATION = {"Location": {"description": "Where the browser goes next", "schema": {"type": "string"}}}
+_ERROR_PAGE = {
+    "description": "The round trip cannot go on: a minimal page naming the reason and its code",
+    "content": {"text/html": {"schema": {"type": "string"}}},
+}
+
+
+@router.get(
+    "/oauth/<provider>/authorize",
+    summary="Browser: go to the provider",
+    responses={
+        302: {"description": "To the provider's consent screen (sets the binding cookie)", "headers": _LOCATION},
+        400: _ERROR_PAGE,
+    },
+    tags=["oauth"],
+)
 def authorize(provider: str) -> Response[str]:
     return _answer(oauth().authorize(provider, _query().get("session")))
 
 
-@router.get("/oauth/<provider>/callback", summary="Browser: back from the provider", tags=["oauth"])
+@router.get(
+    "/oauth/<provider>/callback",
+    summary="Browser: back from the provider",
+    responses={
+        302: {
+            "description": "Back to the portal's return_to page, with `integration`, `result` (and `code`) "
+            "in its query",
+            "headers": _LOCATION,
+        },
+        400: _ERROR_PAGE,
+    },
+    tags=["oauth"],
+)
 def callback(provider: str) -> Response[str]:
     return _answer(oauth().callback(provider, _query(), _cookies()))
 
