@@ -114,9 +114,7 @@ def test_connect_and_disconnect_answers_are_documented(api: Api) -> None:
 
 @pytest.mark.parametrize("value", [0, 1, "true", "no", None])
 def test_a_boolean_setting_takes_only_true_or_false(api: Api, value: Any) -> None:
-    answer = api.call(
-        "PUT", "/agency/settings", identity=ADMIN, json={"staff_personal_connections": value}
-    )
+    answer = api.call("PUT", "/agency/settings", identity=ADMIN, json={"staff_personal_connections": value})
 
     assert answer.status_code == 422, answer.text
     assert answer.json()["code"] == "invalid_request"

@@ -38,7 +38,10 @@ _ERROR_PAGE = {
     "/oauth/<provider>/authorize",
     summary="Browser: go to the provider",
     responses={
-        302: {"description": "To the provider's consent screen (sets the binding cookie)", "headers": _LOCATION},
+        302: {
+            "description": "To the provider's consent screen (sets the binding cookie)",
+            "headers": _LOCATION,
+        },
         400: _ERROR_PAGE,
     },
     tags=["oauth"],

@@ -38,7 +38,7 @@ _GATEWAY_ERROR = {
 }
 _UNAUTHORIZED = {
     "description": "Not signed in: the API's JWT authorizer refused the token (missing, expired, "
-    "badly signed, wrong issuer or audience). The body is API Gateway's, `{\"message\": \"Unauthorized\"}`; "
+    'badly signed, wrong issuer or audience). The body is API Gateway\'s, `{"message": "Unauthorized"}`; '
     "`www-authenticate` says why.",
     "headers": {
         "www-authenticate": {
