@@ -133,32 +133,51 @@ def test_a_method_a_known_path_does_not_serve_is_405_with_allow(api: Api, method
 # --------------------------------------------------------------------------- the fuzz
 
 
-def _schema(api: Api, identity: str) -> schemathesis.schemas.BaseSchema:
-    config = SchemathesisConfig.from_dict(
+# Valid by the schema, refused by the data the schema cannot know: a `cursor` only this API mints
+# (400 invalid_cursor), provider ids the catalog lists (422 unknown_provider, as a filter or a setting).
+_DATA_DEPENDENT_STATUSES = {
+    ("GET", "/agency/health"): ["400", "422"],
+    ("PUT", "/agency/settings"): ["422"],
+}
+_ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429"]
+
+# Bounded and derandomized: a fixed seed, a few examples per operation, every check on; the stateful
+# phase (long call chains) is left to manual runs.
+CONTRACT = schemathesis.openapi.from_path(
+    TARGET,
+    config=SchemathesisConfig.from_dict(
         {
             "seed": 20261201,
             "generation": {"max-examples": 6, "deterministic": True, "database": "none"},
-            "checks": {"enabled": True},
+            "checks": {"enabled": True, "positive_data_acceptance": {"expected-statuses": _ACCEPTED}},
             "phases": {"stateful": {"enabled": False}},
+            "operations": [
+                {
+                    "include-method": method,
+                    "include-path": path,
+                    "checks": {"positive_data_acceptance": {"expected-statuses": [*_ACCEPTED, *statuses]}},
+                }
+                for (method, path), statuses in _DATA_DEPENDENT_STATUSES.items()
+            ],
         }
-    )
-    schema = schemathesis.openapi.from_path(TARGET, config=config)
-    schema.config.update(
-        base_url=api.base,
-        headers={"Authorization": f"Bearer {api.token(FUZZ_IDENTITIES[identity])}"},
-        request_timeout=10,
-    )
-    return schema
+    ),
+).exclude(
+    # The browser's half of the OAuth round trip takes only a session or state minted by `start`:
+    # anything generated is (rightly) refused, so the fuzz would only report that. Their documented
+    # answers (302, the 400 page) are checked above, in
+    # test_authorize_and_callback_document_their_redirects_and_error_pages.
+    path_regex=r"^/oauth/\{provider\}/(authorize|callback)$",
+)
 
 
 @pytest.fixture(scope="module", params=sorted(FUZZ_IDENTITIES))
-def contract_schema(request: pytest.FixtureRequest, api: Api) -> schemathesis.schemas.BaseSchema:
-    return _schema(api, request.param)
+def fuzz_headers(request: pytest.FixtureRequest, api: Api) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api.token(FUZZ_IDENTITIES[request.param])}"}
 
 
-contract = schemathesis.pytest.from_fixture("contract_schema")
-
-
-@contract.parametrize()
-def test_every_operation_answers_as_documented(case: schemathesis.Case) -> None:
-    case.call_and_validate(allow_redirects=False)
+@CONTRACT.parametrize()
+@pytest.mark.timeout(60)
+def test_every_operation_answers_as_documented(
+    case: schemathesis.Case, api: Api, fuzz_headers: dict[str, str]
+) -> None:
+    case.call_and_validate(base_url=api.base, headers=fuzz_headers, allow_redirects=False, timeout=10)
