@@ -11,6 +11,7 @@ import html
 from urllib.parse import parse_qsl
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse, OpenAPIResponseHeader
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 
@@ -27,8 +28,10 @@ _HEADERS = {
 }
 
 
-_LOCATION = {"Location": {"description": "Where the browser goes next", "schema": {"type": "string"}}}
-_ERROR_PAGE = {
+_LOCATION: dict[str, OpenAPIResponseHeader] = {
+    "Location": {"description": "Where the browser goes next", "schema": {"type": "string"}}
+}
+_ERROR_PAGE: OpenAPIResponse = {
     "description": "The round trip cannot go on: a minimal page naming the reason and its code",
     "content": {"text/html": {"schema": {"type": "string"}}},
 }
