@@ -1,7 +1,8 @@
 """The HTTP API, served locally: every route of template.yaml, as API Gateway (payload v2.0) would serve it.
 
 Per request: match a route (`{param}` matches one path segment; no route answers 404 `{"message":"Not
-Found"}`), run the JWT authorizer on routes that have it, build the v2 event, invoke the function and
+Found"}`; a path served only for other methods answers 405 `{"message":"Method Not Allowed"}` with
+`Allow`), run the JWT authorizer on routes that have it, build the v2 event, invoke the function and
 map its answer back (statusCode, headers, multiValueHeaders, cookies, base64 bodies; a bare JSON value
 becomes a 200 application/json answer; a raising handler becomes 500 `{"message":"Internal Server
 Error"}`). CORS preflights and response headers follow the API's CorsConfiguration.
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("infra.local.gateway")
 
 NOT_FOUND_BODY = '{"message":"Not Found"}'
+METHOD_NOT_ALLOWED_BODY = '{"message":"Method Not Allowed"}'
 INTERNAL_ERROR_BODY = '{"message":"Internal Server Error"}'
 SERVICE_UNAVAILABLE_BODY = '{"message":"Service Unavailable"}'
 # Paths only the local stack serves; the template must never declare routes under them.
@@ -465,7 +467,12 @@ class Gateway:
         adapter = self._map.bind_to_environ(request.environ)
         try:
             index, arguments = adapter.match()
-        except (NotFound, MethodNotAllowed):
+        except MethodNotAllowed as exc:
+            # A path the API serves, with a method none of its routes takes (HTTP semantics: 405 + Allow).
+            # werkzeug adds HEAD to every GET rule; the template's routes do not.
+            allowed = sorted({m for m in exc.valid_methods or () if m != "HEAD"})
+            return _json(METHOD_NOT_ALLOWED_BODY, 405, {"Allow": ", ".join(allowed)})
+        except NotFound:
             return _json(NOT_FOUND_BODY, 404)
         route = self.routes[index]
         claims: dict[str, str] | None = None

@@ -10,23 +10,24 @@ from tests.support.functions import ROOT, load_handler
 
 TARGET = ROOT / "functions" / "connectors" / "openapi.json"
 HTTP_FUNCTIONS = ("connectors", "oauth")
-# Placeholders for the settings the functions validate at import; no call is ever made with them.
-DESCRIBE_ONLY_SETTINGS = {
-    "STAGE": "docs",
-    "TABLE_NAME": "integrations-docs-main",
-    "STATE_TABLE_NAME": "integrations-docs-state",
-    "EVENT_BUS_NAME": "integrations-docs",
-    "SYNC_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/000000000000/integrations-docs-sync",
-    "KMS_KEY_ID": "alias/integrations-docs",
+
+
+# Each function builds its container at import; the document needs the routes, never these values.
+_PLACEHOLDER_SETTINGS = {
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "STAGE": "openapi",
+    "TABLE_NAME": "openapi",
+    "STATE_TABLE_NAME": "openapi",
+    "EVENT_BUS_NAME": "openapi",
+    "KMS_KEY_ID": "openapi",
+    "SYNC_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/openapi",
     "PUBLIC_API_URL": "https://api.example.com",
 }
 
 
 def generate() -> str:
     """The document the code describes now; public routes are those the template leaves unauthenticated."""
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    # The handlers build their container at import: describing them needs settings, never AWS.
-    for name, value in DESCRIBE_ONLY_SETTINGS.items():
+    for name, value in _PLACEHOLDER_SETTINGS.items():
         os.environ.setdefault(name, value)
     public = {
         (route.method.upper(), route.path) for route in http_routes(load_template()) if route.auth == "none"

@@ -27,7 +27,10 @@ def get_app(provider: str) -> dict[str, Any]:
 
 
 @router.delete(
-    _PATH, summary="Remove the agency's OAuth client; the platform's app is used again", tags=["agency"]
+    _PATH,
+    summary="Remove the agency's OAuth client; the platform's app is used again",
+    responses={204: {"description": "Removed"}},
+    tags=["agency"],
 )
 def delete_app(provider: str) -> Response[str]:
     oauth().delete_agency_app(caller(router), provider)

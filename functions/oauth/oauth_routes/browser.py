@@ -11,6 +11,7 @@ import html
 from urllib.parse import parse_qsl
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse, OpenAPIResponseHeader
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 
@@ -34,7 +35,27 @@ _HEADERS = {
 }
 
 
-@router.get("/oauth/<provider>/authorize", summary="Browser: go to the provider", tags=["oauth"])
+_LOCATION: dict[str, OpenAPIResponseHeader] = {
+    "Location": {"description": "Where the browser goes next", "schema": {"type": "string"}}
+}
+_ERROR_PAGE: OpenAPIResponse = {
+    "description": "The round trip cannot go on: a minimal page naming the reason and its code",
+    "content": {"text/html": {"schema": {"type": "string"}}},
+}
+
+
+@router.get(
+    "/oauth/<provider>/authorize",
+    summary="Browser: go to the provider",
+    responses={
+        302: {
+            "description": "To the provider's consent screen (sets the binding cookie)",
+            "headers": _LOCATION,
+        },
+        400: _ERROR_PAGE,
+    },
+    tags=["oauth"],
+)
 def authorize(provider: str) -> Response[str]:
     query = _query()
     headers = router.current_event.headers or {}
@@ -47,7 +68,19 @@ def authorize(provider: str) -> Response[str]:
     return _answer(oauth().authorize(provider, query.get("session"), navigation))
 
 
-@router.get("/oauth/<provider>/callback", summary="Browser: back from the provider", tags=["oauth"])
+@router.get(
+    "/oauth/<provider>/callback",
+    summary="Browser: back from the provider",
+    responses={
+        302: {
+            "description": "Back to the portal's return_to page, with `integration`, `result` (and `code`) "
+            "in its query",
+            "headers": _LOCATION,
+        },
+        400: _ERROR_PAGE,
+    },
+    tags=["oauth"],
+)
 def callback(provider: str) -> Response[str]:
     return _answer(oauth().callback(provider, _query(), _cookies()))
 

@@ -19,10 +19,9 @@ from integrations.portal.views import ErrorBody
 TITLE = "Integrations API"
 VERSION = "1.0.0"
 _ERROR_REF = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
-# Every error answer of an authenticated route has the ErrorBody shape (integrations.api.errors).
+# Every error answer the functions send has the ErrorBody shape (integrations.api.errors).
 _ERRORS = {
     "400": "Bad request",
-    "401": "Not signed in",
     "403": "Not allowed; the code says why",
     "404": "Not found, including anything of another tenant",
     "409": "Conflict",
@@ -30,6 +29,27 @@ _ERRORS = {
     "422": "Invalid input; details name each field",
     "503": "Temporarily unavailable; retry",
 }
+# 401 comes from API Gateway's JWT authorizer, before any function runs: its own body, without `code`.
+_GATEWAY_ERROR = {
+    "description": "API Gateway's own error answer (sent before any function runs): a message, no code.",
+    "type": "object",
+    "properties": {"message": {"type": "string", "examples": ["Unauthorized"]}},
+    "required": ["message"],
+}
+_UNAUTHORIZED = {
+    "description": "Not signed in: the API's JWT authorizer refused the token (missing, expired, "
+    'badly signed, wrong issuer or audience). The body is API Gateway\'s, `{"message": "Unauthorized"}`; '
+    "`www-authenticate` says why.",
+    "headers": {
+        "www-authenticate": {
+            "description": 'Bearer error="invalid_token" with an error_description',
+            "schema": {"type": "string"},
+        }
+    },
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/GatewayError"}}},
+}
+# Answers without a body: no Content-Type, nothing to describe.
+_BODYLESS = {"204", "301", "302", "303", "304", "307", "308"}
 
 
 def build_document(resolvers: Iterable[APIGatewayHttpResolver], public: set[tuple[str, str]]) -> str:
@@ -42,16 +62,21 @@ def build_document(resolvers: Iterable[APIGatewayHttpResolver], public: set[tupl
     merged: dict[str, Any] = json.loads(merge.get_openapi_json_schema())
     components = merged.setdefault("components", {}).setdefault("schemas", {})
     components["ErrorBody"] = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    components["GatewayError"] = _GATEWAY_ERROR
     # Powertools' own 422 schemas are never returned by this API: errors use ErrorBody.
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)
     for path, operations in merged.get("paths", {}).items():
         for method, operation in operations.items():
             responses = operation.setdefault("responses", {})
+            for status in _BODYLESS & responses.keys():
+                # Powertools gives every declared answer the return type's schema; these carry no body.
+                responses[status].pop("content", None)
             if (method.upper(), path) in public:
-                # Browser routes answer with redirects or a minimal page; only 422 has the JSON shape.
-                if "422" in responses:
-                    responses["422"] = {"description": _ERRORS["422"], "content": _ERROR_REF}
+                # Browser routes answer with a redirect or a minimal page (declared on the route); they
+                # validate nothing, so Powertools' 422 never happens; a failing store answers 503.
+                responses.pop("422", None)
+                responses["503"] = {"description": _ERRORS["503"], "content": _ERROR_REF}
                 operation.pop("security", None)
                 continue
             responses.update(
@@ -61,6 +86,7 @@ def build_document(resolvers: Iterable[APIGatewayHttpResolver], public: set[tupl
                     if status != "415" or "requestBody" in operation
                 }
             )
+            responses["401"] = _UNAUTHORIZED
             operation.setdefault("security", [{"PortalJwt": []}])
     merged["components"]["securitySchemes"] = {
         "PortalJwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from integrations.domain.access import Tier
 
@@ -32,10 +32,11 @@ class AgencySettingsUpdate(BaseModel):
     enabled_providers: list[str] | None = Field(
         default=None, description="Providers the agency offers; null for every provider in the catalog."
     )
-    staff_personal_connections: bool = Field(
+    # Strict: `0`, `1` or `"true"` are refused, not read as booleans.
+    staff_personal_connections: StrictBool = Field(
         default=True,
         description="Whether agency staff and client users may connect personal calendars and mail.",
     )
-    contact_personal_connections: bool = Field(
+    contact_personal_connections: StrictBool = Field(
         default=True, description="Whether contacts (prospects) may connect personal calendars and mail."
     )
