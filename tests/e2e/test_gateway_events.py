@@ -221,11 +221,14 @@ def test_failing_function_or_bad_answer_is_a_500_with_api_gateways_body(
     assert answer.get_data(as_text=True) == '{"message":"Internal Server Error"}'
 
 
-def test_unknown_route_and_wrong_method_answer_404_not_found(client: Client, recorder: Recorder) -> None:
-    for method, path in (("GET", "/nothing"), ("DELETE", "/webhooks/ghl"), ("GET", "/connections/1/x")):
+def test_unknown_route_answers_404_and_a_wrong_method_405(client: Client, recorder: Recorder) -> None:
+    for method, path in (("GET", "/nothing"), ("GET", "/connections/1/x")):
         answer = client.open(path, method=method)
         assert answer.status_code == 404
         assert answer.get_data(as_text=True) == '{"message":"Not Found"}'
+    wrong_method = client.open("/webhooks/ghl", method="DELETE")
+    assert wrong_method.status_code == 405
+    assert "POST" in wrong_method.headers["Allow"]
     assert recorder.events == []
 
 

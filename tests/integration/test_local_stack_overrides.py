@@ -72,7 +72,12 @@ def test_functions_see_the_persons_values_over_the_sandboxs(
         headers=headers,
         timeout=20,
     )
-    to_provider = http.get(start.json()["redirect_url"], allow_redirects=False, timeout=20)
+    to_provider = http.get(
+        start.json()["redirect_url"],
+        headers={"Sec-Fetch-Site": "same-origin"},  # the portal's own navigation
+        allow_redirects=False,
+        timeout=20,
+    )
 
     assert cards.status_code == 200, cards.text
     hubspot = next(card for card in cards.json()["integrations"] if card["provider"] == "hubspot")
