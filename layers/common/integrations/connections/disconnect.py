@@ -110,7 +110,7 @@ class Disconnector:
 
         try:
             token = credentials.access_token.get_secret_value()
-            unsubscribe_at_disconnect(spec, connection, token, self._connections, self._subscriptions)  # type: ignore[arg-type]
+            unsubscribe_at_disconnect(spec, connection, token, self._connections, self._subscriptions)
         except Exception as exc:  # a provider failure never blocks a disconnect
             logger.warning(
                 "provider unsubscribe failed",
