@@ -32,7 +32,7 @@ class RecordingModule(ProviderModule):
 @pytest.fixture
 def provider_module(monkeypatch: pytest.MonkeyPatch, connectors: Any) -> RecordingModule:
     module = RecordingModule()
-    monkeypatch.setattr("integrations.connections.disconnect.module_for", lambda _provider: module)
+    monkeypatch.setattr("integrations.oauth.revocation.module_for", lambda _provider: module)
     return module
 
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from integrations.domain.credentials import AppCredentials, Credentials
     from integrations.metrics import Counter
     from integrations.oauth.apps import AppCredentialStore
+    from integrations.oauth.revocation import GrantRevoker
     from integrations.oauth.service import OAuthService
     from integrations.oauth.tokens import TokenManager
     from integrations.portal.service import PortalService
@@ -212,6 +213,7 @@ class Container:
             subscriptions=self.subscriptions,
             inbound_email_domain=self.settings.inbound_email_domain,
             clock=self.clock,
+            revoke=self.revoke_grant,
         )
 
     @cached_property
@@ -226,7 +228,14 @@ class Container:
             fresh_credentials=self.fresh_credentials,
             app_credentials=self.app_credentials,
             subscriptions=self.subscriptions,
+            revoke=self.revoke_grant,
         )
+
+    @cached_property
+    def revoke_grant(self) -> GrantRevoker:
+        from integrations.oauth.revocation import GrantRevoker
+
+        return GrantRevoker()
 
     # --- the services each function runs ---
 

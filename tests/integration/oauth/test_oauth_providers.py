@@ -15,6 +15,7 @@ from integrations.container import build_vault
 from integrations.domain.access import Level
 from integrations.domain.authorization import Scope
 from integrations.domain.credentials import AppCredentials
+from integrations.oauth.revocation import GrantRevoker
 from integrations.providers.registry import module_for
 from integrations.store.connections import ConnectionRepository
 from integrations.store.vault import credential_ref
@@ -102,7 +103,7 @@ def test_revoke_ends_the_grant_at_the_provider(
         return answer.status_code == 200
 
     assert works()
-    module_for(provider).revoke(spec, credentials, app_of(provider))
+    GrantRevoker()(spec, credentials, app_of(provider))
     assert not works()
 
 

@@ -138,6 +138,10 @@ class OAuthSpec(BaseModel):
     extra_token_params: dict[str, str] = Field(default_factory=dict)
     # Single-use refresh tokens (GHL, Calendly): a refresh must be single-flight and stored first.
     rotates_refresh_token: bool = False
+    # How a grant is revoked: `rfc7009` posts the refresh (else access) token to `revoke_url` with the
+    # app's client authentication (the OAuth engine does it, no provider code); `provider` runs the
+    # provider folder's revoke hook (Google's ?token=, HubSpot's DELETE, Slack's auth.revoke).
+    revocation: Literal["provider", "rfc7009"] = "provider"
     # Where granted scopes come back in the token answer (a dotted path, e.g. Slack's `scope`).
     granted_scopes_field: str = "scope"
     # Whether the token endpoint reports errors with HTTP 200 and `ok: false` (Slack).

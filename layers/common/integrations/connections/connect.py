@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from integrations.catalog.model import ProviderSpec
     from integrations.connections.after_connect import AfterConnect, JobSink
     from integrations.connections.apply import ConnectionTransitions
+    from integrations.connections.disconnect import Revoke
     from integrations.domain.agency import AgencySettings
     from integrations.domain.credentials import AppCredentials
     from integrations.domain.principal import Principal
@@ -151,7 +152,9 @@ class Connector:
         after_connect: AfterConnect,
         inbound_email_domain: str,
         clock: Callable[[], datetime],
+        revoke: Revoke,
     ) -> None:
+        self._revoke = revoke
         self._catalog = catalog
         self._connections = connections
         self._agencies = agencies
@@ -296,7 +299,7 @@ class Connector:
                 logger.info("refused grant kept: its app is in use here", extra={"provider": spec.id})
                 return
         try:
-            registry.module_for(spec.id).revoke(spec, self._oauth_credentials(answer, app, granted), app)
+            self._revoke(spec, self._oauth_credentials(answer, app, granted), app)
         except Exception as exc:  # the refusal stands whatever the provider answers
             logger.warning(
                 "refused grant not revoked", extra={"provider": spec.id, "error": type(exc).__name__}
@@ -505,6 +508,7 @@ def build_connector(
     subscriptions: SubscriptionContext,
     inbound_email_domain: str,
     clock: Callable[[], datetime],
+    revoke: Revoke,
 ) -> Connector:
     """The Connector with its after-connect steps (push subscriptions, lookups, the first sync job)."""
     from integrations.connections.after_connect import AfterConnect
@@ -518,4 +522,5 @@ def build_connector(
         after_connect=AfterConnect(connections, jobs, clock, subscriptions=subscriptions),
         inbound_email_domain=inbound_email_domain,
         clock=clock,
+        revoke=revoke,
     )

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Protocol
 from integrations.domain.authorization import Scope
 from integrations.events import IntegrationDisconnected
 from integrations.observability import get_logger
-from integrations.providers.registry import module_for
 from integrations.store.vault import CredentialsUnreadable, credential_ref
 
 if TYPE_CHECKING:
@@ -26,6 +25,10 @@ if TYPE_CHECKING:
     from integrations.webhooks.subscriptions import SubscriptionContext
 
 logger = get_logger()
+
+
+# Revokes a grant at its provider (oauth.revocation.GrantRevoker); raises what the provider answered.
+Revoke = Callable[["ProviderSpec", "Credentials", "AppCredentials | None"], None]
 
 
 class ConnectionRemoval(Protocol):
@@ -51,8 +54,10 @@ class Disconnector:
         fresh_credentials: Callable[[Connection], Credentials],
         app_credentials: Callable[[ProviderSpec, str], AppCredentials | None],
         subscriptions: SubscriptionContext,
+        revoke: Revoke,
     ) -> None:
         self._subscriptions = subscriptions
+        self._revoke = revoke
         self._catalog = catalog
         self._connections = connections
         self._vault = vault
@@ -97,7 +102,7 @@ class Disconnector:
             logger.info("revoke skipped: grant still used", extra={"connection_id": connection.id})
             return
         try:
-            module_for(spec.id).revoke(spec, credentials, self._app_credentials(spec, connection.agency_id))
+            self._revoke(spec, credentials, self._app_credentials(spec, connection.agency_id))
         except Exception as exc:  # a provider failure never blocks a disconnect
             logger.warning(
                 "revoke failed", extra={"connection_id": connection.id, "error": type(exc).__name__}
@@ -110,7 +115,7 @@ class Disconnector:
 
         try:
             token = credentials.access_token.get_secret_value()
-            unsubscribe_at_disconnect(spec, connection, token, self._connections, self._subscriptions)  # type: ignore[arg-type]
+            unsubscribe_at_disconnect(spec, connection, token, self._connections, self._subscriptions)
         except Exception as exc:  # a provider failure never blocks a disconnect
             logger.warning(
                 "provider unsubscribe failed",

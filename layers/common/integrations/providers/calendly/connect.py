@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING, Any
 
 from integrations import http
 from integrations.domain.connection import ExternalAccount
-from integrations.domain.credentials import AppCredentials
 from integrations.providers.base import Option, ProviderModule
 from integrations.providers.support import IdentityUnavailable, api_url, bearer, lookup, paging_of, text
 
@@ -46,19 +45,6 @@ class CalendlyModule(ProviderModule):
         if organization:
             lookups.append(lookup(connection, LOOKUP_ORGANIZATION, organization))
         return lookups
-
-    def revoke(self, spec: ProviderSpec, credentials: Credentials, app: AppCredentials | None) -> None:
-        """RFC 7009 at /oauth/revoke with the app's Basic client authentication."""
-        from integrations.oauth.engine import OAuth2Engine
-
-        assert spec.oauth is not None
-        if credentials.refresh_token is not None:
-            token, hint = credentials.refresh_token, "refresh_token"
-        elif credentials.access_token is not None:
-            token, hint = credentials.access_token, "access_token"
-        else:
-            return
-        OAuth2Engine().revoke(spec.oauth, app, token.get_secret_value(), hint)
 
     def options(
         self,

@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from integrations.catalog.model import ProviderSpec
     from integrations.domain.connection import Connection
     from integrations.domain.lookup import Lookup
-    from integrations.store.connections import ConnectionRepository
     from integrations.webhooks.keyring import AppSecretSource, SigningKeyBox
 
 
@@ -90,7 +89,13 @@ def for_provider(provider_id: str, context: SubscriptionContext) -> Subscription
     return factory(context)
 
 
-def stored_lookups(repository: ConnectionRepository, connection: Connection) -> list[Lookup]:
+class LookupReader(Protocol):
+    """Reads one lookup item (store.connections.ConnectionRepository)."""
+
+    def get_lookup(self, provider: str, kind: str, value: str) -> Lookup | None: ...
+
+
+def stored_lookups(repository: LookupReader, connection: Connection) -> list[Lookup]:
     """The connection's lookup items as stored (what `unsubscribe` needs at disconnect)."""
     found: list[Lookup] = []
     for key in connection.lookup_keys:
@@ -115,7 +120,7 @@ def unsubscribe_at_disconnect(
     spec: ProviderSpec,
     connection: Connection,
     access_token: str,
-    repository: ConnectionRepository,
+    repository: LookupReader,
     context: SubscriptionContext,
 ) -> None:
     """Close the connection's push subscriptions (best effort) before its lookups are deleted."""
