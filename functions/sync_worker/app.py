@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -11,42 +12,76 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from integrations.config import Settings
 from integrations.container import Container
-from integrations.events import AgencyPlanChanged
+from integrations.events import AgencyPlanChanged, AppointmentDeleted, AppointmentUpserted
 from integrations.metrics import SYNC_JOBS, EmfCounter, counted
 from integrations.observability import get_logger
 from integrations.sync.jobs import SyncJob
+
+if TYPE_CHECKING:
+    from integrations.sync.worker import SyncWorker
 
 logger = get_logger("sync_worker")
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 # Built once per container; a missing variable fails here, at cold start, naming it.
 container = Container(Settings.from_env())
-worker = container.sync_worker(logger)
 counter = EmfCounter()
 
 
-def record_handler(record: SQSRecord) -> None:
+@cache
+def worker() -> SyncWorker:
+    # Built on the first job: an invocation for a platform event never builds the sync engine.
+    return container.sync_worker(logger)
+
+
+def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
     job = SyncJob.model_validate_json(record.body)
-    logger.append_keys(connection_id=job.connection_id, provider=job.provider)
+    logger.append_keys(connection_id=job.connection_id, provider=job.provider, job_kind=job.kind.value)
     # Every job counts here; the token manager counts the refreshes themselves (TokenRefreshes).
     with counted(counter, SYNC_JOBS, provider=job.provider):
-        worker.handle(job)
+        worker().handle(
+            job,
+            receive_count=int(record.attributes.approximate_receive_count or 1),
+            remaining_ms=lambda_context.get_remaining_time_in_millis,
+        )
 
 
 def platform_event(event: dict[str, Any]) -> dict[str, str]:
-    """Events the platform publishes to the bus; unknown types are logged and ignored."""
-    if event.get("detail-type") == AgencyPlanChanged.detail_type:
-        change = AgencyPlanChanged.model_validate(event.get("detail") or {})
+    """Events the platform publishes to the bus; unknown types are logged and ignored.
+
+    Raising makes EventBridge retry the event (its rule's retry policy, then its dead-letter queue):
+    every step here is idempotent, so a retry changes nothing that already happened."""
+    detail_type = event.get("detail-type")
+    detail = event.get("detail") or {}
+    if detail_type == AgencyPlanChanged.detail_type:
+        change = AgencyPlanChanged.model_validate(detail)
         container.agencies.set_tier(change.agency_id, change.tier)
         logger.info("agency plan changed", extra={"agency_id": change.agency_id, "tier": change.tier.value})
         return {"status": "applied"}
-    logger.info("platform event ignored", extra={"detail_type": event.get("detail-type")})
+    if detail_type == AppointmentUpserted.detail_type:
+        jobs = container.appointment_pusher.upserted(AppointmentUpserted.model_validate(detail))
+        return _queued(jobs)
+    if detail_type == AppointmentDeleted.detail_type:
+        jobs = container.appointment_pusher.deleted(AppointmentDeleted.model_validate(detail))
+        return _queued(jobs)
+    logger.info("platform event ignored", extra={"detail_type": detail_type})
     return {"status": "ignored"}
+
+
+def _queued(jobs: list[SyncJob]) -> dict[str, str]:
+    failed = container.jobs.send_many(jobs)
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(jobs)} push jobs could not be queued")
+    logger.info("appointment projected", extra={"push_jobs": len(jobs)})
+    return {"status": "applied", "push_jobs": str(len(jobs))}
 
 
 @logger.inject_lambda_context(log_event=False, clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> Mapping[str, Any]:
     if "Records" in event:
         return process_partial_response(
-            event=event, record_handler=record_handler, processor=processor, context=context
+            event=event,
+            record_handler=record_handler,
+            processor=processor,
+            context=context,
         )
     return platform_event(event)

@@ -28,6 +28,7 @@ ENV = {
     "STAGE": "bench",
     "TABLE_NAME": "integrations-bench-main",
     "STATE_TABLE_NAME": "integrations-bench-state",
+    "SYNC_TABLE_NAME": "integrations-bench-sync",
     "EVENT_BUS_NAME": "integrations-bench",
     "SYNC_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/integrations-bench-sync",
     "KMS_KEY_ID": "alias/integrations-bench",

@@ -100,7 +100,7 @@ def test_cards_and_connections_carry_the_promised_status_labels(call: Call) -> N
     broken = seed.connection(provider="ghl")
     change(broken, lambda c: c.auth_failed(ErrorCode.REAUTH_REQUIRED, "invalid_grant", datetime.now(UTC)))
     syncing = seed.connection(provider="slack")
-    change(syncing, lambda c: c.sync_started(datetime.now(UTC)))
+    change(syncing, lambda c: c.sync_started(datetime.now(UTC), datetime.now(UTC)))
     seed.connection(provider="calendly")
 
     shown = cards(call, MANAGER, "client")

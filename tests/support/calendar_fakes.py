@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from integrations.domain.connection import Connection, StatusChange
+from integrations.domain.leases import LeaseOutcome
 from integrations.sync.calendar import (
     CalendarEvent,
     ChangePage,
@@ -169,12 +170,12 @@ class FakeConnections:
 class FakeLeases:
     held: dict[str, tuple[str, float]] = field(default_factory=dict)
 
-    def acquire(self, connection_id: str, owner: str, now: float, seconds: float) -> bool:
+    def acquire(self, connection_id: str, owner: str, now: float, seconds: float) -> LeaseOutcome:
         current = self.held.get(connection_id)
         if current is not None and current[1] > now:
-            return False
+            return LeaseOutcome(False)
         self.held[connection_id] = (owner, now + seconds)
-        return True
+        return LeaseOutcome(True)
 
     def release(self, connection_id: str, owner: str) -> None:
         if self.held.get(connection_id, ("", 0.0))[0] == owner:

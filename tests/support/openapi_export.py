@@ -18,6 +18,7 @@ _PLACEHOLDER_SETTINGS = {
     "STAGE": "openapi",
     "TABLE_NAME": "openapi",
     "STATE_TABLE_NAME": "openapi",
+    "SYNC_TABLE_NAME": "openapi",
     "EVENT_BUS_NAME": "openapi",
     "KMS_KEY_ID": "openapi",
     "SYNC_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/openapi",

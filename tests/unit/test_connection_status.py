@@ -97,7 +97,7 @@ def test_reauthorize_keeps_config_and_cursors_and_recovers() -> None:
 def test_syncing_shows_and_a_finished_sync_returns_to_connected_without_events() -> None:
     conn = connection()
 
-    started = conn.sync_started(NOW)
+    started = conn.sync_started(NOW, NOW)
     done = conn.sync_succeeded(NOW, {"sync_token": "t2"}, None)
 
     assert started is not None and started.after is PortalStatus.SYNCING
@@ -121,7 +121,7 @@ TRANSITIONS = st.sampled_from(
         lambda c: c.auth_failed(ErrorCode.REAUTH_REQUIRED, "x", NOW),
         lambda c: c.provider_failed("x", NOW, threshold=2),
         lambda c: c.provider_succeeded(NOW),
-        lambda c: c.sync_started(NOW),
+        lambda c: c.sync_started(NOW, NOW),
         lambda c: c.sync_succeeded(NOW, {}, None),
         lambda c: c.sync_failed("x", NOW),
         lambda c: c.config_needed("x", NOW),

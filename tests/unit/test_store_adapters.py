@@ -23,7 +23,7 @@ from integrations.store.bus import EventBridgePublisher
 from integrations.store.connections import ConnectionRepository
 from integrations.store.delivery_ledger import DynamoDeliveryLedger
 from integrations.store.due import DynamoDueConnections
-from integrations.store.leases import DynamoRefreshLeases
+from integrations.store.leases import DynamoLeases
 from integrations.store.oauth_sessions import DynamoSessionStore
 from integrations.store.queue import SqsJobQueue
 from integrations.store.signing_keys import KmsSigningKeyBox
@@ -90,7 +90,7 @@ def test_a_refresh_lease_outage_is_dependency_unavailable(stubbed: Any) -> None:
     stub.add_client_error("put_item", service_error_code="InternalServerError")
 
     with pytest.raises(DependencyUnavailable):
-        DynamoRefreshLeases(client, "state").acquire("conn-1", "me", NOW.timestamp(), 30)
+        DynamoLeases(client, "state").acquire("conn-1", "me", NOW.timestamp(), 30)
 
 
 def test_a_held_lease_is_reported_with_its_holder_not_as_an_outage(stubbed: Any) -> None:
@@ -104,7 +104,7 @@ def test_a_held_lease_is_reported_with_its_holder_not_as_an_outage(stubbed: Any)
         },
     )
 
-    outcome = DynamoRefreshLeases(client, "state").acquire("conn-1", "me", 10.0, 30)
+    outcome = DynamoLeases(client, "state").acquire("conn-1", "me", 10.0, 30)
 
     assert outcome.acquired is False
     assert outcome.holder is not None and (outcome.holder.owner, outcome.holder.backoff) == ("peer", True)

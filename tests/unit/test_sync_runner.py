@@ -15,7 +15,8 @@ from integrations.sync.calendar import CalendarAdapter, CalendarEvent
 from integrations.sync.calendar_sync import EventChange
 from integrations.sync.faults import POISON_RECEIVES, SUSTAINED_FAILURES
 from integrations.sync.jobs import JobKind, SyncJob
-from integrations.sync.runner import BUSY_DEFER_SECONDS, DEFAULT_INTERVAL, Outcome, SyncRunner, cursor_key
+from integrations.sync.runner import BUSY_DEFER_SECONDS, DEFAULT_INTERVAL, SyncRunner, cursor_key
+from integrations.sync.settle import Outcome
 from tests.support.calendar_fakes import FakeCalendar, FakeConnections, FakeLeases, FakeMirror, FakePushed
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)

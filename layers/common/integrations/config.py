@@ -51,6 +51,7 @@ class Settings(BaseModel):
     stage: _Required = _env("STAGE", "stage")
     table_name: _Required = _env("TABLE_NAME", "table_name")
     state_table_name: _Required = _env("STATE_TABLE_NAME", "state_table_name")
+    sync_table_name: _Required = _env("SYNC_TABLE_NAME", "sync_table_name")
     event_bus_name: _Required = _env("EVENT_BUS_NAME", "event_bus_name")
     sync_queue_url: _Required = _env("SYNC_QUEUE_URL", "sync_queue_url")
     kms_key_id: _Required = _env("KMS_KEY_ID", "kms_key_id")
@@ -70,6 +71,10 @@ class Settings(BaseModel):
     )
     agency_app_secret_prefix: str = Field(
         default="", validation_alias=AliasChoices("AGENCY_APP_SECRET_PREFIX", "agency_app_secret_prefix")
+    )
+    # Where the worker puts poison jobs at once; without it they fail until the queue's redrive moves them.
+    sync_dead_letter_queue_url: str = Field(
+        default="", validation_alias=AliasChoices("SYNC_DEAD_LETTER_QUEUE_URL", "sync_dead_letter_queue_url")
     )
     # Domain of the BCC logging addresses (its MX points at the inbound mail receiver).
     inbound_email_domain: str = Field(

@@ -21,10 +21,11 @@ if TYPE_CHECKING:
     from aws_lambda_powertools import Logger
 
     from integrations.catalog import Catalog, ProviderSpec
-    from integrations.connections.apply import ConnectionTransitions
+    from integrations.connections.apply import ConnectionTransitions, SyncState
     from integrations.connections.connect import Connector
     from integrations.connections.disconnect import Disconnector
     from integrations.domain.credentials import AppCredentials, Credentials
+    from integrations.events import PlatformEvent
     from integrations.metrics import Counter
     from integrations.oauth.apps import AppCredentialStore
     from integrations.oauth.revocation import GrantRevoker
@@ -33,16 +34,23 @@ if TYPE_CHECKING:
     from integrations.portal.service import PortalService
     from integrations.store.agencies import AgencyRepository
     from integrations.store.app_secrets import SecretsManagerAppSecrets
+    from integrations.store.appointments import AppointmentProjection
     from integrations.store.bus import EventBridgePublisher
     from integrations.store.connections import ConnectionRepository
     from integrations.store.delivery_ledger import DynamoDeliveryLedger
     from integrations.store.due import DynamoDueConnections
-    from integrations.store.leases import DynamoRefreshLeases
+    from integrations.store.leases import DynamoLeases
+    from integrations.store.mirror import DynamoMirror
     from integrations.store.oauth_sessions import DynamoSessionStore
-    from integrations.store.queue import SqsJobQueue
+    from integrations.store.queue import SqsDeadLetters, SqsJobQueue
     from integrations.store.signing_keys import KmsSigningKeyBox
     from integrations.store.vault import TokenVault
+    from integrations.sync.appointments import AppointmentPusher
+    from integrations.sync.push_existing import PushExisting
+    from integrations.sync.pushing import PushSteps
+    from integrations.sync.runner import SyncRunner
     from integrations.sync.scheduler import SyncScheduler
+    from integrations.sync.sources import ProviderCalendars
     from integrations.sync.worker import SyncWorker
     from integrations.webhooks.receiver import WebhookReceiver
     from integrations.webhooks.subscriptions import SubscriptionContext
@@ -126,11 +134,41 @@ class Container:
         return DynamoSessionStore(aws.dynamodb(), self.settings.state_table_name, self.clock)
 
     @cached_property
-    def leases(self) -> DynamoRefreshLeases:
+    def leases(self) -> DynamoLeases:
         from integrations import aws
-        from integrations.store.leases import DynamoRefreshLeases
+        from integrations.store.leases import DynamoLeases
 
-        return DynamoRefreshLeases(aws.dynamodb(), self.settings.state_table_name)
+        return DynamoLeases(aws.dynamodb(), self.settings.state_table_name)
+
+    def leases_for(self, purpose: str) -> DynamoLeases:
+        """Per-connection leases of one purpose ("sync" runs, appointment "push"es)."""
+        from integrations import aws
+        from integrations.store.leases import DynamoLeases
+
+        return DynamoLeases(aws.dynamodb(), self.settings.state_table_name, purpose)
+
+    @cached_property
+    def mirror(self) -> DynamoMirror:
+        """Calendar mirrors and pushed-event mappings (SyncTable)."""
+        from integrations import aws
+        from integrations.store.mirror import DynamoMirror
+
+        return DynamoMirror(aws.dynamodb(), self.settings.sync_table_name)
+
+    @cached_property
+    def appointments(self) -> AppointmentProjection:
+        from integrations import aws
+        from integrations.store.appointments import AppointmentProjection
+
+        return AppointmentProjection(aws.dynamodb(), self.settings.sync_table_name)
+
+    @cached_property
+    def dead_letters(self) -> SqsDeadLetters | None:
+        from integrations import aws
+        from integrations.store.queue import SqsDeadLetters
+
+        url = self.settings.sync_dead_letter_queue_url
+        return SqsDeadLetters(aws.sqs(), url) if url else None
 
     @cached_property
     def due_connections(self) -> DynamoDueConnections:
@@ -185,6 +223,12 @@ class Container:
         from integrations.connections.apply import ConnectionTransitions
 
         return ConnectionTransitions(self.connections, self.events, self.clock)
+
+    @cached_property
+    def sync_state(self) -> SyncState:
+        from integrations.connections.apply import SyncState
+
+        return SyncState(self.connections, self.transitions)
 
     # Credentials as ports: the token manager and the app store import the HTTP stack, which a
     # request that never needs a token must not pay for, so they are built on the first call.
@@ -288,11 +332,95 @@ class Container:
 
         return SyncScheduler(self.due_connections, self.jobs)
 
+    # --- the sync engine ---
+
+    def access_token(self, connection: Connection) -> str:
+        return self.token_manager.access_token(connection)
+
+    def refresh_grant(self, connection: Connection) -> Credentials:
+        """Refresh now, whatever the expiry (maintenance keeps idle grants alive)."""
+        return self.token_manager.refresh_now(connection)
+
+    @cached_property
+    def provider_calendars(self) -> ProviderCalendars:
+        from integrations.sync.sources import ProviderCalendars
+
+        return ProviderCalendars(self.catalog, self.access_token, self.clock)
+
+    def announce(self, *events: PlatformEvent) -> None:
+        self.events.publish(*events)
+
+    @cached_property
+    def appointment_pusher(self) -> AppointmentPusher:
+        from integrations.sync.announcements import appointment_pushed
+        from integrations.sync.appointments import AppointmentPusher, pushing_connections
+
+        return AppointmentPusher(
+            projection=self.appointments,
+            pushes=self.mirror,
+            pushing_connections=lambda owner: pushing_connections(
+                self.connections, self.provider_calendars, owner
+            ),
+            announce=lambda connection, pushed: self.announce(appointment_pushed(connection, pushed)),
+            clock=self.clock,
+        )
+
+    @cached_property
+    def push_existing(self) -> PushExisting:
+        from integrations.sync.push_existing import PushExisting
+
+        return PushExisting(
+            projection=self.appointments,
+            pusher=self.appointment_pusher,
+            checkpoints=self.sync_state,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def sync_runner(self) -> SyncRunner:
+        from integrations.sync.announcements import calendar_event_changed
+        from integrations.sync.runner import SyncRunner
+
+        return SyncRunner(
+            connections=self.sync_state,
+            leases=self.leases_for("sync"),
+            mirror=self.mirror,
+            pushed=self.mirror,
+            publish=lambda connection, changes: self.announce(
+                *(calendar_event_changed(connection, change) for change in changes)
+            ),
+            source=self.provider_calendars,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def push_steps(self) -> PushSteps:
+        from integrations.sync.pushing import PushSteps
+
+        return PushSteps(
+            connections=self.sync_state,
+            leases=self.leases_for("push"),
+            calendars=self.provider_calendars,
+            pusher=self.appointment_pusher,
+            replay=self.push_existing,
+            clock=self.clock,
+        )
+
     def sync_worker(self, logger: Logger) -> SyncWorker:
+        """The worker over the sync engine's adapters."""
+        from integrations.sync.maintenance import Maintenance
         from integrations.sync.worker import SyncWorker
 
-        # The token manager (and the HTTP stack it imports) is built only when a job needs a token.
-        return SyncWorker(self.connections, self.fresh_credentials, logger)
+        return SyncWorker(
+            connections=self.sync_state,
+            runner=self.sync_runner,
+            pushes=self.push_steps,
+            maintenance=Maintenance(refresh=self.refresh_grant, clock=self.clock),
+            jobs=self.jobs,
+            dead_letters=self.dead_letters,
+            clock=self.clock,
+            logger=logger,
+        )
 
 
 def build_vault(settings: Settings) -> TokenVault:

@@ -26,7 +26,7 @@ from integrations.events import IntegrationErrored, IntegrationRecovered, Platfo
 from integrations.oauth.apps import AppCredentialStore
 from integrations.oauth.tokens import RefreshPolicy, TokenManager
 from integrations.store.app_secrets import SecretsManagerAppSecrets
-from integrations.store.leases import DynamoRefreshLeases
+from integrations.store.leases import DynamoLeases
 from integrations.store.vault import credential_ref
 from tests.integration.oauth.conftest import (
     point_catalog_at,
@@ -93,7 +93,7 @@ def token_manager(services: Container, events: RecordedEvents, **policy: Any) ->
                 aws_clients.secretsmanager(), settings.app_secret_prefix, settings.agency_app_secret_prefix
             )
         ),
-        leases=DynamoRefreshLeases(aws_clients.dynamodb(), settings.state_table_name),
+        leases=DynamoLeases(aws_clients.dynamodb(), settings.state_table_name),
         policy=RefreshPolicy(**policy),
     )
 

@@ -130,3 +130,21 @@ class ConnectionTransitions:
                 # The caller still gets the clear reauth answer; the status catches up on the next call.
                 logger.exception("reauth status not recorded", extra={"connection_id": connection.id})
             raise
+
+
+class SyncState:
+    """The sync engine's view of stored connections (sync.settle.ConnectionState): transitions that
+    need no clock argument, applied through `ConnectionTransitions`."""
+
+    def __init__(self, store: ConnectionStore, transitions: ConnectionTransitions) -> None:
+        self._store = store
+        self._transitions = transitions
+
+    def get(self, connection_id: str) -> Connection | None:
+        return self._store.get(connection_id)
+
+    def apply(
+        self, connection_id: str, transition: Callable[[Connection], StatusChange | None]
+    ) -> Connection | None:
+        applied = self._transitions.apply(connection_id, lambda connection, _now: transition(connection))
+        return applied.connection if applied is not None else None

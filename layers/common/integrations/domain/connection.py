@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -109,6 +109,10 @@ class Connection(BaseModel):
     # When the latest sync run began: jobs received before it are covered by that run.
     sync_started_at: datetime | None = None
     next_sync_at: datetime | None = None
+    # The owner's sync controls: paused stops reading and pushing (maintenance goes on); the interval
+    # is how often a connection is polled when nothing pushes (None: the engine's default).
+    paused: bool = False
+    sync_interval_minutes: int | None = None
     token_expires_at: datetime | None = None
     cursors: dict[str, Any] = Field(default_factory=dict)
     lookup_keys: list[str] = Field(default_factory=list)
@@ -180,8 +184,35 @@ class Connection(BaseModel):
             return self._transition(now, consecutive_failures=0)
         return None
 
-    def sync_started(self, now: datetime) -> StatusChange | None:
-        return self._transition(now, sync_health=SyncHealth.SYNCING, sync_started_at=now)
+    def sync_started(self, now: datetime, retry_at: datetime) -> StatusChange | None:
+        """A run began; `retry_at` is when the scheduler looks again should this run never finish."""
+        return self._transition(
+            now, sync_health=SyncHealth.SYNCING, sync_started_at=now, next_sync_at=retry_at
+        )
+
+    def sync_scheduled(self, next_sync_at: datetime, now: datetime) -> StatusChange | None:
+        """When the scheduler offers the connection next (maintenance only, or a paused connection)."""
+        return self._transition(now, next_sync_at=next_sync_at)
+
+    def paused_by_owner(self, now: datetime) -> StatusChange | None:
+        return self._transition(
+            now,
+            paused=True,
+            sync_health=SyncHealth.IDLE if self.sync_health is SyncHealth.SYNCING else self.sync_health,
+        )
+
+    def resumed(self, now: datetime) -> StatusChange | None:
+        """Sync runs again, starting now."""
+        return self._transition(now, paused=False, next_sync_at=now)
+
+    def interval_set(self, minutes: int | None, now: datetime) -> StatusChange | None:
+        """A new polling interval; the next run moves closer when the new interval says so."""
+        changes: dict[str, Any] = {"sync_interval_minutes": minutes}
+        if minutes is not None and self.last_sync_at is not None:
+            sooner = self.last_sync_at + timedelta(minutes=minutes)
+            if self.next_sync_at is None or sooner < self.next_sync_at:
+                changes["next_sync_at"] = max(sooner, now)
+        return self._transition(now, **changes)
 
     def sync_paused(self, now: datetime) -> StatusChange | None:
         """A run stopped early (out of time, rate limited, backing off): no longer syncing, no error."""

@@ -1,6 +1,7 @@
-"""Refresh leases on the StateTable: the DynamoDB adapter behind oauth.tokens.RefreshLeases.
+"""Per-connection leases on the StateTable: token refresh (oauth.tokens.RefreshLeases), sync runs and
+appointment pushes (sync.runner.Leases), each its own purpose so they never wait on each other.
 
-Item `pk = LEASE#<connection id>#refresh`. The conditional put is the whole mutual exclusion: it
+Item `pk = LEASE#<connection id>#<purpose>`. The conditional put is the whole mutual exclusion: it
 succeeds only when the item is absent or its `lease_until` has passed (the previous holder crashed or
 timed out). TTL on `expires_at` only tidies up.
 """
@@ -23,23 +24,24 @@ if TYPE_CHECKING:
 _unavailable = unavailable_on_aws_error("The refresh lease store")
 
 
-class DynamoRefreshLeases:
-    """Leases on the StateTable. The condition is the whole mutual exclusion; TTL only tidies up."""
+class DynamoLeases:
+    """Leases of one purpose on the StateTable. The condition is the whole mutual exclusion; TTL only
+    tidies up."""
 
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+    def __init__(self, client: DynamoDBClient, table_name: str, purpose: str = "refresh") -> None:
         self._db = client
         self._table = table_name
+        self._purpose = purpose
 
-    @staticmethod
-    def key(connection_id: str) -> str:
-        return f"LEASE#{connection_id}#refresh"
+    def key(self, connection_id: str) -> str:
+        return f"LEASE#{connection_id}#{self._purpose}"
 
     @_unavailable
     def acquire(self, connection_id: str, owner: str, now: float, seconds: float) -> LeaseOutcome:
         try:
             self._db.put_item(
                 TableName=self._table,
-                Item=_lease_item(connection_id, owner, now + seconds, backoff=False),
+                Item=self._item(connection_id, owner, now + seconds, backoff=False),
                 # Free, or the previous holder's time is up (it crashed or timed out).
                 ConditionExpression="attribute_not_exists(pk) OR lease_until < :now",
                 ExpressionAttributeValues=to_values({":now": _num(now)}),
@@ -77,11 +79,23 @@ class DynamoRefreshLeases:
         self._conditional(
             lambda: self._db.put_item(
                 TableName=self._table,
-                Item=_lease_item(connection_id, owner, until, backoff=True),
+                Item=self._item(connection_id, owner, until, backoff=True),
                 ConditionExpression="#o = :me",
                 ExpressionAttributeNames={"#o": "owner"},
                 ExpressionAttributeValues=to_values({":me": owner}),
             )
+        )
+
+    def _item(self, connection_id: str, owner: str, until: float, *, backoff: bool) -> dict[str, Any]:
+        return to_item(
+            {
+                "pk": self.key(connection_id),
+                "kind": f"{self._purpose}_lease",
+                "owner": owner,
+                "lease_until": _num(until),
+                "backoff": backoff,
+                "expires_at": int(until) + 86400,
+            }
         )
 
     @staticmethod
@@ -92,19 +106,6 @@ class DynamoRefreshLeases:
             # Our lease ran out and someone else holds it now: theirs to manage.
             if not is_condition_failure(exc):
                 raise
-
-
-def _lease_item(connection_id: str, owner: str, until: float, *, backoff: bool) -> dict[str, Any]:
-    return to_item(
-        {
-            "pk": DynamoRefreshLeases.key(connection_id),
-            "kind": "refresh_lease",
-            "owner": owner,
-            "lease_until": _num(until),
-            "backoff": backoff,
-            "expires_at": int(until) + 86400,
-        }
-    )
 
 
 def _num(value: float) -> Any:

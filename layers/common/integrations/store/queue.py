@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from integrations.sync.jobs import SyncJob
 
 _unavailable = unavailable_on_aws_error("The sync queue")
+# SQS's limit on a message's delay.
+MAX_DELAY_SECONDS = 900
 
 
 class SqsJobQueue:
@@ -23,8 +25,12 @@ class SqsJobQueue:
         self._url = queue_url
 
     @_unavailable
-    def send(self, job: SyncJob) -> None:
-        self._sqs.send_message(QueueUrl=self._url, MessageBody=job.model_dump_json())
+    def send(self, job: SyncJob, delay_seconds: int = 0) -> None:
+        self._sqs.send_message(
+            QueueUrl=self._url,
+            MessageBody=job.model_dump_json(),
+            DelaySeconds=max(0, min(MAX_DELAY_SECONDS, delay_seconds)),
+        )
 
     def send_many(self, jobs: list[SyncJob]) -> list[SyncJob]:
         """Send in batches of ten; returns the jobs SQS did not accept (the caller retries them).
@@ -44,3 +50,20 @@ class SqsJobQueue:
                 continue
             failed += [batch[int(f["Id"])] for f in answer.get("Failed", [])]
         return failed
+
+
+class SqsDeadLetters:
+    """Sends a poison job straight to the dead-letter queue, where the redrive policy would have put
+    it after more failed deliveries (each of which would have called the provider again)."""
+
+    def __init__(self, client: SQSClient, queue_url: str) -> None:
+        self._sqs = client
+        self._url = queue_url
+
+    @_unavailable
+    def send(self, job: SyncJob, reason: str) -> None:
+        self._sqs.send_message(
+            QueueUrl=self._url,
+            MessageBody=job.model_dump_json(),
+            MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:256] or "poison"}},
+        )

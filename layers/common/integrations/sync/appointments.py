@@ -22,6 +22,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from integrations.domain.access import Level
+from integrations.domain.authorization import Scope
 from integrations.domain.connection import Connection
 from integrations.events import AppointmentDeleted, AppointmentOwner, AppointmentUpserted
 from integrations.sync.calendar import CalendarAdapter, OutboundEvent, PushedEvent
@@ -70,6 +72,32 @@ class PushTarget:
     connection: Connection
     adapter: CalendarAdapter
     calendar_id: str
+
+
+class ScopeReader(Protocol):
+    """Lists one owner's connections at one level (store.connections.ConnectionRepository)."""
+
+    def list_for_scope(self, scope: Scope) -> list[Connection]: ...
+
+
+class PushCapability(Protocol):
+    def pushes(self, connection: Connection) -> bool: ...
+
+
+def owner_scope(owner: AppointmentOwner) -> Scope:
+    """Where an owner's calendar connections live: a person's own (user level, in their client's
+    context when they belong to one), or the client's shared calendars."""
+    if owner.kind == "client":
+        return Scope(owner.agency_id, Level.CLIENT, owner.client_id, None)
+    client_id = owner.client_id if owner.kind != "staff" else None
+    return Scope(owner.agency_id, Level.USER, client_id, owner.user_id)
+
+
+def pushing_connections(
+    connections: ScopeReader, calendars: PushCapability, owner: AppointmentOwner
+) -> list[Connection]:
+    """The owner's connections whose calendars take the platform's appointments."""
+    return [c for c in connections.list_for_scope(owner_scope(owner)) if calendars.pushes(c)]
 
 
 def push_jobs(

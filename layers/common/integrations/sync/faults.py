@@ -29,8 +29,9 @@ SUSTAINED_FAILURES = 5
 # And Jitter"); SQS caps a message's visibility timeout at 12 hours, we stay far below it.
 BACKOFF_BASE_SECONDS = 10.0
 BACKOFF_CAP_SECONDS = 900.0
-# Retry-After beyond this is clamped: a provider asking for a day is treated as "later", not obeyed blindly.
-MAX_DEFER_SECONDS = 3600.0
+# Retry-After beyond this is clamped: a deferred job is re-queued with the wait as its delay, and SQS
+# delays a message by 15 minutes at most (a longer wait is simply deferred again).
+MAX_DEFER_SECONDS = 900.0
 # SQS receive count after which a job that keeps failing unexpectedly is poison.
 POISON_RECEIVES = 5
 

@@ -32,11 +32,26 @@ class SyncJob(BaseModel):
     hint: dict[str, Any] = Field(default_factory=dict)
     received_at: datetime = Field(default_factory=utcnow)
 
+    @property
+    def attempt(self) -> int:
+        """Failed runs before this delivery: a retried job is a new message, so SQS's receive count
+        restarts, and this count carries on (poison detection)."""
+        value = self.hint.get("attempt", 0)
+        return value if isinstance(value, int) and value >= 0 else 0
+
+    def again(self, now: datetime, *, reason: str, failed: bool) -> SyncJob:
+        """The same job queued anew: received now (so a run that starts later still covers it), with
+        the reason, and one more attempt when this run failed."""
+        hint = {**self.hint, "reason": reason, "attempt": self.attempt + (1 if failed else 0)}
+        return self.model_copy(update={"hint": hint, "received_at": now})
+
 
 class JobSink(Protocol):
     """Where jobs go (store.queue): a failure raises, so callers never acknowledge what was not queued."""
 
-    def send(self, job: SyncJob) -> None: ...
+    def send(self, job: SyncJob, delay_seconds: int = 0) -> None:
+        """Queue one job, visible after `delay_seconds` (at most 900, SQS's limit)."""
+        ...
 
     def send_many(self, jobs: list[SyncJob]) -> list[SyncJob]:
         """Send every job; returns the ones that were not accepted (the caller retries them)."""

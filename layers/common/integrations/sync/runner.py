@@ -13,16 +13,21 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Protocol
 
-from integrations.domain.connection import Connection, ErrorCode, StatusChange
+from integrations.domain.connection import Connection
 from integrations.sync.calendar import CalendarAdapter
 from integrations.sync.calendar_sync import CalendarCursor, CalendarPuller, EventChange, Mirror, PushedEvents
-from integrations.sync.faults import SUSTAINED_FAILURES, ActionKind, classify, decide
 from integrations.sync.jobs import SyncJob
+from integrations.sync.settle import (
+    ConnectionState,
+    Leases,
+    Outcome,
+    RunResult,
+    first_change,
+    settle_failure,
+)
 
 # How often a connection is polled when nothing pushes (pushes are hints, and can be dropped).
 DEFAULT_INTERVAL = timedelta(minutes=15)
@@ -35,44 +40,6 @@ SAFETY_MARGIN_MS = 10_000
 def cursor_key(calendar_id: str) -> str:
     """Where a calendar's cursor lives in `Connection.cursors`."""
     return f"calendar:{calendar_id}"
-
-
-class Outcome(StrEnum):
-    # Acknowledge the job.
-    DONE = "done"
-    # Make the job visible again after `delay_seconds` (Retry-After, backoff, a busy connection).
-    DEFER = "defer"
-    # Out of time with pages left: queue a continuation (the checkpoint says where to go on).
-    CONTINUE = "continue"
-    # Poison: let the queue's redrive policy dead-letter it.
-    FAIL = "fail"
-
-
-@dataclass(frozen=True, slots=True)
-class RunResult:
-    outcome: Outcome
-    delay_seconds: float = 0.0
-    changes: int = 0
-    reason: str = ""
-
-
-class ConnectionState(Protocol):
-    """Reads a connection, and changes it through a transition: saved with version retry, then the
-    status events published (the connections package's `apply`)."""
-
-    def get(self, connection_id: str) -> Connection | None: ...
-
-    def apply(
-        self, connection_id: str, transition: Callable[[Connection], StatusChange | None]
-    ) -> Connection | None: ...
-
-
-class Leases(Protocol):
-    """Mutual exclusion per connection with expiry (a crashed holder's lease runs out)."""
-
-    def acquire(self, connection_id: str, owner: str, now: float, seconds: float) -> bool: ...
-
-    def release(self, connection_id: str, owner: str) -> None: ...
 
 
 class CalendarSource(Protocol):
@@ -122,7 +89,7 @@ class SyncRunner:
             return RunResult(Outcome.DONE, reason="nothing to read")
         owner = uuid.uuid4().hex
         seconds = max(30.0, remaining_ms() / 1000 + 30)
-        if not self._leases.acquire(connection.id, owner, self._clock().timestamp(), seconds):
+        if not self._leases.acquire(connection.id, owner, self._clock().timestamp(), seconds).acquired:
             return RunResult(Outcome.DEFER, BUSY_DEFER_SECONDS, reason="another run holds the connection")
         try:
             return self._run_leased(connection, adapter, receive_count, remaining_ms)
@@ -137,7 +104,7 @@ class SyncRunner:
         remaining_ms: Callable[[], int],
     ) -> RunResult:
         now = self._clock()
-        self._connections.apply(connection.id, lambda c: c.sync_started(now))
+        self._connections.apply(connection.id, lambda c: c.sync_started(now, now + self._interval_of(c)))
         puller = CalendarPuller(
             mirror=self._mirror,
             pushed=self._pushed,
@@ -156,15 +123,27 @@ class SyncRunner:
                     self._settle_paused(connection.id)
                     return RunResult(Outcome.CONTINUE, changes=changes, reason="out of time")
         except Exception as error:  # every failure is classified; nothing escapes unexamined
-            return self._failed(connection, error, receive_count, changes)
+            return settle_failure(
+                self._connections,
+                connection,
+                error,
+                attempts=receive_count,
+                now=self._clock(),
+                changes=changes,
+            )
         finished = self._clock()
         self._connections.apply(
             connection.id,
-            lambda c: _first_change(
-                c.provider_succeeded(finished), c.sync_succeeded(finished, {}, finished + self._interval)
+            lambda c: first_change(
+                c.provider_succeeded(finished),
+                c.sync_succeeded(finished, {}, finished + self._interval_of(c)),
             ),
         )
         return RunResult(Outcome.DONE, changes=changes)
+
+    def _interval_of(self, connection: Connection) -> timedelta:
+        minutes = connection.sync_interval_minutes
+        return timedelta(minutes=minutes) if minutes else self._interval
 
     def _checkpoint(self, connection_id: str, calendar_id: str, cursor: CalendarCursor) -> None:
         key = cursor_key(calendar_id)
@@ -173,45 +152,3 @@ class SyncRunner:
     def _settle_paused(self, connection_id: str) -> None:
         now = self._clock()
         self._connections.apply(connection_id, lambda c: c.sync_paused(now))
-
-    def _failed(
-        self, connection: Connection, error: Exception, receive_count: int, changes: int
-    ) -> RunResult:
-        fault = classify(error)
-        failures = connection.consecutive_failures + 1
-        action = decide(fault, failures=failures, receive_count=receive_count)
-        now = self._clock()
-        if action.kind is ActionKind.DEFER:
-            self._settle_paused(connection.id)
-            return RunResult(Outcome.DEFER, action.delay_seconds, changes, fault.message)
-        if action.kind is ActionKind.BACKOFF:
-            self._connections.apply(
-                connection.id,
-                lambda c: _first_change(
-                    c.sync_paused(now), c.provider_failed(fault.message, now, SUSTAINED_FAILURES)
-                ),
-            )
-            return RunResult(Outcome.DEFER, action.delay_seconds, changes, fault.message)
-        if action.kind is ActionKind.REAUTH:
-            self._connections.apply(
-                connection.id,
-                lambda c: _first_change(
-                    c.sync_paused(now), c.auth_failed(ErrorCode.REAUTH_REQUIRED, fault.message, now)
-                ),
-            )
-            return RunResult(Outcome.DONE, changes=changes, reason=fault.message)
-        if action.kind is ActionKind.CONFIG_REQUIRED:
-            self._connections.apply(connection.id, lambda c: c.config_needed(fault.message, now))
-            return RunResult(Outcome.DONE, changes=changes, reason=fault.message)
-        self._connections.apply(connection.id, lambda c: c.sync_failed(fault.message, now))
-        return RunResult(Outcome.FAIL, changes=changes, reason=fault.message)
-
-
-def _first_change(*changes: StatusChange | None) -> StatusChange | None:
-    """Several transitions in one save: the portal status moved from the first `before` to the last
-    `after` (None when it ends where it began)."""
-    real = [c for c in changes if c is not None]
-    if not real:
-        return None
-    before, after = real[0].before, real[-1].after
-    return None if before is after else StatusChange(before=before, after=after)

@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import ModuleType
 
 from integrations.catalog import Catalog
 from integrations.domain.connection import Connection
 from integrations.providers.registry import part
 from integrations.sync.calendar import CalendarAdapter
+
+# How long an adapter reuses an access token before asking the token manager again.
+TOKEN_REUSE = timedelta(minutes=1)
 
 
 class ProviderCalendars:
@@ -42,8 +45,22 @@ class ProviderCalendars:
             return None
         spec = self._catalog.get(connection.provider)
         factory = module.ADAPTER
-        adapter: CalendarAdapter = factory(spec, connection.id, lambda: self._token(connection), self._clock)
+        adapter: CalendarAdapter = factory(spec, connection.id, self._reused_token(connection), self._clock)
         return adapter
+
+    def _reused_token(self, connection: Connection) -> Callable[[], str]:
+        """A token getter for one adapter: each token is used for a minute before it is asked for
+        again (reading it decrypts it; a token is handed out only with minutes of life left)."""
+        held: dict[str, object] = {}
+
+        def token() -> str:
+            now = self._clock()
+            until = held.get("until")
+            if not isinstance(until, datetime) or now >= until:
+                held["value"], held["until"] = self._token(connection), now + TOKEN_REUSE
+            return str(held["value"])
+
+        return token
 
     def calendars(self, connection: Connection) -> Sequence[str]:
         module = self._module(connection)

@@ -1,48 +1,140 @@
-"""The worker's side of a job: load the connection, then run the step the job asks for."""
+"""The worker's side of a job: run the step its kind names, then do what the step's outcome says.
+
+Outcomes on the queue (design §8, Faults):
+
+- DONE: the job is acknowledged.
+- DEFER (Retry-After, backoff, a busy connection): the job is queued again with the wait as its
+  delay, and this delivery acknowledged: waiting is not a failure, so it never counts toward the
+  queue's redrive limit. A failed run counts in the job's own `attempt` instead.
+- CONTINUE (out of time with pages left): a continuation is queued at once; the checkpoint says
+  where it goes on.
+- FAIL (poison): the job goes to the dead-letter queue, and the connection already says
+  `sync_failed`.
+
+If queueing the follow-up fails, `handle` raises: the delivery is reported failed and SQS delivers
+it again, so nothing is lost (at least once; every step is idempotent).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
-from integrations.sync.jobs import JobKind, SyncJob
+from integrations.sync.jobs import JobKind, JobSink, SyncJob
+from integrations.sync.settle import ConnectionState, Outcome, RunResult, settle_failure
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger
 
     from integrations.domain.connection import Connection
-    from integrations.domain.credentials import Credentials
+    from integrations.sync.pushing import PushSteps
+    from integrations.sync.runner import SyncRunner
+
+# A connection that reads nothing (or is paused) is still offered daily: its grant is refreshed
+# (Google revokes refresh tokens left unused for six months) and its push channels renewed.
+MAINTENANCE_INTERVAL = timedelta(days=1)
 
 
-class ConnectionReader(Protocol):
-    """Reads one connection (store.connections.ConnectionRepository)."""
+class DeadLetters(Protocol):
+    """Where poison jobs go (store.queue.SqsDeadLetters)."""
 
-    def get(self, connection_id: str) -> Connection | None: ...
+    def send(self, job: SyncJob, reason: str) -> None: ...
+
+
+class PoisonJob(RuntimeError):
+    """A poison job with nowhere to go but the queue's own redrive: the delivery fails."""
+
+
+class Maintenance(Protocol):
+    """Keeps a connection's grant and push subscriptions alive (sync.maintenance.Maintenance)."""
+
+    def run(self, connection: Connection) -> None: ...
 
 
 class SyncWorker:
     def __init__(
         self,
-        connections: ConnectionReader,
-        fresh_credentials: Callable[[Connection], Credentials],
+        *,
+        connections: ConnectionState,
+        runner: SyncRunner,
+        pushes: PushSteps,
+        maintenance: Maintenance,
+        jobs: JobSink,
+        dead_letters: DeadLetters | None,
+        clock: Callable[[], datetime],
         logger: Logger,
     ) -> None:
         self._connections = connections
-        self._fresh_credentials = fresh_credentials
+        self._runner = runner
+        self._pushes = pushes
+        self._maintenance = maintenance
+        self._jobs = jobs
+        self._dead_letters = dead_letters
+        self._clock = clock
         self._log = logger
 
-    def handle(self, job: SyncJob) -> None:
-        """Run one job. Raising makes SQS redeliver it (and, past maxReceiveCount, dead-letter it)."""
+    def handle(self, job: SyncJob, *, receive_count: int = 1, remaining_ms: Callable[[], int]) -> RunResult:
+        """Run one job and queue what its outcome needs. Raising makes SQS deliver it again."""
+        result = self._run(job, job.attempt + receive_count, remaining_ms)
+        self._follow_up(job, result)
+        self._log.info(
+            "job finished",
+            extra={
+                "kind": job.kind.value,
+                "outcome": result.outcome.value,
+                "changes": result.changes,
+                "reason": result.reason,
+                "delay_seconds": round(result.delay_seconds, 1),
+            },
+        )
+        return result
+
+    def _run(self, job: SyncJob, attempts: int, remaining_ms: Callable[[], int]) -> RunResult:
         connection = self._connections.get(job.connection_id)
         if connection is None:
             # Disconnected since the job was queued: nothing to do, and nothing to retry.
-            self._log.info("job for a removed connection dropped", extra={"connection_id": job.connection_id})
-            return
-        if job.kind is JobKind.REFRESH_TOKEN:
-            self._fresh_credentials(connection)
-            return
-        # Provider sync steps plug in here; until a provider has one, a sync job is acknowledged.
-        self._log.info(
-            "no sync step for provider yet",
-            extra={"connection_id": connection.id, "provider": connection.provider, "kind": job.kind.value},
-        )
+            return RunResult(Outcome.DONE, reason="connection removed")
+        if job.kind is JobKind.PUSH_APPOINTMENT:
+            return self._unless_paused(
+                connection, lambda: self._pushes.push_appointment(job, connection, attempts)
+            )
+        if job.kind is JobKind.PUSH_EXISTING:
+            return self._unless_paused(
+                connection, lambda: self._pushes.push_existing(job, connection, attempts, remaining_ms)
+            )
+        try:
+            self._maintenance.run(connection)
+        except Exception as error:  # a lost grant or a provider outage settles like a failed sync
+            return settle_failure(self._connections, connection, error, attempts=attempts, now=self._clock())
+        if job.kind in (JobKind.REFRESH_TOKEN, JobKind.RENEW_SUBSCRIPTION):
+            return RunResult(Outcome.DONE, reason="maintained")
+        if connection.paused:
+            self._schedule(connection, MAINTENANCE_INTERVAL)
+            return RunResult(Outcome.DONE, reason="paused by the owner")
+        result = self._runner.run(job, receive_count=attempts, remaining_ms=remaining_ms)
+        if result.reason == "nothing to read":
+            self._schedule(connection, MAINTENANCE_INTERVAL)
+        return result
+
+    def _unless_paused(self, connection: Connection, step: Callable[[], RunResult]) -> RunResult:
+        # A paused connection takes no writes; "Push existing data" catches it up after resuming.
+        if connection.paused:
+            return RunResult(Outcome.DONE, reason="paused by the owner")
+        return step()
+
+    def _schedule(self, connection: Connection, after: timedelta) -> None:
+        now = self._clock()
+        self._connections.apply(connection.id, lambda c: c.sync_scheduled(now + after, now))
+
+    def _follow_up(self, job: SyncJob, result: RunResult) -> None:
+        now = self._clock()
+        if result.outcome is Outcome.DEFER:
+            again = job.again(now, reason="retry", failed=result.failed)
+            self._jobs.send(again, delay_seconds=round(result.delay_seconds))
+        elif result.outcome is Outcome.CONTINUE:
+            self._jobs.send(job.again(now, reason="continue", failed=False))
+        elif result.outcome is Outcome.FAIL:
+            if self._dead_letters is None:
+                raise PoisonJob(result.reason)
+            self._dead_letters.send(job, result.reason)
