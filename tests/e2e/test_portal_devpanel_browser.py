@@ -1,7 +1,7 @@
 """The portal page's developer panel in headless Chromium: a person acts as the platform.
 
 What the panel sends is checked where it lands, in `GET /dev/events` (the bus), not in the page's HTML.
-Uses Debian's Chromium as tests/e2e/test_portal_browser.py does; without it the tests report themselves skipped.
+Uses Debian's Chromium as test_portal_browser.py does; without it the tests report themselves skipped.
 """
 
 from __future__ import annotations
@@ -125,7 +125,8 @@ def test_a_refused_appointment_says_why_in_the_panel(page: Page, stack: LocalSta
 
     assert stack.urls is not None
     sign_in(page, stack.urls.portal, "agency-staff")
-    expect(page.get_by_test_id("devpanel-owner")).to_have_text("demo-agency-staff (agency staff at demo-agency)")
+    owner = page.get_by_test_id("devpanel-owner")
+    expect(owner).to_have_text("demo-agency-staff (agency staff at demo-agency)")
 
     page.get_by_test_id("devpanel-start").fill("2030-07-01T10:00")
     page.get_by_test_id("devpanel-end").fill("2030-07-01T09:00")
