@@ -379,10 +379,12 @@ class EventSources:
         self.queues: list[QueueConsumer] = []
         self.schedules: list[ScheduleTicker] = []
         self.rules: list[RuleConsumer] = []
+        # Pollers that feed the stack itself rather than a function (the dev routes' bus tap).
+        self.taps: list[_Poller] = []
 
     @property
     def all(self) -> list[_Poller]:
-        return [*self.queues, *self.schedules, *self.rules]
+        return [*self.queues, *self.schedules, *self.rules, *self.taps]
 
     def start(self) -> None:
         for poller in self.all:

@@ -8,7 +8,13 @@ becomes a 200 application/json answer; a raising handler becomes 500 `{"message"
 Error"}`). CORS preflights and response headers follow the API's CorsConfiguration.
 
 Besides the API, the gateway serves what exists only locally: `GET /dev/health`, `POST /dev/token`,
-`GET /dev/jwks.json`, and the reference portal page under `/portal/`.
+`GET /dev/jwks.json`, the reference portal page under `/portal/`, and, to act as the platform
+(infra.local.dev_bus), `POST /dev/platform-events` (publish a platform event on the bus: 202 with its
+id; 400 `invalid_json`, 422 `invalid_request` / `unknown_event_type` / `invalid_detail`, 503
+`bus_unavailable`) and `GET /dev/events?limit=&detail_type=` (the most recent events on the bus, newest
+first: what this service published, and what was published through the route above; 422
+`invalid_request` for a bad limit). Like `/dev/token`, the `/dev/*` routes take no token: the stack
+listens on loopback, and anyone who can reach it could mint a token anyway.
 
 It runs on infra.local.http_server, which refuses malformed HTTP framing (400, or 413 over API
 Gateway's 10 MB) before a request gets here. The access log escapes control characters in what it prints.
@@ -38,6 +44,7 @@ from werkzeug.security import safe_join
 from werkzeug.wrappers import Request, Response
 
 from infra.local.authorizer import UNAUTHORIZED_BODY, JwtAuthorizer, Unauthorized
+from infra.local.dev_bus import DEFAULT_LIMIT, DevRouteError, PlatformEvents
 from infra.local.http_server import DEFAULT_REQUEST_TIMEOUT, LocalServer, printable
 from infra.local.lambda_host import FunctionNotLoaded, InvocationError
 from infra.local.resources import Route
@@ -56,6 +63,7 @@ LOCAL_PREFIXES = ("/dev/", "/portal")
 _TEXT_TYPES = ("application/json", "application/javascript", "application/xml", "application/graphql")
 _TOKEN_CLAIMS = ("sub", "agency_id", "client_id", "role", "permissions")
 _MAX_TOKEN_TTL = 7 * 24 * 3600
+_DEV_ROUTES = {"/dev/platform-events": "POST", "/dev/events": "GET"}
 
 Invoker = Callable[[str, Any], Any]
 
@@ -358,6 +366,7 @@ class Gateway:
         api_id: str = "local",
         health: HealthState | None = None,
         log_requests: bool = False,
+        platform_events: PlatformEvents | None = None,
     ) -> None:
         for route in routes:
             if route.path.startswith(LOCAL_PREFIXES):
@@ -371,6 +380,8 @@ class Gateway:
         self.api_id = api_id
         self.health = health or HealthState()
         self.log_requests = log_requests
+        # None: the platform's dev routes are not served (404), as when the stack has no bus.
+        self.platform_events = platform_events
         rules = []
         for index, route in enumerate(self.routes):
             methods = None if route.method == "ANY" else [route.method]
@@ -401,6 +412,8 @@ class Gateway:
             return self._token(request)
         if path == "/dev/jwks.json":
             return _json(self.authorizer.jwks())
+        if path in _DEV_ROUTES and self.platform_events is not None:
+            return self._platform_route(request)
         if self.portal is not None:
             if path == "/" and request.method in ("GET", "HEAD"):
                 return Response("", status=302, headers={"Location": "/portal/"})
@@ -457,6 +470,25 @@ class Gateway:
             else self.authorizer.issue(claims)
         )
         return _json({"token": token}, 200, {"Cache-Control": "no-store"})
+
+    def _platform_route(self, request: Request) -> Response:
+        """`POST /dev/platform-events` and `GET /dev/events` (see infra.local.dev_bus)."""
+        assert self.platform_events is not None
+        method = _DEV_ROUTES[request.path]
+        if request.method != method:
+            body = {"code": "method_not_allowed", "message": f"{request.path} takes {method} only."}
+            return _json(body, 405, {"Allow": method})
+        headers = {"Cache-Control": "no-store"}
+        try:
+            if method == "POST":
+                event = self.platform_events.publish(request.get_data(cache=True))
+                accepted = {"id": event.id, "detail_type": event.detail_type, "source": event.source}
+                return _json(accepted, 202, headers)
+            limit = _limit(request.args.get("limit"), self.platform_events.log.capacity)
+            events = self.platform_events.log.recent(limit, request.args.get("detail_type") or None)
+            return _json({"events": [e.to_json() for e in events]}, 200, headers)
+        except DevRouteError as exc:
+            return _json(exc.to_body(), exc.status, headers)
 
     # ------------------------------------------------------------------ the API
 
@@ -530,6 +562,19 @@ class Gateway:
         if self.cors.expose_headers:
             response.headers["Access-Control-Expose-Headers"] = ",".join(self.cors.expose_headers)
         response.headers.add("Vary", "Origin")
+
+
+def _limit(value: str | None, maximum: int) -> int:
+    """`?limit=`: absent means the default; otherwise an integer from 1 to `maximum`."""
+    if value is None or value == "":
+        return min(DEFAULT_LIMIT, maximum)
+    # ASCII digits, and few of them: int() takes "²" and refuses thousands of digits.
+    if not (value.isascii() and value.isdigit() and len(value) <= 6) or not 1 <= int(value) <= maximum:
+        problem = {"field": "limit", "message": f"must be an integer from 1 to {maximum}"}
+        raise DevRouteError(
+            422, "invalid_request", f"The request is not valid: limit {problem['message']}.", [problem]
+        )
+    return int(value)
 
 
 def bind(

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from infra.local import resources as template_resources
 from infra.local.authorizer import JwtAuthorizer
+from infra.local.dev_bus import EventLog, PlatformEvents, create_tap, platform_detail_types
 from infra.local.event_sources import (
     EventSources,
     QueueConsumer,
@@ -43,6 +44,7 @@ from infra.local.lambda_host import LambdaHost
 from infra.local.resources import (
     REPO_ROOT,
     TEMPLATE_PATH,
+    FunctionSpec,
     LocalResources,
     create_resources,
     functions,
@@ -173,6 +175,9 @@ class LocalStack:
         self.health = HealthState()
         self.load_failures: dict[str, str] = {}
         self.sandbox_app: SandboxApp | None = None
+        # What `GET /dev/events` lists: events this service published, and platform events sent by hand.
+        self.dev_events = EventLog()
+        self.platform_events: PlatformEvents | None = None
         self._servers: list[tuple[str, _Server]] = []
         self._saved_env: dict[str, str | None] = {}
         self._work_dir: Path | None = None
@@ -259,6 +264,7 @@ class LocalStack:
         for logical_id, error in self.load_failures.items():
             log.warning("%s is not running (its routes answer 500): %s", logical_id, error)
         self._build_event_sources()
+        self.platform_events = self._act_as_platform(specs)
 
         self.authorizer = JwtAuthorizer(
             issuer=str(parameters["JwtIssuer"]), audience=parameters["JwtAudience"].split(",")
@@ -274,6 +280,7 @@ class LocalStack:
             api_id=f"local-{self.stage}",
             health=self.health,
             log_requests=self.log_requests,
+            platform_events=self.platform_events,
         )
         switch.target = self.gateway
         self.event_sources.start()
@@ -510,6 +517,16 @@ class LocalStack:
                         invoke=invoke,
                     )
                 )
+
+    def _act_as_platform(self, specs: Mapping[str, FunctionSpec]) -> PlatformEvents:
+        """The dev routes' two halves: a bus tap feeding the event log, and the platform's publisher."""
+        assert self.resources is not None and self.session is not None
+        bus = self.resources.event_bus_name
+        tap = create_tap(self.session, stage=self.stage, bus_name=bus, events=self.dev_events)
+        self.event_sources.taps.append(tap)
+        return PlatformEvents(
+            self.session.client("events"), bus, self.dev_events, platform_detail_types(specs.values())
+        )
 
     # ------------------------------------------------------------------ process state
 

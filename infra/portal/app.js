@@ -169,6 +169,21 @@ const state = {
   /** @type {ConfigFormState | null} */
   configForm: null,
   icloudLevel: 'user',
+  devpanel: {
+    /** Whether this page runs on the local stack (GET /dev/health answered); null until known. */
+    local: null,
+    /** @type {object|null} the appointment owner derived from the signed-in token's claims */
+    owner: null,
+    /** The appointment being edited: its id and the last version published (null: a new one). */
+    appointmentId: null,
+    version: 0,
+    pollTimer: null,
+    polling: false,
+    /** Bumped by every start and stop, so a start that finished late does not revive a stopped panel. */
+    generation: 0,
+    /** The ids of the listed events, so an unchanged list is not rebuilt (open details stay open). */
+    shown: '',
+  },
 };
 
 /**
@@ -453,6 +468,7 @@ function resetApp() {
   $('health').hidden = true;
   $('settings').hidden = true;
   for (const group of HEALTH_GROUPS) $(`health-rows-${group}`).replaceChildren();
+  stopDevPanel();
   for (const id of ['disconnect-dialog', 'config-dialog', 'icloud-dialog']) {
     const dialog = /** @type {HTMLDialogElement} */ ($(id));
     if (dialog.open) dialog.close();
@@ -465,6 +481,7 @@ async function showApp() {
   $('app').hidden = false;
   $('session-info').hidden = false;
   $('session-who').textContent = state.session.label;
+  void startDevPanel();
   const loading = $('app-loading');
   loading.hidden = false;
   loading.textContent = 'Loading…';
@@ -1281,7 +1298,44 @@ async function saveConfig(event) {
 // Agency admin: health table
 
 /** The health view's two tables: shared connections (clients', agency's) and people's own. */
-const HEALTH_GROUPS = ['shared', 'personal'];
+const HEALTH_TABLES = [
+  { group: 'shared', title: 'Client and agency connections', owner: 'Owner' },
+  { group: 'personal', title: 'Personal calendars and mail', owner: 'Person' },
+];
+const HEALTH_GROUPS = HEALTH_TABLES.map((table) => table.group);
+const HEALTH_COLUMNS = [
+  ['col-owner', null],
+  ['col-provider', 'Integration'],
+  ['col-account', 'Account'],
+  ['col-status', 'Status'],
+  ['col-problem', 'Problem and what to do'],
+  ['col-sync', 'Last sync'],
+  ['col-grant', 'Access renewal'],
+];
+
+/** One health table with its title and its "none" line; rows go into `health-rows-<group>`. */
+function buildHealthTable({ group, title, owner }) {
+  const titleId = `health-${group}-title`;
+  return [
+    h('h3', { class: 'health__title', id: titleId }, title),
+    h(
+      'div',
+      { class: 'table-wrap' },
+      h(
+        'table',
+        { class: 'table table--health', 'data-testid': `health-table-${group}`, 'aria-labelledby': titleId },
+        h('colgroup', {}, HEALTH_COLUMNS.map(([column]) => h('col', { class: column }))),
+        h('thead', {}, h('tr', {}, HEALTH_COLUMNS.map(([, heading]) => h('th', { scope: 'col' }, heading ?? owner)))),
+        h('tbody', { id: `health-rows-${group}`, 'data-testid': `health-rows-${group}` }),
+      ),
+    ),
+    h(
+      'p',
+      { id: `health-none-${group}`, class: 'muted', 'data-testid': `health-none-${group}`, hidden: true },
+      'None on the pages loaded.',
+    ),
+  ];
+}
 
 async function loadHealth(append) {
   const generation = ++state.health.generation;
@@ -1440,6 +1494,253 @@ async function saveSettings(event) {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// Developer panel (local stack only): act as the platform through POST /dev/platform-events, watch GET /dev/events
+
+const DEV_EVENTS_POLL_MS = 2_000;
+const DEV_EVENTS_LIMIT = 50;
+
+/** Whether the page runs on the local stack: only it answers GET /dev/health (asked once per page). */
+async function onLocalStack() {
+  if (state.devpanel.local === null) {
+    try {
+      await api('GET', '/dev/health', { auth: false });
+      state.devpanel.local = true;
+    } catch {
+      state.devpanel.local = false;
+    }
+  }
+  return state.devpanel.local;
+}
+
+/** The signed-in token's claims (the page only reads what it was given; the API verifies them). */
+function tokenClaims(token) {
+  try {
+    const payload = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const json = new TextDecoder().decode(Uint8Array.from(atob(payload), (c) => c.charCodeAt(0)));
+    const claims = JSON.parse(json);
+    return claims && typeof claims === 'object' ? claims : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The appointment owner the claims describe: agency people are staff, client users and prospects belong to a client. */
+function ownerFromClaims(claims) {
+  const agency = typeof claims?.agency_id === 'string' ? claims.agency_id : '';
+  const user = typeof claims?.sub === 'string' ? claims.sub : '';
+  const client = typeof claims?.client_id === 'string' ? claims.client_id : '';
+  if (!agency || !user) return null;
+  if (claims.role === 'agency_admin' || claims.role === 'agency_staff') {
+    return { kind: 'staff', agency_id: agency, user_id: user };
+  }
+  if (!client) return null;
+  const kind = claims.role === 'prospect' ? 'contact' : 'client_user';
+  return { kind, agency_id: agency, client_id: client, user_id: user };
+}
+
+const OWNER_KINDS = { staff: 'agency staff', client_user: 'client user', contact: 'contact' };
+
+async function startDevPanel() {
+  stopDevPanel();
+  const generation = ++state.devpanel.generation;
+  // Signed out, or signed in again, while the health check was on its way: that start is stale.
+  if (!(await onLocalStack()) || !state.session || generation !== state.devpanel.generation) return;
+  const owner = ownerFromClaims(tokenClaims(state.session.token));
+  state.devpanel.owner = owner;
+  $('devpanel-owner').textContent = owner
+    ? `${owner.user_id} (${OWNER_KINDS[owner.kind]} at ${owner.client_id ?? owner.agency_id})`
+    : 'none: this identity cannot own appointments';
+  /** @type {HTMLButtonElement} */ ($('devpanel-upsert')).disabled = !owner;
+  newDevAppointment();
+  $('devpanel').hidden = false;
+  state.devpanel.pollTimer = window.setInterval(() => void pollDevEvents(), DEV_EVENTS_POLL_MS);
+  await pollDevEvents();
+}
+
+function stopDevPanel() {
+  state.devpanel.generation += 1;
+  window.clearInterval(state.devpanel.pollTimer);
+  state.devpanel.pollTimer = null;
+  state.devpanel.shown = '';
+  $('devpanel').hidden = true;
+  $('devpanel-events').replaceChildren();
+}
+
+/** A Date as a datetime-local input's value (`YYYY-MM-DDTHH:MM`, the browser's wall time). */
+function localInputValue(date) {
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
+}
+
+/** Start a new appointment: a fresh id, version 0, tomorrow at the next full hour for 30 minutes. */
+function newDevAppointment() {
+  state.devpanel.appointmentId = null;
+  state.devpanel.version = 0;
+  const start = new Date(Date.now() + 24 * 3600_000);
+  start.setMinutes(0, 0, 0);
+  start.setHours(start.getHours() + 1);
+  /** @type {HTMLInputElement} */ ($('devpanel-title-input')).value = 'Demo appointment';
+  /** @type {HTMLInputElement} */ ($('devpanel-start')).value = localInputValue(start);
+  /** @type {HTMLInputElement} */ ($('devpanel-end')).value = localInputValue(new Date(start.getTime() + 30 * 60_000));
+  /** @type {HTMLInputElement} */ ($('devpanel-zone')).value = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+  /** @type {HTMLInputElement} */ ($('devpanel-video')).checked = false;
+  showFieldError($('devpanel-error'), null);
+  showDevAppointment();
+}
+
+function showDevAppointment() {
+  const { appointmentId, version } = state.devpanel;
+  $('devpanel-current').textContent = appointmentId
+    ? `Editing ${appointmentId}, version ${version} published. Publishing again sends version ${version + 1}.`
+    : 'A new appointment: the first publish creates it.';
+  /** @type {HTMLButtonElement} */ ($('devpanel-delete')).disabled = !appointmentId || !state.devpanel.owner;
+}
+
+/** The UTC offset (`+01:00`) of `zone` at the wall time `local` (`YYYY-MM-DDTHH:MM`), or null for an unknown zone. */
+function zoneOffset(local, zone) {
+  const offsetAt = (instant) => {
+    const name = new Intl.DateTimeFormat('en-US', { timeZone: zone, timeZoneName: 'longOffset' })
+      .formatToParts(instant)
+      .find((part) => part.type === 'timeZoneName')?.value ?? 'GMT';
+    const match = /GMT([+-])(\d{2}):(\d{2})/.exec(name);
+    return match ? (match[1] === '-' ? -1 : 1) * (Number(match[2]) * 60 + Number(match[3])) : 0;
+  };
+  const wall = Date.parse(`${local}:00Z`);
+  if (Number.isNaN(wall)) return null;
+  try {
+    // The offset at the wall time read as UTC, then at the instant that gives; twice settles DST edges.
+    let minutes = offsetAt(new Date(wall));
+    minutes = offsetAt(new Date(wall - minutes * 60_000));
+    const sign = minutes < 0 ? '-' : '+';
+    const abs = Math.abs(minutes);
+    return `${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
+  } catch {
+    return null;
+  }
+}
+
+/** The form as an Appointment Upserted detail, or a sentence saying what to fix. */
+function devAppointmentDetail(appointmentId, version) {
+  const zone = /** @type {HTMLInputElement} */ ($('devpanel-zone')).value.trim();
+  const start = /** @type {HTMLInputElement} */ ($('devpanel-start')).value;
+  const end = /** @type {HTMLInputElement} */ ($('devpanel-end')).value;
+  if (!start || !end) return { problem: 'Start and End are required.' };
+  const startOffset = zoneOffset(start, zone);
+  const endOffset = zoneOffset(end, zone);
+  if (!zone || startOffset === null || endOffset === null) {
+    return { problem: `Time zone must be an IANA zone such as Europe/Berlin.` };
+  }
+  return {
+    detail: {
+      appointment_id: appointmentId,
+      owner: state.devpanel.owner,
+      title: /** @type {HTMLInputElement} */ ($('devpanel-title-input')).value,
+      start: `${start}:00${startOffset}`,
+      end: `${end}:00${endOffset}`,
+      time_zone: zone,
+      video: /** @type {HTMLInputElement} */ ($('devpanel-video')).checked,
+      version,
+    },
+  };
+}
+
+async function publishDevEvent(detailType, detail, button) {
+  showFieldError($('devpanel-error'), null);
+  setBusy(button, true);
+  try {
+    await api('POST', '/dev/platform-events', { body: { detail_type: detailType, detail }, auth: false });
+    await pollDevEvents();
+    return true;
+  } catch (err) {
+    // The route's message names each refused field and why ("detail.end ... end must be after start").
+    showFieldError($('devpanel-error'), String(err.message));
+    return false;
+  } finally {
+    setBusy(button, false);
+  }
+}
+
+async function publishDevUpsert(event) {
+  event.preventDefault();
+  if (!state.devpanel.owner) return;
+  const appointmentId = state.devpanel.appointmentId ?? `apt-dev-${crypto.randomUUID()}`;
+  const version = state.devpanel.version + 1;
+  const { detail, problem } = devAppointmentDetail(appointmentId, version);
+  if (problem) {
+    showFieldError($('devpanel-error'), problem);
+    return;
+  }
+  if (await publishDevEvent('Appointment Upserted', detail, $('devpanel-upsert'))) {
+    state.devpanel.appointmentId = appointmentId;
+    state.devpanel.version = version;
+    showDevAppointment();
+  }
+}
+
+async function publishDevDelete() {
+  const { appointmentId, owner } = state.devpanel;
+  if (!appointmentId || !owner) return;
+  const version = state.devpanel.version + 1;
+  const detail = { appointment_id: appointmentId, owner, version };
+  if (await publishDevEvent('Appointment Deleted', detail, $('devpanel-delete'))) newDevAppointment();
+}
+
+async function pollDevEvents() {
+  if (state.devpanel.polling) return;
+  state.devpanel.polling = true;
+  try {
+    const answer = await api('GET', '/dev/events', { query: { limit: DEV_EVENTS_LIMIT }, auth: false });
+    showFieldError($('devpanel-events-error'), null);
+    const events = Array.isArray(answer?.events) ? answer.events : [];
+    const shown = events.map((e) => String(e?.id)).join(' ');
+    if (shown === state.devpanel.shown || $('devpanel').hidden) return;
+    state.devpanel.shown = shown;
+    $('devpanel-events').replaceChildren(...events.map(renderDevEvent));
+    $('devpanel-events-none').hidden = events.length > 0;
+  } catch (err) {
+    showFieldError($('devpanel-events-error'), `Could not load the events: ${err.message}`);
+  } finally {
+    state.devpanel.polling = false;
+  }
+}
+
+/** A line naming what an event is about: the appointment, the connection or the agency. */
+function devEventSubject(detail) {
+  const parts = [];
+  if (detail?.appointment_id) parts.push(`appointment ${detail.appointment_id}`);
+  if (detail?.version !== undefined) parts.push(`version ${detail.version}`);
+  if (detail?.provider) parts.push(providerName(detail.provider));
+  if (detail?.connection_id) parts.push(`connection ${detail.connection_id}`);
+  if (detail?.change) parts.push(String(detail.change));
+  if (detail?.tier) parts.push(`tier ${detail.tier}`);
+  if (!detail?.appointment_id && !detail?.connection_id && detail?.agency_id) parts.push(`agency ${detail.agency_id}`);
+  return parts.join(' · ');
+}
+
+function renderDevEvent(event) {
+  const outbound = event?.direction === 'out';
+  return h(
+    'li',
+    {
+      class: 'devpanel__event',
+      'data-testid': `devpanel-event-${idPart(event?.id ?? '')}`,
+      'data-detail-type': String(event?.detail_type ?? ''),
+      'data-direction': outbound ? 'out' : 'in',
+    },
+    h('div', { class: 'devpanel__event-head' },
+      h('span', { class: `badge ${outbound ? 'badge--connected' : 'badge--syncing'}` }, outbound ? 'From this service' : 'Sent as the platform'),
+      h('strong', {}, String(event?.detail_type ?? '')),
+      timeElement(event?.time, ''),
+    ),
+    h('p', { class: 'muted devpanel__subject' }, devEventSubject(event?.detail)),
+    h('details', {},
+      h('summary', {}, 'Detail'),
+      h('pre', { class: 'devpanel__json' }, JSON.stringify(event?.detail ?? null, null, 2)),
+    ),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // Start
 
 function wire() {
@@ -1453,6 +1754,7 @@ function wire() {
   $('banner-close').addEventListener('click', hideBanner);
   $('client-select').addEventListener('change', onClientPicked);
 
+  $('health-groups').replaceChildren(...HEALTH_TABLES.flatMap(buildHealthTable));
   $('health-provider').append(
     ...Object.entries(PROVIDER_NAMES).map(([id, name]) => h('option', { value: id }, name)),
   );
@@ -1476,6 +1778,10 @@ function wire() {
     state.configForm = null;
     $('config-fields').replaceChildren();
   });
+
+  $('devpanel-form').addEventListener('submit', publishDevUpsert);
+  $('devpanel-delete').addEventListener('click', () => void publishDevDelete());
+  $('devpanel-new').addEventListener('click', newDevAppointment);
 
   $('icloud-form').addEventListener('submit', submitIcloud);
   $('icloud-cancel').addEventListener('click', () => /** @type {HTMLDialogElement} */ ($('icloud-dialog')).close());
