@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from portal_routes import agency, connections, context, integrations, me, openapi
+from portal_routes import agency, connections, context, integrations, me, openapi, sync
 
 from integrations.api.errors import register_error_handlers
 from integrations.config import Settings
@@ -18,7 +18,14 @@ logger = get_logger("connectors")
 # Built once per container; a missing variable fails here, at cold start, naming it.
 context.use(Container(Settings.from_env()))
 app = APIGatewayHttpResolver(enable_validation=True)
-for router in (me.router, integrations.router, connections.router, agency.router, openapi.router):
+for router in (
+    me.router,
+    integrations.router,
+    connections.router,
+    sync.router,
+    agency.router,
+    openapi.router,
+):
     app.include_router(router)
 register_error_handlers(app, logger)
 

@@ -161,7 +161,8 @@ def test_video_appointments_announce_their_meet_link(world: World) -> None:
 def test_push_existing_replays_upcoming_appointments_resumes_and_runs_twice_without_duplicates(
     world: World,
 ) -> None:
-    from integrations.sync.push_existing import PushExisting, PushProgress
+    from integrations.sync.progress import PushProgress
+    from integrations.sync.push_existing import PushExisting
     from tests.support.calendar_fakes import FakeConnections
 
     now = datetime.now(UTC)

@@ -23,7 +23,7 @@ from integrations.domain.connection import Connection, PortalStatus
 from integrations.events import AppointmentOwner, AppointmentUpserted, PlatformEvent
 from integrations.observability import get_logger
 from integrations.sync.jobs import JobKind, SyncJob
-from integrations.sync.push_existing import PushProgress
+from integrations.sync.progress import PushProgress
 from integrations.sync.settle import Outcome, RunResult
 from tests.support import seed
 from tests.support.sandbox import GATEWAY, Sandbox, connect, running_sandbox

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from integrations.store.signing_keys import KmsSigningKeyBox
     from integrations.store.vault import TokenVault
     from integrations.sync.appointments import AppointmentPusher
+    from integrations.sync.controls import SyncControls
     from integrations.sync.push_existing import PushExisting
     from integrations.sync.pushing import PushSteps
     from integrations.sync.runner import SyncRunner
@@ -308,6 +309,7 @@ class Container:
             transitions=self.transitions,
             fresh_credentials=self.fresh_credentials,
             disconnector=self.disconnector,
+            sync_controls=lambda: self.sync_controls,
             clock=self.clock,
             logger=logger,
         )
@@ -403,6 +405,18 @@ class Container:
             calendars=self.provider_calendars,
             pusher=self.appointment_pusher,
             replay=self.push_existing,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def sync_controls(self) -> SyncControls:
+        from integrations.sync.controls import SyncControls
+
+        return SyncControls(
+            jobs=self.jobs,
+            state=self.sync_state,
+            replay=self.push_existing,
+            calendars=self.provider_calendars,
             clock=self.clock,
         )
 

@@ -32,8 +32,11 @@ from integrations.portal.views import (
     MeView,
     OptionList,
     OptionView,
+    PushProgressView,
     SettingsView,
     StatusError,
+    SyncChange,
+    SyncView,
 )
 from integrations.portal.words import speaks_to_agency, status_label
 from integrations.providers.registry import module_for
@@ -47,6 +50,7 @@ if TYPE_CHECKING:
     from integrations.domain.credentials import Credentials
     from integrations.store.agencies import AgencyRepository
     from integrations.store.connections import ConnectionRepository
+    from integrations.sync.controls import SyncControls
 
 
 class PortalService:
@@ -59,6 +63,7 @@ class PortalService:
         transitions: ConnectionTransitions,
         fresh_credentials: Callable[[Connection], Credentials],
         disconnector: Disconnector,
+        sync_controls: Callable[[], SyncControls],
         clock: Callable[[], datetime],
         logger: Logger,
     ) -> None:
@@ -70,6 +75,8 @@ class PortalService:
         # Refreshes a token first when it is about to expire (the token manager, built on first use).
         self._fresh_credentials = fresh_credentials
         self._disconnector = disconnector
+        # Built on first use: reading a card never builds the sync engine's adapters.
+        self._sync_controls = sync_controls
         self._log = logger
 
     # --- who am I ---
@@ -172,6 +179,31 @@ class PortalService:
         connection, _ = self._authorized(principal, connection_id, Action.MANAGE)
         self._disconnector.disconnect(connection)
 
+    # --- sync controls (manage) ---
+
+    def sync_now(self, principal: Principal, connection_id: str) -> ConnectionView:
+        connection, _ = self._authorized(principal, connection_id, Action.MANAGE)
+        self._sync_controls().sync_now(connection)
+        return self._view(connection, True, speaks_to_agency(principal))
+
+    def change_sync(
+        self, principal: Principal, connection_id: str, read_change: Callable[[], tuple[SyncChange, bool]]
+    ) -> ConnectionView:
+        """Pause / resume and the interval; the body is read after the caller is checked."""
+        connection, _ = self._authorized(principal, connection_id, Action.MANAGE)
+        change, interval_given = read_change()
+        saved = self._sync_controls().change(
+            connection,
+            paused=change.paused,
+            interval_minutes=change.interval_minutes,
+            reset_interval=interval_given and change.interval_minutes is None,
+        )
+        return self._view(saved, True, speaks_to_agency(principal))
+
+    def push_existing(self, principal: Principal, connection_id: str) -> PushProgressView:
+        connection, _ = self._authorized(principal, connection_id, Action.MANAGE)
+        return PushProgressView.of(self._sync_controls().push_existing(connection))
+
     # --- agency ---
 
     def health(
@@ -253,6 +285,7 @@ class PortalService:
             config_schema=spec.config_schema,
             last_sync_at=connection.last_sync_at,
             next_sync_at=connection.next_sync_at,
+            sync=SyncView.of(connection),
             created_at=connection.created_at,
             updated_at=connection.updated_at,
             can_manage=can_manage,

@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from integrations.catalog.model import ConfigField, ProviderSpec
 from integrations.domain.access import Level, Tier
 from integrations.domain.authorization import Decision
 from integrations.domain.connection import Connection, ConnectionError_, ErrorCode, PortalStatus
 from integrations.portal import words
+from integrations.sync.intervals import DEFAULT_INTERVAL_MINUTES, MAX_INTERVAL_MINUTES, MIN_INTERVAL_MINUTES
+from integrations.sync.progress import PushProgress
 
 
 class ErrorBody(BaseModel):
@@ -56,6 +58,72 @@ class StatusError(BaseModel):
         )
 
 
+class PushProgressView(BaseModel):
+    """ "Push existing data": progress while it runs, then the confirmation."""
+
+    state: Literal["pushing", "done", "interrupted"]
+    total: int = Field(description="Upcoming appointments to push (counted when the push started).")
+    pushed: int
+    failed: int
+    calendar_id: str
+    calendar_label: str = Field(description="The calendar's name as the person knows it.")
+    started_at: datetime | None
+    finished_at: datetime | None
+    message: str = Field(
+        description='In words: "Pushing 12 of 300 appointments to Work" or the confirmation.'
+    )
+
+    @classmethod
+    def of(cls, progress: PushProgress) -> PushProgressView:
+        return cls(
+            state=progress.state,
+            total=progress.total,
+            pushed=progress.pushed,
+            failed=progress.failed,
+            calendar_id=progress.calendar_id,
+            calendar_label=progress.calendar_label,
+            started_at=progress.started_at,
+            finished_at=progress.finished_at,
+            message=progress.summary() if progress.state == "done" else progress.running_summary(),
+        )
+
+
+class SyncView(BaseModel):
+    """The connection's sync on the card: when it ran, when it runs next, and the owner's controls."""
+
+    syncing: bool = Field(description="A sync run is under way.")
+    paused: bool = Field(description="The owner paused sync: nothing is read or pushed until resumed.")
+    interval_minutes: int = Field(description="How often the connection is polled when nothing pushes.")
+    last_sync_at: datetime | None
+    next_sync_at: datetime | None
+    push_existing: PushProgressView | None = Field(description='The latest "Push existing data", if any.')
+
+    @classmethod
+    def of(cls, connection: Connection) -> SyncView:
+        progress = PushProgress.of(connection)
+        return cls(
+            syncing=connection.status is PortalStatus.SYNCING,
+            paused=connection.paused,
+            interval_minutes=connection.sync_interval_minutes or DEFAULT_INTERVAL_MINUTES,
+            last_sync_at=connection.last_sync_at,
+            next_sync_at=None if connection.paused else connection.next_sync_at,
+            push_existing=PushProgressView.of(progress) if progress is not None else None,
+        )
+
+
+class SyncChange(BaseModel):
+    """Pause or resume sync, and set how often it polls (omit a field to keep it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    paused: StrictBool | None = None
+    interval_minutes: StrictInt | None = Field(
+        default=None,
+        description=f"From {MIN_INTERVAL_MINUTES} to {MAX_INTERVAL_MINUTES}; null returns to the default "
+        f"({DEFAULT_INTERVAL_MINUTES}).",
+    )
+
+
 class ConnectionSummary(BaseModel):
     """One connected account on a card."""
 
@@ -65,6 +133,7 @@ class ConnectionSummary(BaseModel):
     status_label: str = Field(description="The status as the portal shows it: Connected, Error, Syncing.")
     error: StatusError | None = Field(description="Set with status error: why, and what to do.")
     last_sync_at: datetime | None
+    sync: SyncView
 
     @classmethod
     def of(cls, connection: Connection, spec: ProviderSpec, *, agency: bool) -> ConnectionSummary:
@@ -75,6 +144,7 @@ class ConnectionSummary(BaseModel):
             status_label=words.status_label(connection.status),
             error=StatusError.of(connection.error, spec, connection, agency=agency),
             last_sync_at=connection.last_sync_at,
+            sync=SyncView.of(connection),
         )
 
 
@@ -231,6 +301,7 @@ class ConnectionView(BaseModel):
     config_schema: list[ConfigField]
     last_sync_at: datetime | None
     next_sync_at: datetime | None
+    sync: SyncView
     created_at: datetime
     updated_at: datetime
     can_manage: bool

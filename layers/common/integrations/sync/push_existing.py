@@ -14,8 +14,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict
-
 from integrations.domain.access import Level
 from integrations.domain.connection import Connection, StatusChange
 from integrations.domain.errors import ProviderUnavailable, ReauthRequired
@@ -23,41 +21,7 @@ from integrations.events import AppointmentOwner, AppointmentUpserted
 from integrations.http import ProviderApiError
 from integrations.sync.appointments import AppointmentPusher, PushTarget
 from integrations.sync.errors import ConfigRequired
-
-CURSOR_KEY = "push_existing"
-
-
-class PushProgress(BaseModel):
-    """What the card shows while a replay runs and after it ends."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    run_id: str
-    state: Literal["pushing", "done", "interrupted"] = "pushing"
-    total: int = 0
-    pushed: int = 0
-    failed: int = 0
-    # The last appointment id finished (pushed or failed): the replay resumes after it.
-    after: str | None = None
-    calendar_id: str = ""
-    calendar_label: str = ""
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    message: str = ""
-
-    @classmethod
-    def of(cls, connection: Connection) -> PushProgress | None:
-        stored = connection.cursors.get(CURSOR_KEY)
-        return cls.model_validate(stored) if isinstance(stored, dict) else None
-
-    def summary(self) -> str:
-        """The confirmation in words."""
-        where = self.calendar_label or self.calendar_id or "the calendar"
-        noun = "appointment" if self.pushed == 1 else "appointments"
-        text = f"Pushed {self.pushed} {noun} to {where}"
-        if self.failed:
-            text += f"; {self.failed} could not be pushed"
-        return text + "."
+from integrations.sync.progress import CURSOR_KEY, PushProgress
 
 
 class Upcoming(Protocol):

@@ -19,6 +19,7 @@ from typing import Protocol
 from integrations.domain.connection import Connection
 from integrations.sync.calendar import CalendarAdapter
 from integrations.sync.calendar_sync import CalendarCursor, CalendarPuller, EventChange, Mirror, PushedEvents
+from integrations.sync.intervals import DEFAULT_INTERVAL_MINUTES
 from integrations.sync.jobs import SyncJob
 from integrations.sync.settle import (
     ConnectionState,
@@ -30,7 +31,7 @@ from integrations.sync.settle import (
 )
 
 # How often a connection is polled when nothing pushes (pushes are hints, and can be dropped).
-DEFAULT_INTERVAL = timedelta(minutes=15)
+DEFAULT_INTERVAL = timedelta(minutes=DEFAULT_INTERVAL_MINUTES)
 # A job that meets a running sync waits this long before it looks again.
 BUSY_DEFER_SECONDS = 20.0
 # Leave this much of the invocation for settling the run after the last page.

@@ -70,6 +70,16 @@ class ProviderCalendars:
         module = self._module(connection)
         return str(module.push_calendar(connection)) if module is not None else None
 
+    def calendar_label(self, connection: Connection, calendar_id: str) -> str:
+        """The calendar's name as the person sees it; its id when the provider cannot say now."""
+        adapter = self.writer(connection)
+        if adapter is None:
+            return calendar_id
+        try:
+            return adapter.calendar_name(calendar_id)
+        except Exception:  # a label is a nicety: the replay starts without it
+            return calendar_id
+
     def pushes(self, connection: Connection) -> bool:
         """Whether appointments go to this connection's calendar."""
         return (
