@@ -167,7 +167,7 @@ class World:
                 budget = remaining_ms if remaining_ms is not None else (lambda: 600_000)
                 try:
                     self.results.append(self.worker.handle(job, receive_count=count, remaining_ms=budget))
-                except Exception:  # a failed delivery stays on the queue, as in Lambda
+                except (Exception, WorkerDied):  # a failed delivery stays on the queue, as in Lambda
                     sqs.change_message_visibility(
                         QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
                     )
@@ -360,3 +360,86 @@ def test_push_existing_twice_creates_each_appointment_once(world: World) -> None
 
     sessions = [e for e in world.truth().values() if str(e.get("summary", "")).startswith("Session ")]
     assert sorted(e["summary"] for e in sessions) == [f"Session {n}" for n in range(4)]
+
+
+def test_a_series_with_an_edited_and_a_cancelled_instance_is_mirrored_as_master_and_exceptions(
+    world: World,
+) -> None:
+    first = tomorrow(10)
+    series = world.person_creates("Weekly 1:1", first, recurrence=["RRULE:FREQ=WEEKLY;COUNT=4"])
+    world.run(world.job())
+    world.bus.events.clear()
+
+    def instance(week: int) -> str:
+        return f"{series['id']}_{(first + timedelta(weeks=week)).strftime('%Y%m%dT%H%M%SZ')}"
+
+    world.person_edits(instance(1), shift_minutes=60)
+    world.person_deletes(instance(2))
+    world.run(world.job())
+
+    mirrored = {e.external_id: e for e in world.container.mirror.events(world.connection_id, "primary")}
+    master = mirrored[series["id"]]
+    assert master.recurrence == ("RRULE:FREQ=WEEKLY;COUNT=4",)
+    moved = mirrored[instance(1)]
+    assert moved.series_id == series["id"]
+    assert moved.start == first + timedelta(weeks=1, hours=1)
+    cancelled = mirrored[instance(2)]
+    assert cancelled.series_id == series["id"] and cancelled.status.value == "cancelled"
+    # Each exception is one change the platform hears about; the master did not change.
+    changes = {(e.event_id, e.change) for e in world.bus.of("Calendar Event Changed")}
+    assert changes == {(instance(1), "added"), (instance(2), "added")}
+    assert {e.status for e in world.bus.of("Calendar Event Changed")} == {"confirmed", "cancelled"}
+
+
+def test_a_fault_run_with_a_worker_dying_mid_batch_ends_equal_to_google(world: World) -> None:
+    """20% of calls to Google answer 429, 5xx or time out, and one worker dies mid-run; the mirror
+    ends holding exactly what Google holds, and each event was announced as added exactly once."""
+    import integrations.providers.google_calendar.sync as google_sync
+    from integrations.sync import faults
+
+    world.seed_events(40)
+    for kind, extra in (
+        ("rate_limit", {"retry_after": 0}),
+        ("server_error", {"status": 503}),
+        ("latency", {"latency_ms": 0}),
+    ):
+        world.fault(kind=kind, probability=0.07, count=1000, **extra)
+    original_page, original_base = google_sync.PAGE_SIZE, faults.BACKOFF_BASE_SECONDS
+    google_sync.PAGE_SIZE, faults.BACKOFF_BASE_SECONDS = 5, 0.0
+    try:
+        # A worker dies after its third page: the exception escapes the worker like a crash would
+        # (the delivery fails and SQS delivers it again once its visibility runs out; here at once).
+        mirror = world.container.mirror
+        put_many = mirror.put_many
+        calls = {"n": 0}
+
+        def dying(connection_id: str, entries: Any) -> None:
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise WorkerDied
+            put_many(connection_id, entries)
+
+        mirror.put_many = dying  # type: ignore[method-assign]
+        world.enqueue(world.job())
+        world.drain(timeout=120)
+        assert calls["n"] > 3, "the worker never died mid-run"
+        mirror.put_many = put_many  # type: ignore[method-assign]
+        world.sb.http.delete(world.sb.url("/_sandbox/faults"))
+        world.enqueue(world.job())
+        world.drain(timeout=60)
+    finally:
+        google_sync.PAGE_SIZE, faults.BACKOFF_BASE_SECONDS = original_page, original_base
+
+    world.assert_mirror_is_the_truth()
+    added = [e.event_id for e in world.bus.of("Calendar Event Changed") if e.change == "added"]
+    assert set(added) == set(world.truth())
+    # At least once on the bus, but every repeat carries the same change id (consumers deduplicate).
+    by_event: dict[str, set[str]] = {}
+    for e in world.bus.of("Calendar Event Changed"):
+        by_event.setdefault(e.event_id, set()).add(e.change_id)
+    assert all(len(ids) == 1 for ids in by_event.values())
+    assert world.connection.status is PortalStatus.CONNECTED
+
+
+class WorkerDied(BaseException):
+    """What a Lambda timeout or an out-of-memory kill looks like from inside: nothing catches it."""

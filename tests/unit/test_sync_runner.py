@@ -163,3 +163,18 @@ def test_an_unexpected_error_retries_then_is_poison_and_shows_sync_failed(world:
     assert world.run(receives=POISON_RECEIVES) is Outcome.FAIL
     assert world.connection.error is not None
     assert world.connection.error.code is ErrorCode.SYNC_FAILED
+
+
+def test_a_run_that_died_covers_nothing_so_its_redelivered_job_runs(world: World) -> None:
+    early = world.job()
+    world.run()
+    # A later run began (after the job arrived) and died before it finished.
+    world.now += timedelta(minutes=1)
+    world.connections.connections["c1"].sync_started(world.now, world.now + DEFAULT_INTERVAL)
+    pulls = world.calendar.pulls
+
+    result = world.runner.run(early, receive_count=2, remaining_ms=lambda: 600_000)
+
+    assert result.outcome is Outcome.DONE
+    assert world.calendar.pulls > pulls
+    assert world.connection.status is PortalStatus.CONNECTED

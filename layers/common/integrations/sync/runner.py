@@ -51,6 +51,18 @@ class CalendarSource(Protocol):
     def calendars(self, connection: Connection) -> Sequence[str]: ...
 
 
+def _covered(connection: Connection, job: SyncJob) -> bool:
+    """Whether a run that began after the job arrived has completed: it read everything the job hints
+    at. A run that died (or stopped early) covers nothing; its redelivered job runs again."""
+    started, finished = connection.sync_started_at, connection.last_sync_at
+    return (
+        job.hint.get("reason") != "continue"
+        and started is not None
+        and finished is not None
+        and job.received_at < started <= finished
+    )
+
+
 class SyncRunner:
     """Runs calendar sync jobs; one instance per process."""
 
@@ -80,8 +92,7 @@ class SyncRunner:
         connection = self._connections.get(job.connection_id)
         if connection is None:
             return RunResult(Outcome.DONE, reason="connection removed")
-        started = connection.sync_started_at
-        if started is not None and job.received_at < started and job.hint.get("reason") != "continue":
+        if _covered(connection, job):
             return RunResult(Outcome.DONE, reason="covered by a later run")
         if connection.waits_for_person:
             return RunResult(Outcome.DONE, reason="waiting for the owner")
