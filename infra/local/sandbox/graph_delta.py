@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import secrets
 from typing import Any
-from urllib.parse import urlencode
 
 from werkzeug.wrappers import Request, Response
 
@@ -36,6 +35,7 @@ def _gone() -> Reply:
     )
 
 
+# Tokens are URL-safe base64, written unencoded after `$skiptoken=` / `$deltatoken=` as Graph does.
 def _round(store: GraphStore, state: DeltaState, before: dict[str, str]) -> DeltaRound:
     """The changes of `state`'s window against what `before` handed out, as a round to page through."""
     view = instances(store, state.account, state.calendar, state.start, state.end)
@@ -99,11 +99,9 @@ def calendar_view_delta(sb: Sandbox, request: Request, calendar: str | None = No
         value = [e if "@removed" in e else graph_writes.present(e, zone_name) for e in chunk]
     answer: dict[str, Any] = {"@odata.context": f"{CONTEXT}#Collection(event)", "value": value}
     if offset + page < len(found.items):
-        answer["@odata.nextLink"] = (
-            f"{request.base_url}?{urlencode({'$skiptoken': f'{round_id}.{offset + page}'})}"
-        )
+        answer["@odata.nextLink"] = f"{request.base_url}?$skiptoken={round_id}.{offset + page}"
     else:
-        answer["@odata.deltaLink"] = f"{request.base_url}?{urlencode({'$deltatoken': found.state})}"
+        answer["@odata.deltaLink"] = f"{request.base_url}?$deltatoken={found.state}"
     applied = f'outlook.timezone="{zone_name}"' + (f", odata.maxpagesize={size}" if size else "")
     return json_response(answer, headers={"Preference-Applied": applied})
 
