@@ -1,6 +1,7 @@
-"""Microsoft Graph: calendar events (list, create, get, update, delete) and change-notification
-subscriptions (create with the validationToken handshake, list, get, renew, delete), plus the
-notifications an event change sends.
+"""Microsoft Graph: change-notification subscriptions (create with the validationToken handshake, list,
+get, renew, delete) and the routes of the Graph stand-in. Events live in `graph_store`, are written by
+`graph_writes`, served by `graph_events` and `graph_delta`, notified by `graph_notify`, and changed as
+the person by `graph_person`.
 
 Semantics follow /work/shared/providers/calendar-email.md §4.5: creation POSTs
 `notificationUrl?validationToken=…` (and the lifecycle URL) synchronously and fails with 400 unless the
