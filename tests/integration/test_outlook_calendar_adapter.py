@@ -15,12 +15,10 @@ from infra.local.sandbox import SandboxConfig, catalog_overrides
 from integrations import http
 from integrations.catalog import load_catalog
 from integrations.catalog.model import ProviderSpec
+from integrations.providers.outlook_calendar import events as outlook_events
 from integrations.providers.outlook_calendar import sync as outlook_sync
-from integrations.providers.outlook_calendar.sync import (
-    APPOINTMENT_PROPERTY,
-    DEFAULT_CALENDAR,
-    OutlookCalendarAdapter,
-)
+from integrations.providers.outlook_calendar.events import APPOINTMENT_PROPERTY
+from integrations.providers.outlook_calendar.sync import DEFAULT_CALENDAR, OutlookCalendarAdapter
 from integrations.sync.calendar import EventStatus, MirrorChange, OutboundEvent
 from integrations.sync.calendar_sync import CalendarCursor, CalendarPuller, CalendarPullResult, EventChange
 from integrations.sync.errors import CursorExpired
@@ -330,7 +328,7 @@ def test_time_zones_all_day_free_and_declined_events(sb: Sandbox, adapter: Outlo
     events = sync.events()
 
     offset = datetime(
-        day.year, day.month, day.day, 10, tzinfo=outlook_sync._zone("Europe/Berlin")
+        day.year, day.month, day.day, 10, tzinfo=outlook_events.zone("Europe/Berlin")
     ).utcoffset()
     assert offset is not None
     assert events[berlin["id"]].start == datetime(day.year, day.month, day.day, 10, tzinfo=UTC) - offset
@@ -344,7 +342,7 @@ def test_time_zones_all_day_free_and_declined_events(sb: Sandbox, adapter: Outlo
     pushed = adapter.write(DEFAULT_CALENDAR, appointment, None)
     stored = _truth(sb)[pushed.external_id]
     assert stored["originalStartTimeZone"] == "America/New_York"
-    assert outlook_sync._instant(stored["start"]) == appointment.start
+    assert outlook_events.instant(stored["start"]) == appointment.start
 
 
 def test_free_busy_counts_busy_events_only(sb: Sandbox, adapter: OutlookCalendarAdapter) -> None:
@@ -384,6 +382,6 @@ def test_calendar_name_and_throttling(sb: Sandbox, adapter: OutlookCalendarAdapt
 
 
 def test_a_deleted_event_comes_as_removed_and_is_cancelled_in_the_model() -> None:
-    removed = outlook_sync.to_event("c", {"id": "x", "@removed": {"reason": "deleted"}})
+    removed = outlook_events.to_event("c", {"id": "x", "@removed": {"reason": "deleted"}})
     assert removed is not None and removed.is_deletion and removed.status is EventStatus.CANCELLED
-    assert outlook_sync.to_event("c", {"id": "m", "type": "seriesMaster"}) is None
+    assert outlook_events.to_event("c", {"id": "m", "type": "seriesMaster"}) is None

@@ -23,6 +23,7 @@ from integrations.domain.connection import Connection, PortalStatus
 from integrations.events import AppointmentOwner, AppointmentUpserted, PlatformEvent
 from integrations.observability import get_logger
 from integrations.providers.outlook_calendar import sync as outlook_sync
+from integrations.providers.outlook_calendar.events import APPOINTMENT_PROPERTY
 from integrations.sync.jobs import JobKind, SyncJob
 from integrations.sync.settle import Outcome, RunResult
 from tests.support import seed
@@ -314,9 +315,7 @@ def test_an_appointment_delivered_three_times_is_one_outlook_event_with_a_teams_
 
     ours = [e for e in world.truth().values() if e.get("subject") == "Kick-off"]
     assert len(ours) == 1
-    assert ours[0]["singleValueExtendedProperties"] == [
-        {"id": outlook_sync.APPOINTMENT_PROPERTY, "value": "apt-7"}
-    ]
+    assert ours[0]["singleValueExtendedProperties"] == [{"id": APPOINTMENT_PROPERTY, "value": "apt-7"}]
     assert ours[0]["originalStartTimeZone"] == "Europe/Berlin"
     pushed = world.bus.of("Appointment Pushed")
     assert pushed and all(p.video_url for p in pushed)

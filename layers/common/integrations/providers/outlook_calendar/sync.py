@@ -33,14 +33,20 @@ Protocol facts (calendar-email.md §4):
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from integrations import http
+from integrations.providers.outlook_calendar.events import (
+    APPOINTMENT_PROPERTY,
+    iana,
+    instant,
+    to_event,
+    transaction_id,
+    zone,
+)
 from integrations.providers.support import api_url, text
 from integrations.sync.calendar import (
     BusyBlock,
@@ -59,38 +65,12 @@ if TYPE_CHECKING:
 
 # The calendar id that means the mailbox's default calendar (`/me/calendar`) until one is chosen.
 DEFAULT_CALENDAR = "default"
-# Our id as a single-value extended property: a String property in our own property set (a fixed
-# GUID), so no other app's property can collide with it.
-PROPERTY_SET = "{5c8d4f3e-9a1b-4e6f-8d2c-7b3a1f0e9c64}"
-APPOINTMENT_PROPERTY = f"String {PROPERTY_SET} Name integrations_appointment_id"
-# The transactionId of our creates: this prefix, then the appointment id.
-TRANSACTION_PREFIX = "integrations-appointment:"
 PAGE_SIZE = 100
 # The delta window: a full round reads from this far back to this far ahead...
 WINDOW_BEHIND = timedelta(days=30)
 WINDOW_AHEAD = timedelta(days=365)
 # ...and a new round starts once less than this is left ahead (the window is fixed per round).
 WINDOW_RENEW_BELOW = timedelta(days=300)
-_NOT_BUSY = frozenset({"free", "workingElsewhere"})
-# The Windows zone names Outlook most often reports, as IANA zones (CLDR windowsZones, territory 001).
-_WINDOWS_ZONES = {
-    "GMT Standard Time": "Europe/London",
-    "W. Europe Standard Time": "Europe/Berlin",
-    "Romance Standard Time": "Europe/Paris",
-    "Central Europe Standard Time": "Europe/Budapest",
-    "Eastern Standard Time": "America/New_York",
-    "Central Standard Time": "America/Chicago",
-    "Mountain Standard Time": "America/Denver",
-    "Pacific Standard Time": "America/Los_Angeles",
-    "India Standard Time": "Asia/Kolkata",
-    "Tokyo Standard Time": "Asia/Tokyo",
-    "AUS Eastern Standard Time": "Australia/Sydney",
-}
-
-
-def transaction_id(appointment_id: str) -> str:
-    """The transactionId of an appointment's create: the same appointment always sends the same one."""
-    return f"{TRANSACTION_PREFIX}{appointment_id}"
 
 
 class OutlookCalendarAdapter:
@@ -334,103 +314,14 @@ def _translated(exc: http.ProviderApiError, expired_scope: str | None) -> Except
     return exc
 
 
-def to_event(calendar_id: str, item: Any) -> CalendarEvent | None:
-    """Graph's event resource (or an `@removed` entry) as the mirror's model; None for an item to
-    skip (no id, or a series master)."""
-    if not isinstance(item, dict) or not text(item.get("id")):
-        return None
-    if "@removed" in item:
-        return CalendarEvent(
-            calendar_id=calendar_id, external_id=text(item["id"]), status=EventStatus.CANCELLED
-        )
-    kind = text(item.get("type")) or "singleInstance"
-    if kind == "seriesMaster":
-        return None
-    all_day = bool(item.get("isAllDay"))
-    start, end = item.get("start") or {}, item.get("end") or {}
-    in_series = kind in ("occurrence", "exception")
-    response = item.get("responseStatus") if isinstance(item.get("responseStatus"), dict) else {}
-    return CalendarEvent(
-        calendar_id=calendar_id,
-        external_id=text(item.get("id")),
-        status=EventStatus.CANCELLED if item.get("isCancelled") else EventStatus.CONFIRMED,
-        start=None if all_day else _instant(start),
-        end=None if all_day else _instant(end),
-        start_date=_day(start) if all_day else None,
-        end_date=_day(end) if all_day else None,
-        time_zone=_iana(text(item.get("originalStartTimeZone"))),
-        busy=text(item.get("showAs")) not in _NOT_BUSY,
-        title=text(item.get("subject")),
-        series_id=(text(item.get("seriesMasterId")) or None) if in_series else None,
-        original_start=_original(item.get("originalStart")) if in_series else None,
-        declined=text((response or {}).get("response")) == "declined",
-        etag=text(item.get("@odata.etag")) or None,
-        updated=_instant({"dateTime": item["lastModifiedDateTime"]})
-        if item.get("lastModifiedDateTime")
-        else None,
-        appointment_id=_appointment_of(item),
-    )
-
-
-def _appointment_of(item: dict[str, Any]) -> str | None:
-    """Our id: from the extended property when the answer carries it, else from our transactionId."""
-    for prop in item.get("singleValueExtendedProperties") or ():
-        if isinstance(prop, dict) and text(prop.get("id")).lower() == APPOINTMENT_PROPERTY.lower():
-            return text(prop.get("value")) or None
-    transaction = text(item.get("transactionId"))
-    if not transaction.startswith(TRANSACTION_PREFIX):
-        return None
-    return transaction.removeprefix(TRANSACTION_PREFIX) or None
-
-
 def _matches(answer: dict[str, Any], body: dict[str, Any]) -> bool:
     """Whether an event Graph answered already says what `body` writes (subject and times)."""
     if text(answer.get("subject")) != body["subject"]:
         return False
     try:
-        return all(_instant(answer.get(k) or {}) == _instant(body[k]) for k in ("start", "end"))
+        return all(instant(answer.get(k) or {}) == instant(body[k]) for k in ("start", "end"))
     except ValueError:
         return False
-
-
-_FRACTION = re.compile(r"(\.\d{6})\d+")
-
-
-def _instant(value: dict[str, Any]) -> datetime:
-    """A `dateTimeTimeZone` (UTC by our Prefer header, unless it names a zone) as a UTC instant."""
-    raw = _FRACTION.sub(r"\1", text(value.get("dateTime")).removesuffix("Z"))
-    moment = datetime.fromisoformat(raw)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=_zone(text(value.get("timeZone")) or "UTC"))
-    return moment.astimezone(UTC)
-
-
-def _day(value: dict[str, Any]) -> date:
-    return datetime.fromisoformat(_FRACTION.sub(r"\1", text(value.get("dateTime")))).date()
-
-
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(_iana(name) or "UTC")
-
-
-def _iana(name: str) -> str | None:
-    """The IANA zone for a Graph zone name (IANA or a common Windows name); None when unknown."""
-    candidate = _WINDOWS_ZONES.get(name, name)
-    if not candidate:
-        return None
-    try:
-        ZoneInfo(candidate)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
-    return candidate
-
-
-def _original(value: Any) -> str | None:
-    if not value:
-        return None
-    moment = datetime.fromisoformat(_FRACTION.sub(r"\1", str(value)).replace("Z", "+00:00"))
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _timed(event: CalendarEvent) -> CalendarEvent:
@@ -444,8 +335,8 @@ def _timed(event: CalendarEvent) -> CalendarEvent:
 
 def _wall(moment: datetime, zone_name: str) -> dict[str, str]:
     """An instant as Graph's dateTimeTimeZone in the appointment's own zone."""
-    local = moment.astimezone(_zone(zone_name)).replace(tzinfo=None)
-    return {"dateTime": local.isoformat(timespec="seconds"), "timeZone": _iana(zone_name) or "UTC"}
+    local = moment.astimezone(zone(zone_name)).replace(tzinfo=None)
+    return {"dateTime": local.isoformat(timespec="seconds"), "timeZone": iana(zone_name) or "UTC"}
 
 
 def _iso(moment: datetime) -> str:
