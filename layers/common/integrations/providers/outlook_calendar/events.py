@@ -11,6 +11,7 @@ carries it, else from the `transactionId` of our create (delta cannot `$expand`)
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import UTC, date, datetime
 from typing import Any
@@ -23,7 +24,7 @@ from integrations.sync.calendar import CalendarEvent, EventStatus
 # GUID), so no other app's property can collide with it.
 PROPERTY_SET = "{5c8d4f3e-9a1b-4e6f-8d2c-7b3a1f0e9c64}"
 APPOINTMENT_PROPERTY = f"String {PROPERTY_SET} Name integrations_appointment_id"
-# The transactionId of our creates: this prefix, then the appointment id.
+# The transactionId of our creates: this prefix, a digest of the calendar, `:`, the appointment id.
 TRANSACTION_PREFIX = "integrations-appointment:"
 _NOT_BUSY = frozenset({"free", "workingElsewhere"})
 # The Windows zone names Outlook most often reports, as IANA zones (CLDR windowsZones, territory 001).
@@ -42,9 +43,11 @@ _WINDOWS_ZONES = {
 }
 
 
-def transaction_id(appointment_id: str) -> str:
-    """The transactionId of an appointment's create: the same appointment always sends the same one."""
-    return f"{TRANSACTION_PREFIX}{appointment_id}"
+def transaction_id(calendar_id: str, appointment_id: str) -> str:
+    """The transactionId of an appointment's create on one calendar: a retry sends the same one, and
+    a copy made on another calendar (the person chose a new one) is not mistaken for the old event."""
+    calendar = hashlib.sha256(calendar_id.encode()).hexdigest()[:12]
+    return f"{TRANSACTION_PREFIX}{calendar}:{appointment_id}"
 
 
 def to_event(calendar_id: str, item: Any) -> CalendarEvent | None:
@@ -93,7 +96,8 @@ def _appointment_of(item: dict[str, Any]) -> str | None:
     transaction = text(item.get("transactionId"))
     if not transaction.startswith(TRANSACTION_PREFIX):
         return None
-    return transaction.removeprefix(TRANSACTION_PREFIX) or None
+    _calendar, _, appointment_id = transaction.removeprefix(TRANSACTION_PREFIX).partition(":")
+    return appointment_id or None
 
 
 _FRACTION = re.compile(r"(\.\d{6})\d+")

@@ -20,8 +20,9 @@ Protocol facts (calendar-email.md §4):
 - All-day events (`isAllDay`) keep their dates (exclusive end); `showAs` free or workingElsewhere is
   not busy; `responseStatus.response == "declined"` marks a declined invitation.
 - Writes tag the event with our appointment id twice: a single-value extended property (a fixed
-  GUID-named property, the durable tag, read with `$expand`), and the `transactionId` of the create,
-  which makes a retried create answer the first event instead of a second one. Delta refuses `$expand`,
+  GUID-named property, the durable tag, read with `$expand`), and the `transactionId` of the create
+  (per calendar), which makes a retried create answer the first event instead of a second one, while a
+  copy on a newly chosen calendar is a new event. Delta refuses `$expand`,
   so the id read back in sync comes from the `transactionId` (Graph returns it on every event).
   Updates send `If-Match` with the etag we wrote; 412 means the person edited it since, and the
   platform's version is written again. Deleting an event already gone (404) counts as deleted.
@@ -140,7 +141,7 @@ class OutlookCalendarAdapter:
                 "POST",
                 self._calendar_url(calendar_id, "events"),
                 params=_EXPAND,
-                json={**body, "transactionId": transaction_id(event.appointment_id)},
+                json={**body, "transactionId": transaction_id(calendar_id, event.appointment_id)},
             )
             answer = created
             if isinstance(created, dict) and not _matches(created, body):
