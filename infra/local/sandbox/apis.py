@@ -12,6 +12,7 @@ from infra.local.sandbox.auth import require_token
 from infra.local.sandbox.core import Reply, Route, Sandbox, json_response
 from infra.local.sandbox.dialects import stable_alnum, stable_digits, stable_uuid
 from infra.local.sandbox.errors import calendly_error, ghl_error, slack_error
+from infra.local.sandbox.graph_store import online_meeting_providers
 from infra.local.sandbox.state import Grant
 
 GHL_VERSION = "2021-07-28"
@@ -426,8 +427,8 @@ def graph_calendars(sb: Sandbox, request: Request) -> Response:
                 "canShare": can_edit,
                 "canViewPrivateItems": True,
                 "canEdit": can_edit,
-                "allowedOnlineMeetingProviders": ["teamsForBusiness"],
-                "defaultOnlineMeetingProvider": "teamsForBusiness",
+                "allowedOnlineMeetingProviders": online_meeting_providers(grant.account),
+                "defaultOnlineMeetingProvider": online_meeting_providers(grant.account)[0],
                 "isTallyingResponses": True,
                 "isRemovable": not default,
                 "owner": owner,

@@ -142,10 +142,15 @@ class SandboxApp:
             for r in self.routes
             if r.kind == "control" and r.path.startswith("/_sandbox/google/")
         )
+        outlook_rows = "".join(
+            _route_item(base, r, full=True)
+            for r in self.routes
+            if r.kind == "control" and r.path.startswith("/_sandbox/outlook/")
+        )
         control_rows = "".join(
             _route_item(base, r, full=True)
             for r in self.routes
-            if r.kind == "control" and not r.path.startswith("/_sandbox/google/")
+            if r.kind == "control" and not r.path.startswith(("/_sandbox/google/", "/_sandbox/outlook/"))
         )
         body = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Provider sandbox</title>
@@ -162,6 +167,15 @@ etag, comes back in the next incremental sync, and pushes <code>exists</code> to
 channel on the calendar. <code>calendar_id</code> is <code>primary</code> or a calendar id from
 calendarList; <code>account</code> defaults to <code>alex@example.com</code>. No access token needed.</p>
 <ul>{person_rows}</ul></section>
+<section><h2>Outlook (Microsoft Graph): act as the person</h2>
+<p>These change an Outlook calendar as its owner would in Outlook: the change gets a new changeKey and
+etag, comes back in the next calendarView delta round (deletions as <code>@removed</code>), and sends a
+change notification to every live Graph subscription on the calendar. <code>calendar_id</code> is
+<code>default</code> or an id from <code>/me/calendars</code>; occurrences of a series have their own
+ids (list them with the truth route); <code>account</code> defaults to <code>alex@example.com</code>;
+addresses at outlook.com, hotmail.com, live.com and msn.com are personal accounts (no Teams meetings).
+No access token needed.</p>
+<ul>{outlook_rows}</ul></section>
 <section><h2>Control and fault switches</h2>
 <p>Faults apply to the provider routes above of kind <code>api</code> or <code>token</code>
 (the Google Calendar routes included); a fault added with <code>"path": "/google/calendar/v3/"</code>

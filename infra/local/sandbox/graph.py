@@ -1,6 +1,7 @@
-"""Microsoft Graph: calendar events (list, create, get, update, delete) and change-notification
-subscriptions (create with the validationToken handshake, list, get, renew, delete), plus the
-notifications an event change sends.
+"""Microsoft Graph: change-notification subscriptions (create with the validationToken handshake, list,
+get, renew, delete) and the routes of the Graph stand-in. Events live in `graph_store`, are written by
+`graph_writes`, served by `graph_events` and `graph_delta`, notified by `graph_notify`, and changed as
+the person by `graph_person`.
 
 Semantics follow /work/shared/providers/calendar-email.md §4.5: creation POSTs
 `notificationUrl?validationToken=…` (and the lifecycle URL) synchronously and fails with 400 unless the
@@ -10,24 +11,27 @@ an expiry under 45 minutes ahead is raised to 45; notifications are `{"value": [
 
 from __future__ import annotations
 
-import copy
-import json
 import re
-import secrets
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
 from werkzeug.wrappers import Request, Response
 
-from infra.local.sandbox import identity
+from infra.local.sandbox import graph_delta, graph_events, graph_person, graph_writes, identity
 from infra.local.sandbox.auth import require_token
 from infra.local.sandbox.core import Reply, Route, Sandbox, json_response, read_json
-from infra.local.sandbox.dialects import stable_alnum
 from infra.local.sandbox.errors import graph_error
-from infra.local.sandbox.push import Delivery, is_loopback_url
+from infra.local.sandbox.graph_events import chosen_calendar
+from infra.local.sandbox.graph_store import (
+    default_calendar_id,
+    graph_time_text,
+    store_of,
+    writable_calendars,
+)
+from infra.local.sandbox.push import is_loopback_url
 
 READ_SCOPES = {"Calendars.Read", "Calendars.ReadWrite"}
 WRITE_SCOPES = {"Calendars.ReadWrite"}
@@ -37,23 +41,8 @@ MAX_LIFETIME = timedelta(minutes=10_080)
 MIN_LIFETIME = timedelta(minutes=45)
 MAX_CLIENT_STATE = 128
 _CONTEXT = "https://graph.microsoft.com/v1.0/$metadata"
-_CALENDARS = (("Calendar", True, True), ("Work", False, True), ("Birthdays", False, False))
-_WRITABLE = ("subject", "body", "start", "end", "location", "attendees", "isAllDay", "showAs", "categories")
 # `me/events`, `me/calendars/{id}/events`, and the same under `users/{id or upn}`.
 _RESOURCE = re.compile(r"/?(?:me|users/(?P<user>[^/]+))/(?:calendars/(?P<calendar>[^/]+)/)?events", re.I)
-
-
-def calendar_id(account: str, name: str) -> str:
-    """The id `/me/calendars` gives the calendar called `name` (stable per account)."""
-    return "AAMk" + stable_alnum(40, "ms-calendar", account, name)
-
-
-def default_calendar_id(account: str) -> str:
-    return calendar_id(account, _CALENDARS[0][0])
-
-
-def _writable_calendars(account: str) -> dict[str, bool]:
-    return {calendar_id(account, name): can_edit for name, _default, can_edit in _CALENDARS}
 
 
 @dataclass
@@ -82,7 +71,7 @@ class GraphSubscription:
             "notificationUrl": self.notification_url,
             "notificationQueryOptions": None,
             "lifecycleNotificationUrl": self.lifecycle_url,
-            "expirationDateTime": graph_time(self.expires_at),
+            "expirationDateTime": graph_time_text(self.expires_at),
             "creatorId": profile["id"],
             "includeResourceData": None,
             "latestSupportedTlsVersion": "v1_2",
@@ -104,29 +93,6 @@ class Handshake:
 
     def public(self) -> dict[str, Any]:
         return {"url": self.url, "status": self.status, "error": self.error, "ok": self.ok}
-
-
-@dataclass
-class GraphStore:
-    subscriptions: dict[str, GraphSubscription] = field(default_factory=dict)
-    # account -> event id -> event
-    events: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
-    handshakes: list[Handshake] = field(default_factory=list)
-
-
-def store_of(sb: Sandbox) -> GraphStore:
-    """The Graph store (callers hold the state lock)."""
-    store = sb.state.extensions.get("graph")
-    if not isinstance(store, GraphStore):
-        store = GraphStore()
-        sb.state.extensions["graph"] = store
-    return store
-
-
-def graph_time(ts: float) -> str:
-    """Graph's UTC timestamps: seven fractional digits and a `Z`."""
-    moment = datetime.fromtimestamp(ts, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond:06d}0Z"
 
 
 def _bad(message: str, code: str = "InvalidRequest", status: int = 400) -> Reply:
@@ -179,7 +145,7 @@ def _calendar_for(account: str, resource: str) -> str:
     if chosen is None:
         return default_calendar_id(account)
     chosen = unquote(chosen)
-    if chosen not in _writable_calendars(account):
+    if chosen not in writable_calendars(account):
         raise _bad("The specified object was not found in the store.", "ErrorItemNotFound", 404)
     return chosen
 
@@ -333,194 +299,14 @@ def subscription_item(sb: Sandbox, request: Request, subscription_id: str) -> Re
     return json_response(answer)
 
 
-# --- Events ----------------------------------------------------------------------------------------
-
-
-def _events(store: GraphStore, account: str) -> dict[str, dict[str, Any]]:
-    return store.events.setdefault(account, {})
-
-
-def _stamp(sb: Sandbox, event: dict[str, Any]) -> None:
-    change_key = secrets.token_urlsafe(12)
-    event["changeKey"] = change_key
-    event["@odata.etag"] = f'W/"{change_key}"'
-    event["lastModifiedDateTime"] = graph_time(sb.now())
-
-
-def _check_times(event: dict[str, Any]) -> None:
-    for which in ("start", "end"):
-        value = event.get(which)
-        if not isinstance(value, dict) or not isinstance(value.get("dateTime"), str):
-            raise _bad(f"Property {which} is required and must be a dateTimeTimeZone.", "ErrorInvalidRequest")
-    try:
-        start = datetime.fromisoformat(event["start"]["dateTime"].replace("Z", ""))
-        end = datetime.fromisoformat(event["end"]["dateTime"].replace("Z", ""))
-    except ValueError:
-        raise _bad("Invalid dateTime in start or end.", "ErrorInvalidRequest") from None
-    if end < start:
-        raise _bad("The end time must be after the start time.", "ErrorInvalidRequest")
-
-
-def _create(sb: Sandbox, account: str, calendar: str, body: dict[str, Any]) -> dict[str, Any]:
-    store = store_of(sb)
-    event_id = "AAMkAG" + secrets.token_urlsafe(33).replace("-", "A").replace("_", "B") + "="
-    now = graph_time(sb.now())
-    profile = identity.microsoft_profile(account)
-    person = {"emailAddress": {"name": profile["displayName"], "address": account}}
-    event: dict[str, Any] = {
-        "id": event_id,
-        "createdDateTime": now,
-        "subject": "",
-        "bodyPreview": "",
-        "body": {"contentType": "text", "content": ""},
-        "isAllDay": False,
-        "isCancelled": False,
-        "isOrganizer": True,
-        "showAs": "busy",
-        "type": "singleInstance",
-        "seriesMasterId": None,
-        "iCalUId": "040000008200E00074C5B7101A82E008" + secrets.token_hex(24).upper(),
-        "webLink": f"https://outlook.office365.com/owa/?itemid={event_id}",
-        "organizer": person,
-        "attendees": [],
-        "location": {"displayName": ""},
-        "categories": [],
-        "calendarId": calendar,
-    }
-    event.update({k: copy.deepcopy(body[k]) for k in _WRITABLE if k in body})
-    _check_times(event)
-    _stamp(sb, event)
-    _events(store, account)[event_id] = event
-    _notify(sb, account, calendar, event_id, "created", event)
-    return event
-
-
-def _update(sb: Sandbox, account: str, event_id: str, body: dict[str, Any]) -> dict[str, Any]:
-    event = _find_event(sb, account, event_id)
-    updated = {**event, **{k: copy.deepcopy(body[k]) for k in _WRITABLE if k in body}}
-    _check_times(updated)
-    _stamp(sb, updated)
-    _events(store_of(sb), account)[event_id] = updated
-    _notify(sb, account, updated["calendarId"], event_id, "updated", updated)
-    return updated
-
-
-def _delete(sb: Sandbox, account: str, event_id: str) -> None:
-    event = _find_event(sb, account, event_id)
-    del _events(store_of(sb), account)[event_id]
-    _notify(sb, account, event["calendarId"], event_id, "deleted", event)
-
-
-def _find_event(sb: Sandbox, account: str, event_id: str) -> dict[str, Any]:
-    event = _events(store_of(sb), account).get(event_id)
-    if event is None:
-        raise _bad("The specified object was not found in the store.", "ErrorItemNotFound", 404)
-    return event
-
-
-def _visible(event: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in event.items() if k != "calendarId"}
-
-
-def _calendar_arg(account: str, calendar: str | None) -> str:
-    if calendar is None:
-        return default_calendar_id(account)
-    if calendar not in _writable_calendars(account):
-        raise _bad("The specified object was not found in the store.", "ErrorItemNotFound", 404)
-    return calendar
-
-
-def events_collection(sb: Sandbox, request: Request, calendar: str | None = None) -> Response:
-    """GET or POST /me/events and /me/calendars/{id}/events."""
-    if request.method == "GET":
-        grant = require_token(sb, request, "microsoft", READ_SCOPES)
-        with sb.state.lock:
-            chosen = _calendar_arg(grant.account, calendar)
-            items = [
-                _visible(e)
-                for e in _events(store_of(sb), grant.account).values()
-                if e["calendarId"] == chosen
-            ]
-        return json_response({"@odata.context": f"{_CONTEXT}#users('me')/events", "value": items})
-    grant = require_token(sb, request, "microsoft", WRITE_SCOPES)
-    body = _body(request)
-    with sb.state.lock:
-        chosen = _calendar_arg(grant.account, calendar)
-        if not _writable_calendars(grant.account)[chosen]:
-            raise _bad("Access is denied. Check credentials and try again.", "ErrorAccessDenied", 403)
-        event = _create(sb, grant.account, chosen, body)
-        return json_response(
-            {"@odata.context": f"{_CONTEXT}#users('me')/events/$entity", **_visible(event)}, 201
-        )
-
-
-def event_item(sb: Sandbox, request: Request, event_id: str) -> Response:
-    """GET, PATCH and DELETE /me/events/{id}."""
-    if request.method == "GET":
-        grant = require_token(sb, request, "microsoft", READ_SCOPES)
-        with sb.state.lock:
-            return json_response(_visible(_find_event(sb, grant.account, event_id)))
-    grant = require_token(sb, request, "microsoft", WRITE_SCOPES)
-    if request.method == "DELETE":
-        with sb.state.lock:
-            _delete(sb, grant.account, event_id)
-        return Response(status=204)
-    body = _body(request)
-    with sb.state.lock:
-        return json_response(_visible(_update(sb, grant.account, event_id, body)))
-
-
-# --- Notifications ---------------------------------------------------------------------------------
-
-
-def _notify(
-    sb: Sandbox, account: str, calendar: str, event_id: str, change: str, event: dict[str, Any]
-) -> None:
-    """Queue one notification per live subscription watching this calendar for this change type."""
-    now = sb.now()
-    profile = identity.microsoft_profile(account)
-    path = f"Users/{profile['id']}/Events/{event_id}"
-    for subscription in store_of(sb).subscriptions.values():
-        if (
-            subscription.deleted
-            or subscription.expires_at <= now
-            or subscription.account != account
-            or subscription.calendar_id != calendar
-            or change not in subscription.change_types
-        ):
-            continue
-        item: dict[str, Any] = {
-            "subscriptionId": subscription.id,
-            "subscriptionExpirationDateTime": graph_time(subscription.expires_at),
-            "changeType": change,
-            "resource": path,
-            "resourceData": {
-                "@odata.type": "#Microsoft.Graph.Event",
-                "@odata.id": path,
-                "@odata.etag": event.get("@odata.etag"),
-                "id": event_id,
-            },
-            "clientState": subscription.client_state,
-            "tenantId": profile["tid"],
-        }
-        raw = json.dumps({"value": [item]}, separators=(",", ":")).encode()
-        sb.pushes.submit(
-            Delivery(
-                url=subscription.notification_url,
-                headers={"Content-Type": "application/json; charset=utf-8"},
-                body=raw,
-                label=f"microsoft:{change}",
-            )
-        )
-
-
 # --- Control ---------------------------------------------------------------------------------------
 
 
 def control_event(sb: Sandbox, request: Request) -> Response:
     """POST /_sandbox/microsoft/events {account, calendar_id?, subject, start, end[, id, delete]}.
 
-    Creates, changes or (with `delete`) removes an event as its user would in Outlook; each matching
+    One route for all three acts (the `/_sandbox/outlook/...` routes are the fuller form): with the
+    `id` of an event it edits it (or deletes it with `delete`), otherwise it creates one; each matching
     subscription gets a change notification from the push thread.
     """
     body = read_json(request) or {}
@@ -533,7 +319,7 @@ def control_event(sb: Sandbox, request: Request) -> Response:
             else {"dateTime": str(value).removesuffix("Z"), "timeZone": "UTC"}
         )
 
-    fields = {k: body[k] for k in _WRITABLE if k in body}
+    fields = {k: body[k] for k in graph_writes.WRITABLE if k in body}
     for key in ("start", "end"):
         if key in fields:
             fields[key] = when(fields[key])
@@ -541,11 +327,13 @@ def control_event(sb: Sandbox, request: Request) -> Response:
         event_id = body.get("id")
         if isinstance(event_id, str) and event_id:
             if body.get("delete"):
-                _delete(sb, account, event_id)
+                graph_writes.delete(sb, account, event_id, None)
                 return json_response({"id": event_id, "deleted": True})
-            return json_response(_visible(_update(sb, account, event_id, fields)))
-        calendar = _calendar_arg(account, body.get("calendar_id") or None)
-        return json_response(_visible(_create(sb, account, calendar, fields)), status=201)
+            updated = graph_writes.update(sb, account, event_id, fields, None, person=True)
+            return json_response(graph_writes.present(updated, "UTC"))
+        calendar = chosen_calendar(account, body.get("calendar_id") or None)
+        created = graph_writes.create(sb, account, calendar, fields, person=True)
+        return json_response(graph_writes.present(created, "UTC"), status=201)
 
 
 def control_subscriptions(sb: Sandbox, request: Request) -> Response:
@@ -563,21 +351,62 @@ def control_subscriptions(sb: Sandbox, request: Request) -> Response:
 
 def routes() -> list[Route]:
     base = "/microsoft/graph/v1.0"
+    api = "api"
     return [
-        Route(f"{base}/subscriptions", ("POST",), create_subscription, "api", "microsoft"),
-        Route(f"{base}/subscriptions", ("GET",), list_subscriptions, "api", "microsoft"),
+        Route(f"{base}/subscriptions", ("POST",), create_subscription, api, "microsoft"),
+        Route(f"{base}/subscriptions", ("GET",), list_subscriptions, api, "microsoft"),
         Route(
             f"{base}/subscriptions/<subscription_id>",
             ("GET", "PATCH", "DELETE"),
             subscription_item,
-            "api",
+            api,
             "microsoft",
         ),
-        Route(f"{base}/me/events", ("GET", "POST"), events_collection, "api", "microsoft"),
+        Route(f"{base}/me/events", ("GET", "POST"), graph_events.events_collection, api, "microsoft"),
         Route(
-            f"{base}/me/calendars/<calendar>/events", ("GET", "POST"), events_collection, "api", "microsoft"
+            f"{base}/me/calendar/events", ("GET", "POST"), graph_events.events_collection, api, "microsoft"
         ),
-        Route(f"{base}/me/events/<event_id>", ("GET", "PATCH", "DELETE"), event_item, "api", "microsoft"),
+        Route(
+            f"{base}/me/calendars/<calendar>/events",
+            ("GET", "POST"),
+            graph_events.events_collection,
+            api,
+            "microsoft",
+        ),
+        Route(
+            f"{base}/me/events/<event_id>",
+            ("GET", "PATCH", "DELETE"),
+            graph_events.event_item,
+            api,
+            "microsoft",
+        ),
+        Route(f"{base}/me/calendar", ("GET",), graph_events.calendar_item, api, "microsoft"),
+        Route(f"{base}/me/calendars/<calendar>", ("GET",), graph_events.calendar_item, api, "microsoft"),
+        Route(f"{base}/me/calendarView", ("GET",), graph_events.calendar_view, api, "microsoft"),
+        Route(f"{base}/me/calendar/calendarView", ("GET",), graph_events.calendar_view, api, "microsoft"),
+        Route(
+            f"{base}/me/calendars/<calendar>/calendarView",
+            ("GET",),
+            graph_events.calendar_view,
+            api,
+            "microsoft",
+        ),
+        Route(f"{base}/me/calendarView/delta", ("GET",), graph_delta.calendar_view_delta, api, "microsoft"),
+        Route(
+            f"{base}/me/calendar/calendarView/delta",
+            ("GET",),
+            graph_delta.calendar_view_delta,
+            api,
+            "microsoft",
+        ),
+        Route(
+            f"{base}/me/calendars/<calendar>/calendarView/delta",
+            ("GET",),
+            graph_delta.calendar_view_delta,
+            api,
+            "microsoft",
+        ),
         Route("/_sandbox/microsoft/events", ("POST",), control_event, "control", None),
         Route("/_sandbox/microsoft/subscriptions", ("GET",), control_subscriptions, "control", None),
+        *graph_person.routes(),
     ]
