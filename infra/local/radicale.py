@@ -89,8 +89,8 @@ class RadicaleServer:
             shutil.rmtree(self.folder, ignore_errors=True)
 
     def _application(self) -> WSGIApplication:
-        import radicale
         import radicale.config
+        from radicale.app import Application
 
         configuration = radicale.config.load()
         configuration.update(
@@ -105,7 +105,7 @@ class RadicaleServer:
             "infra.local.radicale",
             privileged=True,
         )
-        app: WSGIApplication = radicale.Application(configuration)
+        app: WSGIApplication = Application(configuration)
         return app
 
     # --- accounts ---
