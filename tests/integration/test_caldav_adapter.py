@@ -81,9 +81,7 @@ class Person:
         return self.http.get(self.calendar + name, timeout=10)
 
     def names(self) -> set[str]:
-        body = (
-            '<?xml version="1.0"?><d:propfind xmlns:d="DAV:"><d:prop><d:getetag/></d:prop></d:propfind>'
-        )
+        body = '<?xml version="1.0"?><d:propfind xmlns:d="DAV:"><d:prop><d:getetag/></d:prop></d:propfind>'
         answer = self.http.request("PROPFIND", self.calendar, data=body, headers={"Depth": "1"}, timeout=10)
         hrefs = [part.split("</")[0] for part in answer.text.split("<href>")[1:]]
         return {h.rstrip("/").rsplit("/", 1)[-1] for h in hrefs if not h.endswith("/")}
@@ -104,7 +102,9 @@ def vevent(uid: str, summary: str, start: str, end: str, *extra: str) -> str:
 
 
 def vcalendar(*components: str) -> str:
-    return "\r\n".join(["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//person//EN", *components, "END:VCALENDAR"])
+    return "\r\n".join(
+        ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//person//EN", *components, "END:VCALENDAR"]
+    )
 
 
 def simple(uid: str, summary: str, hour: int = 9, day: int = 6) -> str:
@@ -340,14 +340,20 @@ def test_all_day_and_transparent_events(adapter: CalDavCalendarAdapter, calendar
     person = Person(calendar)
     person.put(
         "holiday.ics",
-        vcalendar(vevent("holiday", "Holiday", ";VALUE=DATE:20310210", ";VALUE=DATE:20310212", "TRANSP:TRANSPARENT")),
+        vcalendar(
+            vevent("holiday", "Holiday", ";VALUE=DATE:20310210", ";VALUE=DATE:20310212", "TRANSP:TRANSPARENT")
+        ),
     )
     person.put("trip.ics", vcalendar(vevent("trip", "Trip", ";VALUE=DATE:20310215", ";VALUE=DATE:20310216")))
     page = adapter.pull(calendar, None, None)
     events = {e.external_id: e for e in page.events}
 
     holiday = events["holiday.ics"]
-    assert (holiday.start_date, holiday.end_date, holiday.start) == (date(2031, 2, 10), date(2031, 2, 12), None)
+    assert (holiday.start_date, holiday.end_date, holiday.start) == (
+        date(2031, 2, 10),
+        date(2031, 2, 12),
+        None,
+    )
     assert holiday.all_day and not holiday.busy
     assert events["trip.ics"].busy
 
