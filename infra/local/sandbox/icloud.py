@@ -40,9 +40,13 @@ _servers_lock = threading.Lock()
 
 
 def routes() -> list[Route]:
+    """The CalDAV endpoint, and the person-acts and control routes (icloud_person)."""
+    from infra.local.sandbox import icloud_person
+
     return [
         Route(f"{BASE}/", METHODS, caldav, "api", "icloud"),
         Route(f"{BASE}/<path:rest>", METHODS, caldav, "api", "icloud"),
+        *icloud_person.routes(),
     ]
 
 
