@@ -411,3 +411,31 @@ NEW_YORK = "\r\n".join(
         "END:VTIMEZONE",
     ]
 )
+
+
+def test_a_server_without_sync_collection_is_polled_by_ctag_and_etags(
+    adapter: CalDavCalendarAdapter, calendar: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A REPORT Radicale does not know stands in for a server without RFC 6578: it refuses it.
+    monkeypatch.setattr(
+        caldav_sync,
+        "_sync_collection",
+        lambda token: '<?xml version="1.0"?><d:no-such-report xmlns:d="DAV:"/>',
+    )
+    person = Person(calendar)
+    person.put("a.ics", simple("a", "Dentist"))
+    person.put("b.ics", simple("b", "Gym", hour=11))
+    sync = Sync(adapter, calendar)
+
+    assert changes(sync.run()) == {("a.ics", "added"), ("b.ics", "added")}
+    marker = sync.cursor.token
+    assert marker is not None and marker.startswith("ctag:")
+    unchanged = adapter.pull(calendar, marker, None)
+    assert (list(unchanged.events), unchanged.cursor) == ([], marker)
+
+    person.put("a.ics", simple("a", "Dentist (moved)", hour=15))
+    person.delete("b.ics")
+    assert changes(sync.run()) == {("a.ics", "updated"), ("b.ics", "deleted")}
+    assert sync.ids() == person.names() == {"a.ics"}
+    assert sync.cursor.token is not None and sync.cursor.token != marker
+    assert sync.run() == []

@@ -142,13 +142,16 @@ class CalDavCalendarAdapter:
         if url not in self._no_sync_collection:
             answer = self._request(url, "REPORT", _sync_collection(token), {"Depth": "0"})
             if answer.status == 207:
-                return self._sync_listing(url, answer)
+                listing = self._sync_listing(url, answer)
+                # A multistatus without a sync-token: the server ignored the REPORT it does not know.
+                if listing.token:
+                    return listing
             status, body = int(answer.status), str(answer.raw or "")
             if status in (403, 409) and "valid-sync-token" in body:
                 raise CursorExpired(f"calendar:{calendar_id}")
             if status in (401, 404, 429) or (status >= 500 and status != 501):
                 self._raise_for(answer, calendar_id)
-            # Anything else (400, 403, 405, 501...): the server does not do sync-collection here.
+            # Anything else (207 without a token, 400, 403, 405, 501...): no sync-collection here.
             if token:
                 # A server that takes no sync-collection never issued this token.
                 raise CursorExpired(f"calendar:{calendar_id}")
