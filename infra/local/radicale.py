@@ -16,6 +16,7 @@ rights still keep each user to `/<user>/`. It listens on loopback only.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 import threading
@@ -53,7 +54,8 @@ class RadicaleServer:
         self._server: LocalServer | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._known: set[str] = set()
+        self._accounts_lock = threading.Lock()
+        self._known: set[tuple[str, ...]] = set()
         self.http = requests.Session()
         self.http.trust_env = False
 
@@ -92,6 +94,9 @@ class RadicaleServer:
         import radicale.config
         from radicale.app import Application
 
+        # Radicale warns at start that it checks no password: here the sandbox in front of it does.
+        logging.getLogger("radicale").setLevel(logging.ERROR)
+
         configuration = radicale.config.load()
         configuration.update(
             {
@@ -112,8 +117,13 @@ class RadicaleServer:
 
     def ensure_calendars(self, user: str, calendars: dict[str, str]) -> None:
         """Make `/<user>/` and its calendars (slug → display name) unless they exist already."""
-        if user in self._known:
-            return
+        key = (user, *sorted(calendars))
+        with self._accounts_lock:
+            if key not in self._known:
+                self._make_calendars(user, calendars)
+                self._known.add(key)
+
+    def _make_calendars(self, user: str, calendars: dict[str, str]) -> None:
         base = f"{self.url}/{user}/"
         auth = (user, "")
         answer = self.http.request("PROPFIND", base, auth=auth, headers={"Depth": "0"}, timeout=_TIMEOUT)
@@ -131,7 +141,6 @@ class RadicaleServer:
                     headers={"Content-Type": "application/xml; charset=utf-8"},
                     timeout=_TIMEOUT,
                 ).raise_for_status()
-        self._known.add(user)
 
     # --- switches ---
 

@@ -41,8 +41,6 @@ def server() -> Iterator[RadicaleServer]:
 def calendar(server: RadicaleServer) -> str:
     """A fresh calendar per test (its URL is the calendar id)."""
     slug = uuid.uuid4().hex[:12]
-    server.ensure_calendars(f"{USER}", {})
-    server._known.discard(USER)  # each test adds its own calendar to the account
     server.ensure_calendars(USER, {slug: f"Cal {slug}"})
     return f"{server.url}/{USER}/{slug}/"
 
