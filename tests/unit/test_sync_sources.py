@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from pydantic import SecretStr
+
 from integrations.catalog import load_catalog
 from integrations.domain.access import Level
 from integrations.domain.connection import Connection, ExternalAccount
+from integrations.domain.credentials import Credentials
 from integrations.providers.google_calendar.sync import GoogleCalendarAdapter
 from integrations.sync.sources import ProviderCalendars
 
@@ -25,7 +28,11 @@ def _connection(provider: str, **config: object) -> Connection:
 
 
 def _source() -> ProviderCalendars:
-    return ProviderCalendars(load_catalog(""), lambda connection: "token", lambda: datetime.now(UTC))
+    return ProviderCalendars(
+        load_catalog(""),
+        lambda connection: Credentials(access_token=SecretStr("token")),
+        lambda: datetime.now(UTC),
+    )
 
 
 def test_two_way_google_reads_and_pushes_to_the_chosen_calendar() -> None:

@@ -72,8 +72,9 @@ class SandboxApp:
         return response(environ, start_response)
 
     def close(self) -> None:
-        """Stop the push thread (deliveries still queued are dropped)."""
+        """Stop the push thread (deliveries still queued are dropped) and the CalDAV server."""
         self.sandbox.pushes.close()
+        icloud.close(self.sandbox)
 
     def _handle(self, request: Request) -> Response:
         adapter = self._map.bind_to_environ(request.environ)

@@ -11,6 +11,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from infra.local.sandbox import icloud
 from infra.local.sandbox.core import Route, Sandbox, json_response, read_json
 from infra.local.sandbox.dialects import DIALECTS
 from infra.local.sandbox.keys import APP_CREDENTIALS, GOOGLE_KEY_ID, ghl_signing_key, google_signing_key
@@ -24,6 +25,7 @@ def reset(sb: Sandbox, request: Request) -> Response:
     """Forget every code, grant, token, fault, logged request, calendar change and delivery."""
     sb.state.reset()
     sb.pushes.clear()
+    icloud.reset(sb)
     return json_response({"reset": True})
 
 

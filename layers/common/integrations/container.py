@@ -347,7 +347,7 @@ class Container:
     def provider_calendars(self) -> ProviderCalendars:
         from integrations.sync.sources import ProviderCalendars
 
-        return ProviderCalendars(self.catalog, self.access_token, self.clock)
+        return ProviderCalendars(self.catalog, self.token_manager.credentials, self.clock)
 
     def announce(self, *events: PlatformEvent) -> None:
         self.events.publish(*events)

@@ -9,24 +9,43 @@ from types import ModuleType
 
 from integrations.catalog import Catalog
 from integrations.domain.connection import Connection
+from integrations.domain.credentials import Credentials
+from integrations.domain.errors import ReauthRequired
 from integrations.providers.registry import part
 from integrations.sync.calendar import CalendarAdapter
 
-# How long an adapter reuses an access token before asking the token manager again.
-TOKEN_REUSE = timedelta(minutes=1)
+# How long an adapter reuses credentials before asking the token manager again.
+CREDENTIALS_REUSE = timedelta(minutes=1)
+
+
+def bearer(credentials: Callable[[], Credentials]) -> Callable[[], str]:
+    """An access-token getter over a credentials getter, for OAuth adapters."""
+
+    def token() -> str:
+        value = credentials().access_token
+        if value is None:
+            raise ReauthRequired("This connection has no access token; connect it again.")
+        return value.get_secret_value()
+
+    return token
 
 
 class ProviderCalendars:
-    """Builds a connection's calendar adapter with a token getter that refreshes when needed."""
+    """Builds a connection's calendar adapter with a credentials getter that refreshes when needed.
+
+    An adapter factory (`ADAPTER` in `providers/<id>/sync.py`) is called as
+    `ADAPTER(spec, connection_id, credentials, clock)` with `credentials: Callable[[], Credentials]`:
+    OAuth adapters read the access token from it (`bearer`), CalDAV ones the app-specific password.
+    """
 
     def __init__(
         self,
         catalog: Catalog,
-        access_token: Callable[[Connection], str],
+        credentials: Callable[[Connection], Credentials],
         clock: Callable[[], datetime],
     ) -> None:
         self._catalog = catalog
-        self._token = access_token
+        self._credentials = credentials
         self._clock = clock
 
     def adapter(self, connection: Connection) -> CalendarAdapter | None:
@@ -45,22 +64,25 @@ class ProviderCalendars:
             return None
         spec = self._catalog.get(connection.provider)
         factory = module.ADAPTER
-        adapter: CalendarAdapter = factory(spec, connection.id, self._reused_token(connection), self._clock)
+        adapter: CalendarAdapter = factory(
+            spec, connection.id, self._reused_credentials(connection), self._clock
+        )
         return adapter
 
-    def _reused_token(self, connection: Connection) -> Callable[[], str]:
-        """A token getter for one adapter: each token is used for a minute before it is asked for
-        again (reading it decrypts it; a token is handed out only with minutes of life left)."""
+    def _reused_credentials(self, connection: Connection) -> Callable[[], Credentials]:
+        """A credentials getter for one adapter: each read is used for a minute before it is asked
+        for again (reading decrypts; a token is handed out only with minutes of life left)."""
         held: dict[str, object] = {}
 
-        def token() -> str:
+        def credentials() -> Credentials:
             now = self._clock()
-            until = held.get("until")
-            if not isinstance(until, datetime) or now >= until:
-                held["value"], held["until"] = self._token(connection), now + TOKEN_REUSE
-            return str(held["value"])
+            until, value = held.get("until"), held.get("value")
+            if not isinstance(until, datetime) or now >= until or not isinstance(value, Credentials):
+                value = self._credentials(connection)
+                held["value"], held["until"] = value, now + CREDENTIALS_REUSE
+            return value
 
-        return token
+        return credentials
 
     def calendars(self, connection: Connection) -> Sequence[str]:
         module = self._module(connection)

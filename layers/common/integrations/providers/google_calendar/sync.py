@@ -32,10 +32,12 @@ from integrations.sync.calendar import (
     PushedEvent,
 )
 from integrations.sync.errors import ConfigRequired, CursorExpired
+from integrations.sync.sources import bearer
 
 if TYPE_CHECKING:
     from integrations.catalog.model import ProviderSpec
     from integrations.domain.connection import Connection
+    from integrations.domain.credentials import Credentials
 
 # Our id in `extendedProperties.private`: only this calendar's copy carries it (not attendees').
 APPOINTMENT_PROPERTY = "integrations_appointment_id"
@@ -308,4 +310,11 @@ def push_calendar(connection: Connection) -> str:
     return chosen if isinstance(chosen, str) and chosen else PRIMARY
 
 
-ADAPTER = GoogleCalendarAdapter
+def ADAPTER(
+    spec: ProviderSpec,
+    connection_id: str,
+    credentials: Callable[[], Credentials],
+    clock: Callable[[], datetime],
+) -> GoogleCalendarAdapter:
+    """The adapter for one connection, reading its OAuth access token from the credentials."""
+    return GoogleCalendarAdapter(spec, connection_id, bearer(credentials), clock)
