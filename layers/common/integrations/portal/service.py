@@ -202,8 +202,12 @@ class PortalService:
         _require_agency_admin(principal)
         return _settings_view(self._agencies.get(principal.agency_id))
 
-    def update_settings(self, principal: Principal, update: AgencySettingsUpdate) -> SettingsView:
+    def update_settings(
+        self, principal: Principal, read_update: Callable[[], AgencySettingsUpdate]
+    ) -> SettingsView:
+        """Check the caller is an agency admin, then read the update (its problems come after 403)."""
         _require_agency_admin(principal)
+        update = read_update()
         if update.enabled_providers is not None:
             unknown = [p for p in update.enabled_providers if p not in self._catalog]
             if unknown:
