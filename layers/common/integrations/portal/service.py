@@ -6,8 +6,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from integrations.catalog.config_validation import validate_config
-from integrations.catalog.model import ProviderSpec
+from integrations.catalog.config_validation import Choices, check_choices, validate_config
+from integrations.catalog.model import ConfigField, ProviderSpec
 from integrations.domain.access import Level, Role
 from integrations.domain.agency import AgencySettings, AgencySettingsUpdate
 from integrations.domain.authorization import (
@@ -138,6 +138,7 @@ class PortalService:
         config = read_config()
         spec = self._catalog.get(connection.provider)
         normalized = validate_config(spec, config)
+        check_choices(spec, normalized, connection.config, self._choices(connection, spec))
         applied = self._transitions.apply(
             connection,
             lambda c, now: c.configured(normalized, now),
@@ -146,6 +147,20 @@ class PortalService:
         if applied is None:
             raise NotFound("No such connection.", code="connection_not_found")
         return self._view(applied.connection, True, speaks_to_agency(principal))
+
+    def _choices(self, connection: Connection, spec: ProviderSpec) -> Choices:
+        """The provider's current options for a field, read as the options route reads them."""
+        credentials: list[Credentials] = []
+
+        def values(field: ConfigField, parent: str | None) -> list[str]:
+            # A refused grant (a 401 / 403 from the provider) turns the card to reauth_required at once.
+            with self._transitions.reauth_on_refusal(connection):
+                if not credentials:
+                    credentials.append(self._fresh_credentials(connection))
+                options = module_for(spec.id).options(spec, connection, credentials[0], field.name, parent)
+            return [o.value for o in options]
+
+        return values
 
     def options(self, principal: Principal, connection_id: str, field: str, parent: str | None) -> OptionList:
         connection, _ = self._authorized(principal, connection_id, Action.MANAGE)
