@@ -266,6 +266,7 @@ class Container:
             disconnector=self.disconnector,
             clock=self.clock,
             logger=logger,
+            subscriptions=lambda: self.subscriptions,
         )
 
     def webhook_receiver(self, logger: Logger) -> WebhookReceiver:

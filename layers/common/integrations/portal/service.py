@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from integrations.catalog.config_validation import Choices, check_choices, validate_config
 from integrations.catalog.model import ConfigField, ProviderSpec
+from integrations.connections.resubscribe import moves_subscriptions, resubscribe
 from integrations.domain.access import Level, Role
 from integrations.domain.agency import AgencySettings, AgencySettingsUpdate
 from integrations.domain.authorization import (
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from integrations.domain.credentials import Credentials
     from integrations.store.agencies import AgencyRepository
     from integrations.store.connections import ConnectionRepository
+    from integrations.webhooks.subscriptions import SubscriptionContext
 
 
 class PortalService:
@@ -61,8 +63,12 @@ class PortalService:
         disconnector: Disconnector,
         clock: Callable[[], datetime],
         logger: Logger,
+        subscriptions: Callable[[], SubscriptionContext] | None = None,
     ) -> None:
         self._clock = clock
+        # Push subscriptions that follow the config (a watch channel on the chosen calendar); built on
+        # first use, so the keys and secrets they need cost nothing at cold start.
+        self._subscriptions = subscriptions
         self._catalog = catalog
         self._connections = connections
         self._agencies = agencies
@@ -139,6 +145,7 @@ class PortalService:
         spec = self._catalog.get(connection.provider)
         normalized = validate_config(spec, config)
         check_choices(spec, normalized, connection.config, self._choices(connection, spec))
+        before = dict(connection.config)  # apply() may change `connection` itself
         applied = self._transitions.apply(
             connection,
             lambda c, now: c.configured(normalized, now),
@@ -146,7 +153,26 @@ class PortalService:
         )
         if applied is None:
             raise NotFound("No such connection.", code="connection_not_found")
+        if self._subscriptions is not None and moves_subscriptions(
+            spec, self._subscriptions(), before, normalized
+        ):
+            self._move_subscriptions(spec, applied.connection)
         return self._view(applied.connection, True, speaks_to_agency(principal))
+
+    def _move_subscriptions(self, spec: ProviderSpec, connection: Connection) -> None:
+        """Watch what the new config names, then stop the old watch; best effort (sync still polls)."""
+        assert self._subscriptions is not None
+        try:
+            credentials = self._fresh_credentials(connection)
+            if credentials.access_token is None:
+                return
+            token = credentials.access_token.get_secret_value()
+            resubscribe(spec, connection, token, self._subscriptions(), self._connections)
+        except Exception as exc:
+            self._log.warning(
+                "subscriptions not moved to the new config",
+                extra={"connection_id": connection.id, "error": type(exc).__name__},
+            )
 
     def _choices(self, connection: Connection, spec: ProviderSpec) -> Choices:
         """The provider's current options for a field, read as the options route reads them."""
