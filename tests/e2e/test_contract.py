@@ -90,6 +90,26 @@ def test_authorize_and_callback_document_their_redirects_and_error_pages(api: Ap
         assert "Location" in DOCUMENT["paths"][path]["get"]["responses"]["302"]["headers"]
 
 
+def test_a_link_opened_outside_the_portal_gets_the_documented_confirmation_page(api: Api) -> None:
+    start = api.call(
+        "POST",
+        "/oauth/google_calendar/start",
+        identity=CLIENT_USER,
+        json={"level": "client", "return_to": f"{api.base}/portal/"},
+    )
+    assert start.status_code == 200, start.text
+
+    # A link pasted into a new tab: no Referer, Sec-Fetch-Site none
+    page = api.call("GET", start.json()["redirect_url"], headers={"Sec-Fetch-Site": "none"})
+
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "confirm=" in page.text
+    documented("GET", "/oauth/{provider}/authorize", page)
+    parameters = DOCUMENT["paths"]["/oauth/{provider}/authorize"]["get"]["parameters"]
+    assert {p["name"] for p in parameters if p["in"] == "query"} == {"session", "confirm"}
+
+
 def test_connect_and_disconnect_answers_are_documented(api: Api) -> None:
     body = {"level": "client"}
     connected = api.call("POST", "/integrations/bcc_email/connect", identity=CLIENT_USER, json=body)

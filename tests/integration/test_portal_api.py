@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from integrations.domain.access import Level, Tier
+from integrations.providers.base import Option
+from integrations.providers.ghl import connect as ghl_connect
 from tests.support import seed
 from tests.support.events import body_of, claims, http_event
 
@@ -122,7 +125,31 @@ def test_get_connection(call: Call) -> None:
     assert "access_token" not in json.dumps(body)
 
 
-def test_patch_config_validates_against_the_schema(call: Call) -> None:
+# What the sandbox's HighLevel would list: pipelines, and each pipeline's stages.
+GHL_CHOICES = {"pipeline_id": {None: ["p1", "p2"]}, "stage_id": {"p1": ["s1"], "p2": ["s2"]}}
+
+
+@dataclass
+class ProviderChoices:
+    """Stands in for HighLevel's option lists; records each lookup."""
+
+    asked: list[tuple[str, str | None]] = field(default_factory=list)
+
+    def options(
+        self, spec: Any, connection: Any, credentials: Any, name: str, parent: str | None
+    ) -> list[Option]:
+        self.asked.append((name, parent))
+        return [Option(value=v, label=v.upper()) for v in GHL_CHOICES[name].get(parent, [])]
+
+
+@pytest.fixture
+def ghl_choices(monkeypatch: pytest.MonkeyPatch) -> ProviderChoices:
+    choices = ProviderChoices()
+    monkeypatch.setattr(ghl_connect.MODULE, "options", choices.options)
+    return choices
+
+
+def test_patch_config_validates_against_the_schema(call: Call, ghl_choices: ProviderChoices) -> None:
     conn = seed.connection(provider="ghl")
 
     bad = call(
@@ -141,6 +168,42 @@ def test_patch_config_validates_against_the_schema(call: Call) -> None:
     assert {d["field"] for d in body_of(bad)["details"]} == {"pipeline_id", "stage_id"}
     assert good["statusCode"] == 200
     assert body_of(good)["config"] == {"pipeline_id": "p1", "stage_id": "s1"}
+
+
+def _patch(call: Call, conn_id: str, config: dict[str, Any]) -> dict[str, Any]:
+    return call(http_event("PATCH", f"/connections/{conn_id}", claims=MANAGER, body={"config": config}))
+
+
+def test_a_value_the_provider_does_not_offer_is_a_422_naming_the_field(
+    call: Call, ghl_choices: ProviderChoices
+) -> None:
+    conn = seed.connection(provider="ghl")
+
+    made_up_stage = _patch(call, conn.id, {"pipeline_id": "p1", "stage_id": "s2"})
+    made_up_pipeline = _patch(call, conn.id, {"pipeline_id": "evil", "stage_id": "s1"})
+
+    assert made_up_stage["statusCode"] == 422
+    assert body_of(made_up_stage)["code"] == "invalid_config"
+    assert [d["field"] for d in body_of(made_up_stage)["details"]] == ["stage_id"]
+    assert "Stage" in body_of(made_up_stage)["details"][0]["message"]
+    assert [d["field"] for d in body_of(made_up_pipeline)["details"]] == ["pipeline_id"]
+    # A stage is looked up among the chosen pipeline's stages, and not at all under a refused pipeline
+    assert ghl_choices.asked == [("pipeline_id", None), ("stage_id", "p1"), ("pipeline_id", None)]
+
+
+def test_unchanged_values_are_not_looked_up_again(call: Call, ghl_choices: ProviderChoices) -> None:
+    conn = seed.connection(provider="ghl")
+    assert _patch(call, conn.id, {"pipeline_id": "p1", "stage_id": "s1"})["statusCode"] == 200
+    ghl_choices.asked.clear()
+
+    same = _patch(call, conn.id, {"pipeline_id": "p1", "stage_id": "s1"})
+    moved = _patch(call, conn.id, {"pipeline_id": "p2", "stage_id": "s1"})
+
+    assert same["statusCode"] == 200
+    assert moved["statusCode"] == 422
+    assert [d["field"] for d in body_of(moved)["details"]] == ["stage_id"]
+    # The stage did not change, but its pipeline did: it is checked against the new pipeline's stages
+    assert ghl_choices.asked == [("pipeline_id", None), ("stage_id", "p2")]
 
 
 @pytest.mark.parametrize("body", ["{not json", "[]", '{"config": "x"}', "{}"])

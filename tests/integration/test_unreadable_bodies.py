@@ -20,6 +20,8 @@ UNREADABLE: dict[str, dict[str, Any]] = {
     "not utf-8": {"raw_body": b'{"config": {"x": "\xff\xfe"}}'},
     "multipart without boundary": {"body": "--x\r\n", "headers": {"content-type": "multipart/form-data"}},
     "text/plain": {"body": '{"config": {}}', "headers": {"content-type": "text/plain"}},
+    "a form": {"body": "config=x", "headers": {"content-type": "application/x-www-form-urlencoded"}},
+    "not JSON": {"body": "{config"},
     "empty": {"body": ""},
     "absent": {},
 }
@@ -27,6 +29,8 @@ EXPECTED = {
     "not utf-8": (400, "body_not_utf8"),
     "multipart without boundary": (415, "unsupported_media_type"),
     "text/plain": (415, "unsupported_media_type"),
+    "a form": (415, "unsupported_media_type"),
+    "not JSON": (422, "malformed_body"),
     "empty": (422, "malformed_body"),
     "absent": (422, "malformed_body"),
 }
@@ -72,3 +76,39 @@ def test_without_a_token_the_answer_is_401_whatever_the_body(call: Call) -> None
     answer = call(http_event("PATCH", f"/connections/{conn.id}", raw_body=b"\xff"))
 
     assert answer["statusCode"] == 401
+
+
+ADMIN = claims(sub="admin-1", agency_id="agency-1", client_id=None, role="agency_admin")
+STAFF = claims(sub="staff-1", agency_id="agency-1", client_id=None, role="agency_staff")
+
+
+@pytest.mark.parametrize("case", list(UNREADABLE))
+def test_unreadable_settings_body_is_4xx_with_a_code(
+    call: Call, case: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR):
+        answer = call(http_event("PUT", "/agency/settings", claims=ADMIN, **UNREADABLE[case]))
+
+    assert (answer["statusCode"], body_of(answer)["code"]) == EXPECTED[case]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("who", [STAFF, MANAGER], ids=["agency staff", "client user"])
+@pytest.mark.parametrize("case", [*UNREADABLE, "invalid field"])
+def test_only_agency_admins_hear_about_a_settings_body(call: Call, case: str, who: dict[str, Any]) -> None:
+    request = UNREADABLE.get(case, {"body": '{"staff_personal_connections": 0}'})
+
+    answer = call(http_event("PUT", "/agency/settings", claims=who, **request))
+
+    assert answer["statusCode"] == 403
+    assert body_of(answer)["code"] == "agency_admin_only"
+
+
+def test_a_readable_settings_body_is_still_checked_field_by_field(call: Call) -> None:
+    answer = call(
+        http_event("PUT", "/agency/settings", claims=ADMIN, body={"staff_personal_connections": "yes"})
+    )
+
+    assert answer["statusCode"] == 422
+    assert body_of(answer)["code"] == "invalid_request"
+    assert body_of(answer)["details"][0]["field"] == "staff_personal_connections"

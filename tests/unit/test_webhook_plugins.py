@@ -15,8 +15,11 @@ import integrations.providers
 import integrations.webhooks
 from integrations.catalog import load_catalog
 from integrations.providers.registry import folder_of
-from integrations.webhooks.plugin import WebhookPlugin
+from integrations.webhooks.errors import SignatureFailure, SignatureInvalid
+from integrations.webhooks.plugin import KeyAccess, Material, ParsedWebhook, WebhookPlugin
 from integrations.webhooks.receiver import NOT_FOUND, WebhookReceiver, receives_pushes, webhook_for
+from integrations.webhooks.request import WebhookRequest
+from integrations.webhooks.signatures import VerificationSecrets
 from tests.support.webhooks import plain_request
 
 CATALOG = load_catalog()
@@ -97,3 +100,69 @@ def test_no_module_of_the_webhooks_kit_names_a_provider_id(module: str) -> None:
 
 def test_the_provider_id_scan_finds_an_id_in_a_string() -> None:
     assert _named_ids('KIND = {"ghl": 1}\n', ["ghl", "slack"]) == {"ghl"}
+
+
+# --------------------------------------------------------------------------- verify by default
+
+
+class _RecordingVerifier:
+    def __init__(self, error: Exception | None = None) -> None:
+        self.calls: list[tuple[WebhookRequest, VerificationSecrets, datetime]] = []
+        self.error = error
+
+    def verify(self, request: WebhookRequest, secrets: VerificationSecrets, now: datetime) -> None:
+        self.calls.append((request, secrets, now))
+        if self.error is not None:
+            raise self.error
+
+
+class _PluginWith(WebhookPlugin):
+    def __init__(self, verifier: _RecordingVerifier | None) -> None:
+        self.verifier = verifier
+
+    def secrets(self, material: Material, keys: KeyAccess) -> VerificationSecrets:
+        return VerificationSecrets()
+
+    def parse(self, request: WebhookRequest) -> ParsedWebhook:
+        return ParsedWebhook()
+
+
+NOW = datetime(2026, 5, 1, tzinfo=UTC)
+
+
+def test_the_default_verify_hands_the_request_to_the_plugins_verifier() -> None:
+    verifier = _RecordingVerifier()
+    request, secrets = plain_request("any", b"{}"), VerificationSecrets(hmac_keys=("k",))
+
+    _PluginWith(verifier).verify(request, secrets, NOW)
+
+    assert verifier.calls == [(request, secrets, NOW)]
+
+
+def test_the_default_verify_passes_the_verifiers_refusal_on() -> None:
+    refusal = SignatureInvalid(SignatureFailure.BAD_SIGNATURE, "no")
+    plugin = _PluginWith(_RecordingVerifier(refusal))
+
+    with pytest.raises(SignatureInvalid) as raised:
+        plugin.verify(plain_request("any", b"{}"), VerificationSecrets(), NOW)
+
+    assert raised.value is refusal
+
+
+def test_a_plugin_without_a_verifier_refuses_every_request() -> None:
+    with pytest.raises(SignatureInvalid) as raised:
+        _PluginWith(None).verify(plain_request("any", b"{}"), VerificationSecrets(hmac_keys=("k",)), NOW)
+
+    assert raised.value.failure is SignatureFailure.MISSING_SIGNATURE
+
+
+@pytest.mark.parametrize("provider", sorted(s.id for s in CATALOG if s.webhook is not None))
+def test_every_plugin_refuses_an_unsigned_push(provider: str) -> None:
+    found = webhook_for(provider)
+    assert found is not None
+    # A body each provider's scheme can read (Graph checks every notification it lists).
+    request = plain_request(provider, b'{"value": [{"subscriptionId": "s-1", "clientState": "guess"}]}')
+    plugin = found[1].for_request(request)
+
+    with pytest.raises(SignatureInvalid):
+        plugin.verify(request, VerificationSecrets(), NOW)

@@ -7,6 +7,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from integrations.api.body import read_json, request_body_doc
 from integrations.domain.agency import AgencySettingsUpdate
 from integrations.domain.connection import PortalStatus
 from integrations.portal.views import HealthPageView, SettingsView
@@ -39,7 +40,13 @@ def get_settings() -> SettingsView:
 @router.put(
     "/agency/settings",
     summary="Change the agency's settings",
+    description=(
+        "The body is read after the caller is checked: 401/403 come before 400 `body_not_utf8`, "
+        "415 `unsupported_media_type` and 422 `malformed_body` / `invalid_request`."
+    ),
+    openapi_extensions=request_body_doc(AgencySettingsUpdate),
     tags=["agency"],
 )
-def put_settings(update: AgencySettingsUpdate) -> SettingsView:
-    return portal().update_settings(caller(router), update)
+def put_settings() -> SettingsView:
+    event = router.current_event.raw_event
+    return portal().update_settings(caller(router), lambda: read_json(event, AgencySettingsUpdate))

@@ -7,6 +7,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from integrations.api.body import read_json, request_body_doc
 from integrations.oauth.apps import AgencyAppInput
 from oauth_routes.context import caller, oauth
 
@@ -14,9 +15,20 @@ router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 _PATH = "/agency/oauth-apps/<provider>"
 
 
-@router.put(_PATH, summary="Register the agency's own OAuth client for a provider", tags=["agency"])
-def put_app(provider: str, request: AgencyAppInput) -> dict[str, Any]:
-    info = oauth().put_agency_app(caller(router), provider, request)
+@router.put(
+    _PATH,
+    summary="Register the agency's own OAuth client for a provider",
+    description=(
+        "The body is read after the caller and the provider are checked: 401/403/404 and 400 `not_oauth` "
+        "come before 400 `body_not_utf8`, 415 `unsupported_media_type` and 422 `malformed_body` / "
+        "`invalid_request`."
+    ),
+    openapi_extensions=request_body_doc(AgencyAppInput),
+    tags=["agency"],
+)
+def put_app(provider: str) -> dict[str, Any]:
+    event = router.current_event.raw_event
+    info = oauth().put_agency_app(caller(router), provider, lambda: read_json(event, AgencyAppInput))
     return info.to_body(provider)
 
 

@@ -8,9 +8,11 @@ API Gateway joins repeated parameters with commas, which would blur a `state`.
 from __future__ import annotations
 
 import html
+from typing import Annotated
 from urllib.parse import parse_qsl
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse, OpenAPIResponseHeader
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
@@ -52,11 +54,32 @@ _ERROR_PAGE: OpenAPIResponse = {
             "description": "To the provider's consent screen (sets the binding cookie)",
             "headers": _LOCATION,
         },
+        200: {
+            "description": "A link not opened from the portal (Fetch Metadata `Sec-Fetch-Site: none` or "
+            "`cross-site` without a Referer from an allowed portal origin): a confirmation page naming the "
+            "provider, the tenant and who started the connection, whose Continue link repeats this route "
+            "with `confirm` (and sets the cookie that must come back with it). Nothing is bound until then.",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        },
         400: _ERROR_PAGE,
     },
     tags=["oauth"],
 )
-def authorize(provider: str) -> Response[str]:
+def authorize(
+    provider: str,
+    # Documented here, read below from the raw query string (first occurrence only, see the module).
+    session: Annotated[
+        str | None,
+        Query(description="The OAuth session from start's `redirect_url`; without it: the 400 page."),
+    ] = None,
+    confirm: Annotated[
+        str | None,
+        Query(
+            description="The confirmation page's single-use token (its Continue link sets it); valid only "
+            "with the cookie the page set in the same browser, else the page is shown again."
+        ),
+    ] = None,
+) -> Response[str]:
     query = _query()
     headers = router.current_event.headers or {}
     navigation = Navigation(

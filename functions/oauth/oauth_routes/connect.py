@@ -13,8 +13,10 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from integrations.api.body import read_json, request_body_doc
 from integrations.connections.connect import ConnectRequest
 from oauth_routes.context import caller, oauth
+from oauth_routes.start import BODY_FIRST
 
 router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 
@@ -25,18 +27,19 @@ router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
     description=(
         "Answers 201 with a new connection, or 200 when the same account (or the owner's address) "
         "was connected already: that connection is re-authorized in place. OAuth providers answer "
-        "400 `use_oauth_start`."
+        "400 `use_oauth_start`. " + BODY_FIRST
     ),
     responses={
         200: {"description": "Connected already: the same connection, re-authorized in place"},
         201: {"description": "Connected: a new connection"},
     },
+    openapi_extensions=request_body_doc(ConnectRequest),
     tags=["oauth"],
 )
 def connect(
     provider: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")],
-    request: ConnectRequest,
 ) -> Response[dict[str, Any]]:
+    request = read_json(router.current_event.raw_event, ConnectRequest)
     result = oauth().connector.connect(caller(router), provider, request)
     return Response(
         status_code=201 if result.created else 200,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel
 
+from integrations.api.body import read_json, request_body_doc
 from integrations.oauth.service import StartRequest
 from oauth_routes.context import caller, oauth
 
@@ -15,8 +16,27 @@ class StartAnswer(BaseModel):
     redirect_url: str
 
 
-@router.post("/oauth/<provider>/start", summary="Start connecting a provider", tags=["oauth"])
-def start(provider: str, request: StartRequest) -> StartAnswer:
+# What `start` and `connect` authorize is named in their body (the level, and the client for agency
+# admins), so the body is read first: its 400 / 415 / 422 tell any signed-in caller only about their own
+# request, never about the tenant. Routes whose check does not depend on the body read it after.
+BODY_FIRST = (
+    "The body is read before the caller is checked, because it names what is checked (the level, and "
+    "the client for agency admins): 400 `body_not_utf8`, 415 `unsupported_media_type` and 422 "
+    "`malformed_body` / `invalid_request` come first and say nothing about the tenant; then 403 "
+    "(why, in `code`), 404 and 409 for what the body asks."
+)
+
+
+@router.post(
+    "/oauth/<provider>/start",
+    summary="Start connecting a provider",
+    description=BODY_FIRST,
+    openapi_extensions=request_body_doc(StartRequest),
+    tags=["oauth"],
+)
+def start(provider: str) -> StartAnswer:
+    # Read here rather than by the resolver's validation, so every route answers unreadable bodies alike.
+    request = read_json(router.current_event.raw_event, StartRequest)
     return StartAnswer(redirect_url=oauth().start(caller(router), provider, request, _display_name()))
 
 

@@ -97,6 +97,10 @@ class SandboxApp:
             if fault is not None:
                 if fault.kind is FaultKind.LATENCY:
                     time.sleep(fault.latency_ms / 1000)
+                elif fault.kind is FaultKind.SLOW_ANSWER:
+                    response = route.handler(self.sandbox, request, **args)
+                    time.sleep(fault.latency_ms / 1000)
+                    return response
                 elif fault.kind is FaultKind.RATE_LIMIT:
                     return rate_limited(route.app, fault.retry_after, route.kind, fault.status)
                 else:

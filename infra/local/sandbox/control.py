@@ -19,6 +19,8 @@ from infra.local.sandbox.push import Delivery
 from infra.local.sandbox.state import Fault, FaultKind
 
 _ENDPOINTS = ("any", "token", "api")
+# A token endpoint this slow broke rotating refresh tokens when token calls gave up at 10 s.
+_SLOW_ANSWER_MS = 12_000
 
 
 def reset(sb: Sandbox, request: Request) -> Response:
@@ -35,9 +37,12 @@ def faults(sb: Sandbox, request: Request) -> Response:
     POST {"app", "kind", "count"=1, "retry_after"=1, "latency_ms"=0, "status", "endpoint"="any",
     "path"="", "probability"=1.0}. `kind`: rate_limit (429, or 403 for Google's `rateLimitExceeded`),
     server_error (status 500-599, default 503), latency (waits latency_ms, then answers; longer than
-    the caller's timeout is a time-out) or revoke_grants. `path` limits it to calls whose path starts
-    with it (e.g. "/google/calendar/v3/"); `probability` hits only that share of matching calls (a
-    fault run); `count` is the number of hits in all.
+    the caller's timeout is a time-out), slow_answer (does the call at once, then waits latency_ms,
+    default 12000, before answering: a slow token endpoint that has already used the grant and rotated
+    the refresh token, e.g. {"app": "ghl", "kind": "slow_answer", "endpoint": "token"}) or
+    revoke_grants. `path` limits it to calls whose path starts with it (e.g. "/google/calendar/v3/");
+    `probability` hits only that share of matching calls (a fault run); `count` is the number of hits
+    in all.
     """
     if request.method == "GET":
         with sb.state.lock:
@@ -56,7 +61,7 @@ def faults(sb: Sandbox, request: Request) -> Response:
         kind = FaultKind(str(body.get("kind")))
         count = int(body.get("count", 1))
         retry_after = int(body.get("retry_after", 1))
-        latency_ms = int(body.get("latency_ms", 0))
+        latency_ms = int(body.get("latency_ms", _SLOW_ANSWER_MS if kind is FaultKind.SLOW_ANSWER else 0))
         status = int(body.get("status", 429 if kind is FaultKind.RATE_LIMIT else 503))
         probability = float(body.get("probability", 1.0))
     except (TypeError, ValueError):

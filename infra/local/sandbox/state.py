@@ -77,6 +77,8 @@ class FaultKind(StrEnum):
     RATE_LIMIT = "rate_limit"
     SERVER_ERROR = "server_error"
     LATENCY = "latency"
+    # The call is processed at once (a grant used, a refresh token rotated), its answer sent late.
+    SLOW_ANSWER = "slow_answer"
     REVOKE_GRANTS = "revoke_grants"
 
 

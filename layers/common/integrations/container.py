@@ -312,6 +312,7 @@ class Container:
             sync_controls=lambda: self.sync_controls,
             clock=self.clock,
             logger=logger,
+            subscriptions=lambda: self.subscriptions,
         )
 
     def webhook_receiver(self, logger: Logger) -> WebhookReceiver:

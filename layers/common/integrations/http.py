@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 USER_AGENT = "integrations-service/0.1"
 # (connect, read) seconds: every token call fits well inside a refresh lease and a Lambda timeout.
 DEFAULT_TIMEOUT: tuple[float, float] = (3.05, 10.0)
+# Token calls wait longer: a token endpoint can take over 10 s, and giving up on a refresh the provider
+# went on to process loses a rotating refresh token. 3 + 20 s fits the 29 s Lambda timeout and
+# API Gateway's 30 s (the callback's exchange), and stays inside the refresh lease (oauth.tokens).
+TOKEN_TIMEOUT: tuple[float, float] = (3.05, 20.0)
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 

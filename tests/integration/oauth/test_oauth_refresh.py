@@ -4,6 +4,7 @@ rotated refresh tokens stored first, invalid_grant → reauth_required, outages 
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -314,3 +315,36 @@ def test_the_container_hands_out_credentials_through_the_token_manager(
     assert ghl_location_works(sandbox, credentials.access_token.get_secret_value())
     assert len(sandbox_requests(sandbox, app="ghl", grant_type="refresh_token")) == 1
     assert services.token_manager.apps is services.apps
+
+
+@pytest.mark.timeout(60)
+def test_a_token_endpoint_answering_in_twelve_seconds_keeps_a_rotating_grant(
+    services: Container, sandbox: str
+) -> None:
+    # Given a HighLevel connection (single-use, rotating refresh tokens) whose access token expired,
+    # and a token endpoint that rotates at once but answers 12 s later
+    grant = sandbox_grant("ghl", account=LOCATION)
+    connection = seed_connection(services, "ghl", grant, expired=True)
+    requests.post(
+        f"{sandbox}/_sandbox/faults",
+        json={"app": "ghl", "kind": "slow_answer", "endpoint": "token"},
+        timeout=5,
+    ).raise_for_status()
+    events = RecordedEvents()
+
+    # When the connection's token is needed
+    started = time.monotonic()
+    token = token_manager(services, events).access_token(connection)
+
+    # Then the answer was waited for, and the rotated refresh token stored and usable again
+    assert time.monotonic() - started >= 12
+    assert ghl_location_works(sandbox, token)
+    stored = services.vault.get(credential_ref(connection))
+    assert stored is not None and stored.refresh_token is not None
+    assert stored.refresh_token.get_secret_value() != grant["refresh_token"]
+    again = token_manager(services, events).refresh_now(connection)
+    assert again.access_token is not None
+    assert ghl_location_works(sandbox, again.access_token.get_secret_value())
+    after = services.connections.get(connection.id)
+    assert after is not None and after.status is PortalStatus.CONNECTED
+    assert events.published == []

@@ -18,8 +18,9 @@ pytestmark = pytest.mark.usefixtures("oauth_env")
 
 # A provider per dialect of refusal: Google 401, GHL 401, Slack `ok: false` + token_revoked.
 DROPDOWNS = {"google_calendar": "calendar_id", "ghl": "pipeline_id", "slack": "channel_id"}
-# Required settings chosen, so the card is `connected` before the grant dies.
-CONFIG = {"ghl": {"pipeline_id": "p-1", "stage_id": "s-1"}, "slack": {"channel_id": "C0001"}}
+# Required settings, chosen among the provider's options, so the card is `connected` before the grant dies
+# (each field with the field it depends on, if any).
+CONFIG = {"ghl": [("pipeline_id", None), ("stage_id", "pipeline_id")], "slack": [("channel_id", None)]}
 
 
 @pytest.fixture
@@ -42,6 +43,18 @@ def portal(
         http_event(method, path, claims=CLIENT_USER, query=query or None, body=body), context
     )
     return answer
+
+
+def first_choices(
+    connectors: ModuleType, context: Any, connection_id: str, fields: list[tuple[str, str | None]]
+) -> dict[str, str]:
+    """The first option the provider offers for each field, as a person would pick them in order."""
+    config: dict[str, str] = {}
+    for name, parent in fields:
+        query = {"depends_on": config[parent]} if parent else {}
+        listed = portal(connectors, context, "GET", f"/connections/{connection_id}/options/{name}", **query)
+        config[name] = body_of(listed)["options"][0]["value"]
+    return config
 
 
 def revoke_at_provider(sandbox: str, provider: str) -> None:
@@ -67,8 +80,9 @@ def test_a_revoked_grant_on_a_dropdown_is_a_clear_reauth_and_an_errored_card(
     [card] = [c for c in cards["integrations"] if c["provider"] == provider]
     connection_id = card["connections"][0]["id"]
     if provider in CONFIG:
+        config = first_choices(connectors, lambda_context, connection_id, CONFIG[provider])
         configured = portal(
-            connectors, lambda_context, "PATCH", f"/connections/{connection_id}", {"config": CONFIG[provider]}
+            connectors, lambda_context, "PATCH", f"/connections/{connection_id}", {"config": config}
         )
         assert configured["statusCode"] == 200, body_of(configured)
     before = body_of(portal(connectors, lambda_context, "GET", f"/connections/{connection_id}"))

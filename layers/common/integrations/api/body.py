@@ -59,9 +59,30 @@ def request_body_doc(model: type[BaseModel]) -> dict[str, Any]:
     return {
         "requestBody": {
             "required": True,
-            "content": {JSON_MEDIA_TYPE: {"schema": model.model_json_schema()}},
+            "content": {JSON_MEDIA_TYPE: {"schema": _inlined(model.model_json_schema())}},
         }
     }
+
+
+def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` with its `#/$defs/...` references replaced by the definitions.
+
+    In an OpenAPI document a `$ref` resolves against the whole document, where `$defs` is not.
+    """
+    definitions = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return resolve(definitions[ref.removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved
 
 
 def _text(event: dict[str, Any]) -> str:

@@ -1,7 +1,8 @@
-"""Validate a connection's config against its provider's config schema; every bad field is named."""
+"""Check a connection's config against its provider's schema and current choices, naming each bad field."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from integrations.catalog.model import ConfigField, ConfigFieldType, ProviderSpec
@@ -40,6 +41,55 @@ def validate_config(provider: ProviderSpec, config: Any) -> dict[str, Any]:
             details=problems,
         )
     return normalized
+
+
+# The values the provider offers for a field now (its options route), given the parent field's value.
+Choices = Callable[[ConfigField, str | None], Iterable[str]]
+
+
+def check_choices(
+    provider: ProviderSpec, config: Mapping[str, Any], previous: Mapping[str, Any], choices: Choices
+) -> None:
+    """Raise ValidationFailed naming each field whose value the provider does not offer.
+
+    `config` has passed `validate_config`. Only values that changed (or whose parent changed) are
+    looked up: a value accepted before is not re-checked against the provider on every save.
+    """
+    problems: list[dict[str, str]] = []
+    for field in provider.config_schema:
+        value = config.get(field.name)
+        if field.options_source is None or value is None:
+            continue
+        parent = config.get(field.depends_on) if field.depends_on else None
+        if value == previous.get(field.name) and (
+            field.depends_on is None or parent == previous.get(field.depends_on)
+        ):
+            continue
+        if field.depends_on and (not isinstance(parent, str) or _named(problems, field.depends_on)):
+            continue  # the parent is missing or refused already: its choices say nothing
+        allowed = set(choices(field, parent))
+        error = _not_offered(provider, field, value, allowed)
+        if error:
+            problems.append(_problem(field.name, error))
+    if problems:
+        raise ValidationFailed(
+            f"Invalid settings for {provider.name}: " + ", ".join(p["field"] for p in problems) + ".",
+            code="invalid_config",
+            details=problems,
+        )
+
+
+def _not_offered(provider: ProviderSpec, field: ConfigField, value: Any, allowed: set[str]) -> str | None:
+    if field.type is ConfigFieldType.MAPPING:
+        unknown = sorted({v for v in value.values() if v not in allowed})
+        return f"names properties {provider.name} does not have: {', '.join(unknown)}" if unknown else None
+    if value in allowed:
+        return None
+    return f"is not one of the choices {provider.name} offers for {field.label}"
+
+
+def _named(problems: list[dict[str, str]], name: str) -> bool:
+    return any(p["field"] == name for p in problems)
 
 
 def _check(field: ConfigField, value: Any) -> str | None:

@@ -90,7 +90,10 @@ class OAuth2Engine:
         kwargs = _client_auth(spec, app, form)
         try:
             response = self._session().post(
-                spec.token_url, headers={"Content-Type": "application/x-www-form-urlencoded"}, **kwargs
+                spec.token_url,
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+                timeout=http.TOKEN_TIMEOUT,
+                **kwargs,
             )
         except requests.exceptions.ConnectTimeout:
             raise ProviderUnavailable("The token endpoint could not be reached.") from None

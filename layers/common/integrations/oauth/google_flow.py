@@ -62,7 +62,7 @@ class GoogleFlow:
         flow.oauth2session.register_compliance_hook("access_token_response", _check_answer)
         try:
             # client_secret_post, as the catalog says; Flow would otherwise use HTTP Basic.
-            token = flow.fetch_token(code=code, include_client_id=True, timeout=http.DEFAULT_TIMEOUT)
+            token = flow.fetch_token(code=code, include_client_id=True, timeout=http.TOKEN_TIMEOUT)
         except OAuth2Error as exc:
             raise TokenEndpointError(str(exc.error or ""), int(exc.status_code or 400)) from None
         except requests.exceptions.ConnectTimeout:

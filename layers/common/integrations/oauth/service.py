@@ -419,10 +419,13 @@ class OAuthService:
 
     # --- agency white-label apps (JWT, agency admins) ---
 
-    def put_agency_app(self, principal: Principal, provider_id: str, given: AgencyAppInput) -> AgencyAppInfo:
+    def put_agency_app(
+        self, principal: Principal, provider_id: str, read: Callable[[], AgencyAppInput]
+    ) -> AgencyAppInfo:
+        """Check the caller and the provider, then read the credentials (problems come after 403/404)."""
         spec = self._agency_app_spec(principal, provider_id)
         assert spec.oauth is not None
-        info = self._apps.put_agency_app(principal.agency_id, spec.oauth.app, given)
+        info = self._apps.put_agency_app(principal.agency_id, spec.oauth.app, read())
         logger.info("agency oauth app registered", extra={"provider": spec.id, "app": spec.oauth.app})
         return info
 

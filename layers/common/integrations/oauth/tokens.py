@@ -4,7 +4,8 @@ A refresh is single-flight per connection across Lambda instances through a leas
 StateTable (store.leases: a conditional put with an expiry). The holder re-reads
 the credentials after taking the lease (a peer may have refreshed meanwhile), stores a rotated
 refresh token before anything uses the new access token, and never repeats a refresh whose answer
-was lost: the lease is held for a backoff and the next holder re-reads first (design §6).
+was lost: it re-reads the stored tokens at once (a peer may have saved newer ones), else the lease is
+held for a backoff and the next holder re-reads first (design §6).
 `invalid_grant` makes the connection `error`/`reauth_required` at once; provider outages count up
 through Connection.provider_failed and only a sustained run becomes `provider_unavailable`.
 """
@@ -23,13 +24,13 @@ from pydantic import SecretStr
 
 from integrations.catalog.scopes import granted_scopes
 from integrations.domain.connection import AuthHealth, Connection, ErrorCode, StatusChange, utcnow
-from integrations.domain.credentials import Credentials
+from integrations.domain.credentials import AppCredentials, Credentials
 from integrations.domain.errors import ProviderUnavailable, ReauthRequired, VersionConflict
 from integrations.domain.leases import LeaseOutcome
 from integrations.http import RateLimited
 from integrations.metrics import TOKEN_REFRESHES, Counter, NoCounter
 from integrations.oauth.engine import OAuth2Engine
-from integrations.oauth.errors import TokenEndpointError
+from integrations.oauth.errors import TokenAnswerLost, TokenEndpointError
 from integrations.observability import get_logger
 from integrations.store.vault import credential_ref
 
@@ -48,7 +49,7 @@ logger = get_logger()
 class RefreshPolicy:
     # Refresh this long before expiry (HubSpot tokens live 30 minutes, Google's an hour).
     margin: timedelta = timedelta(minutes=5)
-    # Longer than a token call can take (http.DEFAULT_TIMEOUT) plus the vault write.
+    # Longer than a token call can take (http.TOKEN_TIMEOUT: 23 s at most) plus the vault write.
     lease_seconds: float = 30.0
     # How long a caller waits for a peer's refresh before giving up with a retryable error.
     wait_seconds: float = 15.0
@@ -169,14 +170,9 @@ class TokenManager:
             app = self.apps.for_client_id(
                 connection.agency_id, spec.oauth.app, current.extra.get("app_client_id")
             )
-            try:
-                answer = self.engine.refresh(spec.oauth, app, current.refresh_token.get_secret_value())
-            except TokenEndpointError as exc:
-                if not exc.definitive:
-                    raise ProviderUnavailable(
-                        f"The provider refused to refresh ({exc.error or exc.http_status})."
-                    ) from None
-                return self._grant_rejected(connection, current, exc)
+            answer = self._ask_provider(connection, spec, app, current)
+            if isinstance(answer, Credentials):
+                return answer
             fresh = self._from_answer(spec, current, answer)
             # Stored before the lease is released and before anyone is handed the new access token:
             # a rotated refresh token that is not stored is a connection lost.
@@ -218,6 +214,27 @@ class TokenManager:
         finally:
             if release:
                 self.leases.release(connection.id, self.owner)
+
+    def _ask_provider(
+        self, connection: Connection, spec: ProviderSpec, app: AppCredentials, current: Credentials
+    ) -> dict[str, Any] | Credentials:
+        """The token endpoint's answer, or stored credentials that make it moot (a peer's newer ones)."""
+        assert spec.oauth is not None and current.refresh_token is not None
+        try:
+            return self.engine.refresh(spec.oauth, app, current.refresh_token.get_secret_value())
+        except TokenAnswerLost:
+            # The provider may have used (and rotated) the grant: before failing, look for tokens a
+            # peer stored meanwhile (its lease ran out while ours waited).
+            latest = self._read(connection)
+            if _newer(latest, current, self.clock()) or _refresh_token(latest) != _refresh_token(current):
+                return latest
+            raise
+        except TokenEndpointError as exc:
+            if not exc.definitive:
+                raise ProviderUnavailable(
+                    f"The provider refused to refresh ({exc.error or exc.http_status})."
+                ) from None
+            return self._grant_rejected(connection, current, exc)
 
     def _grant_rejected(
         self, connection: Connection, used: Credentials, exc: TokenEndpointError

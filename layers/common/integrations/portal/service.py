@@ -6,8 +6,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from integrations.catalog.config_validation import validate_config
-from integrations.catalog.model import ProviderSpec
+from integrations.catalog.config_validation import Choices, check_choices, validate_config
+from integrations.catalog.model import ConfigField, ProviderSpec
+from integrations.connections.resubscribe import moves_subscriptions, resubscribe
 from integrations.domain.access import Level, Role
 from integrations.domain.agency import AgencySettings, AgencySettingsUpdate
 from integrations.domain.authorization import (
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     from integrations.store.agencies import AgencyRepository
     from integrations.store.connections import ConnectionRepository
     from integrations.sync.controls import SyncControls
+    from integrations.webhooks.subscriptions import SubscriptionContext
 
 
 class PortalService:
@@ -66,8 +68,12 @@ class PortalService:
         sync_controls: Callable[[], SyncControls],
         clock: Callable[[], datetime],
         logger: Logger,
+        subscriptions: Callable[[], SubscriptionContext] | None = None,
     ) -> None:
         self._clock = clock
+        # Push subscriptions that follow the config (a watch channel on the chosen calendar); built on
+        # first use, so the keys and secrets they need cost nothing at cold start.
+        self._subscriptions = subscriptions
         self._catalog = catalog
         self._connections = connections
         self._agencies = agencies
@@ -145,6 +151,8 @@ class PortalService:
         config = read_config()
         spec = self._catalog.get(connection.provider)
         normalized = validate_config(spec, config)
+        check_choices(spec, normalized, connection.config, self._choices(connection, spec))
+        before = dict(connection.config)  # apply() may change `connection` itself
         applied = self._transitions.apply(
             connection,
             lambda c, now: c.configured(normalized, now),
@@ -152,7 +160,40 @@ class PortalService:
         )
         if applied is None:
             raise NotFound("No such connection.", code="connection_not_found")
+        if self._subscriptions is not None and moves_subscriptions(
+            spec, self._subscriptions(), before, normalized
+        ):
+            self._move_subscriptions(spec, applied.connection)
         return self._view(applied.connection, True, speaks_to_agency(principal))
+
+    def _move_subscriptions(self, spec: ProviderSpec, connection: Connection) -> None:
+        """Watch what the new config names, then stop the old watch; best effort (sync still polls)."""
+        assert self._subscriptions is not None
+        try:
+            credentials = self._fresh_credentials(connection)
+            if credentials.access_token is None:
+                return
+            token = credentials.access_token.get_secret_value()
+            resubscribe(spec, connection, token, self._subscriptions(), self._connections)
+        except Exception as exc:
+            self._log.warning(
+                "subscriptions not moved to the new config",
+                extra={"connection_id": connection.id, "error": type(exc).__name__},
+            )
+
+    def _choices(self, connection: Connection, spec: ProviderSpec) -> Choices:
+        """The provider's current options for a field, read as the options route reads them."""
+        credentials: list[Credentials] = []
+
+        def values(field: ConfigField, parent: str | None) -> list[str]:
+            # A refused grant (a 401 / 403 from the provider) turns the card to reauth_required at once.
+            with self._transitions.reauth_on_refusal(connection):
+                if not credentials:
+                    credentials.append(self._fresh_credentials(connection))
+                options = module_for(spec.id).options(spec, connection, credentials[0], field.name, parent)
+            return [o.value for o in options]
+
+        return values
 
     def options(self, principal: Principal, connection_id: str, field: str, parent: str | None) -> OptionList:
         connection, _ = self._authorized(principal, connection_id, Action.MANAGE)
@@ -234,8 +275,12 @@ class PortalService:
         _require_agency_admin(principal)
         return _settings_view(self._agencies.get(principal.agency_id))
 
-    def update_settings(self, principal: Principal, update: AgencySettingsUpdate) -> SettingsView:
+    def update_settings(
+        self, principal: Principal, read_update: Callable[[], AgencySettingsUpdate]
+    ) -> SettingsView:
+        """Check the caller is an agency admin, then read the update (its problems come after 403)."""
         _require_agency_admin(principal)
+        update = read_update()
         if update.enabled_providers is not None:
             unknown = [p for p in update.enabled_providers if p not in self._catalog]
             if unknown:

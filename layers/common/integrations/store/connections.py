@@ -213,6 +213,39 @@ class ConnectionRepository:
             raise
 
     @_unavailable
+    def remove_lookups(self, connection: Connection, lookups: list[Lookup]) -> None:
+        """Delete lookup items (replaced subscriptions) and forget their keys on the connection, together."""
+        # One transaction holds 100 items: a connection has a handful of subscriptions, never that many.
+        gone = set(sorted({lookup.key for lookup in lookups} & set(connection.lookup_keys))[:99])
+        if not gone:
+            return
+        expected = connection.version
+        remaining = sorted(set(connection.lookup_keys) - gone)
+        connection.lookup_keys, connection.version = remaining, expected + 1
+        items: list[Any] = [
+            {"Delete": {"TableName": self._table, "Key": to_values({"pk": key, "sk": keys.LOOKUP_SK})}}
+            for key in sorted(gone)
+        ]
+        items.append(
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": _item(connection),
+                    "ConditionExpression": "#v = :expected",
+                    "ExpressionAttributeNames": {"#v": "version"},
+                    "ExpressionAttributeValues": to_values({":expected": expected}),
+                }
+            }
+        )
+        try:
+            self._db.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            connection.lookup_keys, connection.version = sorted(set(remaining) | gone), expected
+            if is_condition_failure(exc):
+                raise VersionConflict("The connection changed meanwhile; reload and try again.") from None
+            raise
+
+    @_unavailable
     def delete(self, connection: Connection) -> None:
         """Delete the connection, its credentials item and its lookups together."""
         deletes: list[Any] = [

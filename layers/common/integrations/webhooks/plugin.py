@@ -33,12 +33,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from integrations.sync.jobs import JobKind
+from integrations.webhooks.errors import SignatureFailure, SignatureInvalid
 
 if TYPE_CHECKING:
     from integrations.domain.lookup import Lookup
     from integrations.events import PlatformEvent
     from integrations.webhooks.request import WebhookRequest
-    from integrations.webhooks.signatures import VerificationSecrets
+    from integrations.webhooks.signatures import VerificationSecrets, Verifier
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,13 +132,15 @@ class KeyAccess(Protocol):
 
 
 class WebhookPlugin(ABC):
-    """One provider's pushes. Subclasses implement `secrets`, `verify` and `parse`; the other hooks
-    have defaults that fit most providers."""
+    """One provider's pushes. Subclasses implement `secrets` and `parse`, and either set `verifier`
+    (the scheme's checks) or override `verify`; the other hooks have defaults that fit most providers."""
 
     # Lookup kinds whose values are personal data (a mailbox address): never logged.
     unlogged_kinds: frozenset[str] = frozenset()
     # Whether verification reads the app secret the catalog names (a per-location bearer secret does not).
     uses_app_secret: bool = True
+    # The provider's signature scheme; the default `verify` delegates to it.
+    verifier: Verifier | None = None
 
     def for_request(self, request: WebhookRequest) -> WebhookPlugin:
         """The plug-in that handles this request (a variant chosen by query), by default this one."""
@@ -167,9 +170,14 @@ class WebhookPlugin(ABC):
     def secrets(self, material: Material, keys: KeyAccess) -> VerificationSecrets:
         """What `verify` checks against: the current and previous keys from `material`."""
 
-    @abstractmethod
     def verify(self, request: WebhookRequest, secrets: VerificationSecrets, now: datetime) -> None:
-        """Raise `SignatureInvalid` unless the request is provably the provider's at time `now`."""
+        """Raise `SignatureInvalid` unless the request is provably the provider's at time `now`.
+
+        By default `verifier` checks it; a plug-in without one refuses every request (never fails open).
+        """
+        if self.verifier is None:
+            raise SignatureInvalid(SignatureFailure.MISSING_SIGNATURE, "No verifier is configured.")
+        self.verifier.verify(request, secrets, now)
 
     @abstractmethod
     def parse(self, request: WebhookRequest) -> ParsedWebhook:

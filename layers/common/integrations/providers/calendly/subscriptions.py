@@ -32,6 +32,9 @@ EVENTS = ("invitee.created", "invitee.canceled", "invitee_no_show.created", "inv
 class CalendlySubscriptions:
     """A user-scope webhook subscription for the connected Calendly user."""
 
+    kinds = frozenset({LOOKUP_SUBSCRIPTION})
+    config_fields: frozenset[str] = frozenset()
+
     def __init__(self, context: SubscriptionContext) -> None:
         self._context = context
 

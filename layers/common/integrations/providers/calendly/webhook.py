@@ -177,9 +177,6 @@ class CalendlyWebhook(WebhookPlugin):
         # Opening the subscription's key costs a KMS Decrypt: refuse what cannot verify before that.
         self.verifier.precheck(request, now)
 
-    def verify(self, request: WebhookRequest, secrets: VerificationSecrets, now: datetime) -> None:
-        self.verifier.verify(request, secrets, now)
-
     def parse(self, request: WebhookRequest) -> ParsedWebhook:
         return parse_calendly(request)
 

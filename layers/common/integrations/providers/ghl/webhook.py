@@ -394,9 +394,6 @@ class GhlWorkflowWebhook(WebhookPlugin):
             channel_token_hashes=material.digests(Attr.TOKEN_SHA256, Attr.PREVIOUS_TOKEN_SHA256)
         )
 
-    def verify(self, request: WebhookRequest, secrets: VerificationSecrets, now: datetime) -> None:
-        self.verifier.verify(request, secrets, now)
-
     def parse(self, request: WebhookRequest) -> ParsedWebhook:
         return parse_ghl_workflow(request)
 
@@ -435,9 +432,6 @@ class GhlWebhook(WebhookPlugin):
                 "legacy_webhook_public_key", "previous_legacy_webhook_public_key"
             ),
         )
-
-    def verify(self, request: WebhookRequest, secrets: VerificationSecrets, now: datetime) -> None:
-        self.verifier.verify(request, secrets, now)
 
     def parse(self, request: WebhookRequest) -> ParsedWebhook:
         return parse_ghl(request)

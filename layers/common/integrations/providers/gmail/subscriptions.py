@@ -32,6 +32,11 @@ def mailbox_address(connection: Connection) -> str:
 class GmailWatch:
     """`users.watch` on the INBOX, stopped with `users.stop`."""
 
+    # A new users.watch replaces the mailbox's previous one at Google, and users.stop ends every watch
+    # of the mailbox: nothing is ever stopped as stale (the address lookup is simply rewritten).
+    kinds: frozenset[str] = frozenset()
+    config_fields: frozenset[str] = frozenset()
+
     def __init__(self, context: SubscriptionContext) -> None:
         self._context = context
 

@@ -143,9 +143,6 @@ class GmailWebhook(WebhookPlugin):
             ),
         )
 
-    def verify(self, request: WebhookRequest, secrets: VerificationSecrets, now: datetime) -> None:
-        self.verifier.verify(request, secrets, now)
-
     def parse(self, request: WebhookRequest) -> ParsedWebhook:
         return parse_pubsub_push(request)
 

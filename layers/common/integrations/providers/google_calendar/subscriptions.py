@@ -46,6 +46,10 @@ def calendars_to_watch(connection: Connection) -> list[str]:
 class GoogleCalendarChannels:
     """Watch channels on the connection's calendars."""
 
+    kinds = frozenset({LOOKUP_CHANNEL})
+    # The calendars watched (calendars_to_watch): a change moves the channels.
+    config_fields: frozenset[str] = frozenset({"calendar_id", "conflict_calendar_ids"})
+
     def __init__(self, context: SubscriptionContext) -> None:
         self._context = context
 

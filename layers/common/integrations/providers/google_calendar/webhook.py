@@ -114,9 +114,6 @@ class GoogleCalendarWebhook(WebhookPlugin):
             resource_ids=material.digests(Attr.RESOURCE_ID),
         )
 
-    def verify(self, request: WebhookRequest, secrets: VerificationSecrets, now: datetime) -> None:
-        self.verifier.verify(request, secrets, now)
-
     def parse(self, request: WebhookRequest) -> ParsedWebhook:
         return parse_google_channel(request)
 

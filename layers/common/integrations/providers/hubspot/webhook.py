@@ -179,9 +179,6 @@ class HubSpotWebhook(WebhookPlugin):
     def secrets(self, material: Material, keys: KeyAccess) -> VerificationSecrets:
         return VerificationSecrets(hmac_keys=material.app_values("client_secret", "previous_client_secret"))
 
-    def verify(self, request: WebhookRequest, secrets: VerificationSecrets, now: datetime) -> None:
-        self.verifier.verify(request, secrets, now)
-
     def parse(self, request: WebhookRequest) -> ParsedWebhook:
         return parse_hubspot(request)
 

@@ -40,6 +40,9 @@ def events_resource(connection: Connection) -> str:
 class GraphSubscriptions:
     """A Graph subscription with a random clientState and lifecycle notifications."""
 
+    kinds = frozenset({LOOKUP_SUBSCRIPTION})
+    config_fields: frozenset[str] = frozenset()
+
     def __init__(self, context: SubscriptionContext) -> None:
         self._context = context
 

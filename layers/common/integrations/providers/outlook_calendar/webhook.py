@@ -167,9 +167,6 @@ class OutlookCalendarWebhook(WebhookPlugin):
             }
         )
 
-    def verify(self, request: WebhookRequest, secrets: VerificationSecrets, now: datetime) -> None:
-        self.verifier.verify(request, secrets, now)
-
     def parse(self, request: WebhookRequest) -> ParsedWebhook:
         return parse_graph(request)
 

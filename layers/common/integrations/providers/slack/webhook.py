@@ -138,9 +138,6 @@ class SlackWebhook(WebhookPlugin):
     def secrets(self, material: Material, keys: KeyAccess) -> VerificationSecrets:
         return VerificationSecrets(hmac_keys=material.app_values("signing_secret", "previous_signing_secret"))
 
-    def verify(self, request: WebhookRequest, secrets: VerificationSecrets, now: datetime) -> None:
-        self.verifier.verify(request, secrets, now)
-
     def parse(self, request: WebhookRequest) -> ParsedWebhook:
         return parse_slack(request)
 

@@ -62,6 +62,12 @@ class SubscriptionContext:
 class SubscriptionManager(Protocol):
     """Creates and removes one provider's per-connection push subscriptions."""
 
+    # Lookup kinds its subscriptions are stored under: when the connection subscribes again (reconnect,
+    # config change), stored ones of these kinds that the new set does not keep are stopped and removed.
+    kinds: frozenset[str]
+    # Config fields whose change needs new subscriptions (the calendars a channel watches).
+    config_fields: frozenset[str]
+
     def subscribe(self, spec: ProviderSpec, connection: Connection, access_token: str) -> list[Lookup]: ...
 
     def unsubscribe(

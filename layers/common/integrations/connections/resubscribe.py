@@ -1,0 +1,97 @@
+"""Replacing a connection's push subscriptions: the new ones first, then the ones they replace stopped.
+
+A reconnect of the same account, or a config change that moves what is watched (another calendar),
+subscribes again; the stored subscriptions the new set does not keep would otherwise go on delivering
+every change twice until they expire. New before old, so no change falls in a gap (a push from both
+for a moment is absorbed by dedupe and coalescing).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from integrations.observability import get_logger
+
+if TYPE_CHECKING:
+    from integrations.catalog.model import ProviderSpec
+    from integrations.domain.connection import Connection
+    from integrations.domain.lookup import Lookup
+    from integrations.webhooks.subscriptions import SubscriptionContext, SubscriptionManager
+
+logger = get_logger()
+
+
+class SubscriptionLookups(Protocol):
+    """The connection's lookup items (store.connections.ConnectionRepository)."""
+
+    def get_lookup(self, provider: str, kind: str, value: str) -> Lookup | None: ...
+
+    def put_lookups(self, connection: Connection, lookups: list[Lookup]) -> None: ...
+
+    def remove_lookups(self, connection: Connection, lookups: list[Lookup]) -> None: ...
+
+
+def stored_subscriptions(
+    manager: SubscriptionManager, repository: SubscriptionLookups, connection: Connection
+) -> list[Lookup]:
+    """The connection's stored lookups of the kinds `manager` subscribes under."""
+    from integrations.webhooks.subscriptions import stored_lookups
+
+    if not manager.kinds or not connection.lookup_keys:
+        return []
+    return [lookup for lookup in stored_lookups(repository, connection) if lookup.kind in manager.kinds]
+
+
+def retire_replaced(
+    spec: ProviderSpec,
+    connection: Connection,
+    access_token: str,
+    manager: SubscriptionManager,
+    repository: SubscriptionLookups,
+    *,
+    old: list[Lookup],
+    new: list[Lookup],
+) -> None:
+    """Stop at the provider (best effort) and forget the `old` subscriptions that `new` did not keep."""
+    kept = {lookup.key for lookup in new}
+    stale = [lookup for lookup in old if lookup.key not in kept]
+    if not stale:
+        return
+    about = {"provider": spec.id, "connection_id": connection.id}
+    try:
+        manager.unsubscribe(spec, connection, access_token, stale)
+    except Exception as exc:  # it expires on its own; its pushes are refused once its lookup is gone
+        logger.warning("replaced subscription not stopped", extra={**about, "error": type(exc).__name__})
+    repository.remove_lookups(connection, stale)
+    logger.info("subscriptions replaced", extra={**about, "replaced": len(stale)})
+
+
+def resubscribe(
+    spec: ProviderSpec,
+    connection: Connection,
+    access_token: str,
+    context: SubscriptionContext,
+    repository: SubscriptionLookups,
+) -> None:
+    """Open the subscriptions the connection needs now, then stop and forget the ones they replace."""
+    from integrations.webhooks.subscriptions import for_provider
+
+    manager = for_provider(spec.id, context)
+    if manager is None:
+        return
+    old = stored_subscriptions(manager, repository, connection)
+    new = manager.subscribe(spec, connection, access_token)
+    repository.put_lookups(connection, new)
+    retire_replaced(spec, connection, access_token, manager, repository, old=old, new=new)
+
+
+def moves_subscriptions(
+    spec: ProviderSpec, context: SubscriptionContext, before: dict[str, object], after: dict[str, object]
+) -> bool:
+    """Whether a config change touches a field the provider's subscriptions depend on."""
+    from integrations.webhooks.subscriptions import for_provider
+
+    manager = for_provider(spec.id, context)
+    if manager is None:
+        return False
+    return any(before.get(name) != after.get(name) for name in manager.config_fields)

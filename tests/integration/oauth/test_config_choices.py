@@ -1,0 +1,74 @@
+"""Settings are checked against what the provider offers now, as the options route lists it."""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tests.integration.oauth.conftest import OWNER, Browser
+from tests.integration.oauth.test_reauth_on_refusal import portal
+from tests.support.events import body_of
+from tests.support.functions import load_handler
+
+pytestmark = pytest.mark.usefixtures("oauth_env")
+
+
+@pytest.fixture
+def connectors(oauth_env: dict[str, str]) -> ModuleType:
+    return load_handler("connectors")
+
+
+def _connected(browser: Browser, connectors: Any, context: Any, provider: str) -> str:
+    assert browser.connect(provider).result()["result"] == "connected"
+    cards = body_of(portal(connectors, context, "GET", "/integrations", level=OWNER[provider][1]))
+    [card] = [c for c in cards["integrations"] if c["provider"] == provider]
+    return str(card["connections"][0]["id"])
+
+
+def test_the_one_way_calendar_is_a_dropdown_of_the_persons_writable_calendars(
+    browser: Browser, connectors: Any, lambda_context: Any
+) -> None:
+    connection_id = _connected(browser, connectors, lambda_context, "google_calendar_oneway")
+
+    answer = portal(connectors, lambda_context, "GET", f"/connections/{connection_id}/options/calendar_id")
+
+    assert answer["statusCode"] == 200, body_of(answer)
+    options = body_of(answer)["options"]
+    assert options and options[0]["label"].endswith("(primary)")
+    chosen = portal(
+        connectors,
+        lambda_context,
+        "PATCH",
+        f"/connections/{connection_id}",
+        {"config": {"calendar_id": options[-1]["value"]}},
+    )
+    assert chosen["statusCode"] == 200, body_of(chosen)
+    assert body_of(chosen)["config"] == {"calendar_id": options[-1]["value"]}
+
+
+@pytest.mark.parametrize(
+    ("provider", "config", "refused"),
+    [
+        ("google_calendar_oneway", {"calendar_id": "made-up@example.com"}, "calendar_id"),
+        ("google_calendar", {"calendar_id": "made-up@example.com"}, "calendar_id"),
+        ("slack", {"channel_id": "C-MADE-UP"}, "channel_id"),
+        ("ghl", {"pipeline_id": "p-made-up", "stage_id": "s-1"}, "pipeline_id"),
+    ],
+)
+def test_a_made_up_choice_is_a_422_naming_the_field(
+    browser: Browser,
+    connectors: Any,
+    lambda_context: Any,
+    provider: str,
+    config: dict[str, str],
+    refused: str,
+) -> None:
+    connection_id = _connected(browser, connectors, lambda_context, provider)
+
+    answer = portal(connectors, lambda_context, "PATCH", f"/connections/{connection_id}", {"config": config})
+
+    assert answer["statusCode"] == 422, body_of(answer)
+    assert body_of(answer)["code"] == "invalid_config"
+    assert [d["field"] for d in body_of(answer)["details"]] == [refused]
