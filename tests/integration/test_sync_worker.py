@@ -443,3 +443,40 @@ def test_a_fault_run_with_a_worker_dying_mid_batch_ends_equal_to_google(world: W
 
 class WorkerDied(BaseException):
     """What a Lambda timeout or an out-of-memory kill looks like from inside: nothing catches it."""
+
+
+def test_a_watch_channel_close_to_expiry_is_renewed_by_the_next_sync(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from integrations.connections.resubscribe import resubscribe
+    from integrations.sync import maintenance
+
+    container = world.container
+    spec = container.catalog.get("google_calendar")
+    resubscribe(
+        spec,
+        world.connection,
+        container.access_token(world.connection),
+        container.subscriptions,
+        container.connections,
+    )
+    [old_key] = world.connection.lookup_keys
+    # Google channels last a week and are never extended: a day before the end, a sync renews it.
+    monkeypatch.setattr(maintenance, "RENEW_AHEAD", timedelta(days=8))
+
+    world.run(world.job())
+
+    [new_key] = world.connection.lookup_keys
+    assert new_key != old_key
+    channels = world.sb.http.get(world.sb.url("/_sandbox/google/channels"), timeout=5).json()["channels"]
+    state = {c["id"]: c["stopped"] for c in channels}
+    assert state[old_key.split("#")[3]] is True
+    assert state[new_key.split("#")[3]] is False
+    assert (
+        container.connections.get_lookup("google_calendar", old_key.split("#")[2], old_key.split("#")[3])
+        is None
+    )
+    # A channel far from its end is left alone.
+    monkeypatch.setattr(maintenance, "RENEW_AHEAD", timedelta(days=1))
+    world.run(world.job())
+    assert world.connection.lookup_keys == [new_key]

@@ -340,6 +340,21 @@ class Container:
     def access_token(self, connection: Connection) -> str:
         return self.token_manager.access_token(connection)
 
+    def renew_subscriptions(self, connection: Connection, before: datetime) -> int:
+        """Renew the connection's push subscriptions that expire before `before`."""
+        from integrations.connections.resubscribe import renew_expiring
+
+        if connection.provider not in self.catalog:
+            return 0
+        return renew_expiring(
+            self.catalog.get(connection.provider),
+            connection,
+            lambda: self.access_token(connection),
+            self.subscriptions,
+            self.connections,
+            before=before,
+        )
+
     def refresh_grant(self, connection: Connection) -> Credentials:
         """Refresh now, whatever the expiry (maintenance keeps idle grants alive)."""
         return self.token_manager.refresh_now(connection)
@@ -430,7 +445,9 @@ class Container:
             connections=self.sync_state,
             runner=self.sync_runner,
             pushes=self.push_steps,
-            maintenance=Maintenance(refresh=self.refresh_grant, clock=self.clock),
+            maintenance=Maintenance(
+                refresh=self.refresh_grant, renew=self.renew_subscriptions, clock=self.clock
+            ),
             jobs=self.jobs,
             dead_letters=self.dead_letters,
             clock=self.clock,

@@ -8,6 +8,8 @@ for a moment is absorbed by dedupe and coalescing).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
 from integrations.observability import get_logger
@@ -83,6 +85,51 @@ def resubscribe(
     new = manager.subscribe(spec, connection, access_token)
     repository.put_lookups(connection, new)
     retire_replaced(spec, connection, access_token, manager, repository, old=old, new=new)
+
+
+def renew_expiring(
+    spec: ProviderSpec,
+    connection: Connection,
+    access_token: Callable[[], str],
+    context: SubscriptionContext,
+    repository: SubscriptionLookups,
+    *,
+    before: datetime,
+) -> int:
+    """Renew the connection's subscriptions when any of them expires before `before` (providers never
+    extend a Google channel, and Graph subscriptions last days): subscribe again, then retire the old.
+    Returns how many were expiring; the token is asked for only when something is renewed."""
+    from integrations.webhooks.subscriptions import for_provider
+
+    manager = for_provider(spec.id, context)
+    if manager is None:
+        return 0
+    old = stored_subscriptions(manager, repository, connection)
+    expiring = [lookup for lookup in old if _expires_before(lookup, before)]
+    if not expiring:
+        return 0
+    token = access_token()
+    new = manager.subscribe(spec, connection, token)
+    repository.put_lookups(connection, new)
+    retire_replaced(spec, connection, token, manager, repository, old=old, new=new)
+    logger.info(
+        "subscriptions renewed",
+        extra={"provider": spec.id, "connection_id": connection.id, "expiring": len(expiring)},
+    )
+    return len(expiring)
+
+
+def _expires_before(lookup: Lookup, moment: datetime) -> bool:
+    from integrations.webhooks.routing import Attr
+
+    text = lookup.attributes.get(Attr.EXPIRES_AT) or ""
+    try:
+        expires = datetime.fromisoformat(text)
+    except ValueError:
+        return False  # unknown expiry: the provider keeps it until it is stopped
+    if expires.tzinfo is None:
+        expires = expires.replace(tzinfo=UTC)
+    return expires <= moment
 
 
 def moves_subscriptions(
