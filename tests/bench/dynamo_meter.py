@@ -6,7 +6,8 @@ one unit per 4 KB (half for eventually consistent reads), each item of a GetItem
 rounded up on its own (a missing key still costs the minimum), a Query's items summed and rounded
 once (filtered-out items are charged too, at the mean size of the items seen, since moto does not
 return them); writes cost one unit per 1 KB per item, and once more per secondary index that holds
-a copy (twice when the item's index key changes, which a Put or Update on an indexed key may do).
+a copy (twice when an UpdateItem sets the index's key: the old index entry is deleted, a new one
+written; a Put is counted once per index, which is exact for new items and unchanged index keys).
 """
 
 from __future__ import annotations
@@ -67,8 +68,8 @@ class DynamoMeter:
         return sum(self.calls.values())
 
     def summary(self, per: float = 1.0) -> str:
-        """`BatchWriteItem×4, Query×1` with counts divided by `per`."""
-        return ", ".join(f"{op}×{_fmt(n / per)}" for op, n in sorted(self.calls.items()))
+        """`BatchWriteItemx4, Queryx1` with counts divided by `per`."""
+        return ", ".join(f"{op}x{_fmt(n / per)}" for op, n in sorted(self.calls.items()))
 
     # --- hooks ---
 
@@ -87,12 +88,12 @@ class DynamoMeter:
 
     # --- reads ---
 
-    def _GetItem(self, params: dict[str, Any], parsed: dict[str, Any]) -> None:  # noqa: N802
+    def _GetItem(self, params: dict[str, Any], parsed: dict[str, Any]) -> None:
         item = parsed.get("Item")
         self.items_read += 1 if item else 0
         self.read_units += _read_units(item_size(item) if item else 0, params.get("ConsistentRead", False))
 
-    def _BatchGetItem(self, params: dict[str, Any], parsed: dict[str, Any]) -> None:  # noqa: N802
+    def _BatchGetItem(self, params: dict[str, Any], parsed: dict[str, Any]) -> None:
         for table, request in params.get("RequestItems", {}).items():
             consistent = request.get("ConsistentRead", False)
             found = parsed.get("Responses", {}).get(table, [])
@@ -102,7 +103,7 @@ class DynamoMeter:
             self.read_units += sum(_read_units(item_size(i), consistent) for i in found)
             self.read_units += missing * _read_units(0, consistent)
 
-    def _Query(self, params: dict[str, Any], parsed: dict[str, Any]) -> None:  # noqa: N802
+    def _Query(self, params: dict[str, Any], parsed: dict[str, Any]) -> None:
         items = parsed.get("Items", [])
         sizes = [item_size(i) for i in items]
         self._sizes += sizes
@@ -114,19 +115,19 @@ class DynamoMeter:
 
     # --- writes ---
 
-    def _PutItem(self, params: dict[str, Any], parsed: dict[str, Any]) -> None:  # noqa: N802
+    def _PutItem(self, params: dict[str, Any], parsed: dict[str, Any]) -> None:
         self.write_units += self._write_units(params["TableName"], params["Item"])
 
-    def _UpdateItem(self, params: dict[str, Any], parsed: dict[str, Any]) -> None:  # noqa: N802
+    def _UpdateItem(self, params: dict[str, Any], parsed: dict[str, Any]) -> None:
         item = parsed.get("Attributes") or params["Key"]
         changed = set(params.get("ExpressionAttributeNames", {}).values())
         changed |= set(_set_targets(params.get("UpdateExpression", "")))
         self.write_units += self._write_units(params["TableName"], item, changed_keys=changed)
 
-    def _DeleteItem(self, params: dict[str, Any], parsed: dict[str, Any]) -> None:  # noqa: N802
+    def _DeleteItem(self, params: dict[str, Any], parsed: dict[str, Any]) -> None:
         self.write_units += _write_units(0)
 
-    def _BatchWriteItem(self, params: dict[str, Any], parsed: dict[str, Any]) -> None:  # noqa: N802
+    def _BatchWriteItem(self, params: dict[str, Any], parsed: dict[str, Any]) -> None:
         for table, requests in params.get("RequestItems", {}).items():
             for request in requests:
                 if "PutRequest" in request:
@@ -135,9 +136,7 @@ class DynamoMeter:
                     # A delete costs the deleted item's size; mirror items are under 1 KB.
                     self.write_units += _write_units(0) * (1 + len(self._indexes_of(table)))
 
-    def _write_units(
-        self, table: str, item: dict[str, Any], changed_keys: set[str] | None = None
-    ) -> float:
+    def _write_units(self, table: str, item: dict[str, Any], changed_keys: set[str] | None = None) -> float:
         size = item_size(item)
         units = _write_units(size)
         indexes = self._indexes_of(table)
@@ -145,8 +144,7 @@ class DynamoMeter:
             if not all(k in item for k in key):
                 continue  # sparse: the item is not in this index
             copy = item_size({k: item[k] for k in key}) if name in indexes.keys_only else size
-            # A put may move the item within the index (delete + put); counted as such, the worst case.
-            moved = changed_keys is None or bool(changed_keys & set(key))
+            moved = changed_keys is not None and bool(changed_keys & set(key))
             units += _write_units(copy) * (2 if moved else 1)
         return units
 

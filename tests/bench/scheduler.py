@@ -107,7 +107,8 @@ def section() -> list[str]:
         f" IntegrationsTable (created from template.yaml), {r.due} of them due (1%), every other one"
         " scheduled within the next day; one `SyncScheduler` run over `DynamoDueConnections` and the"
         " SQS queue. Items read = the Queries' ScannedCount (the claims are conditional UpdateItems,"
-        " billed as writes: one per due connection); capacity computed by DynamoDB's rules (see tests/bench/dynamo_meter.py). A second run at the same"
+        " billed as writes: one per due connection); capacity computed by DynamoDB's rules"
+        " (tests/bench/dynamo_meter.py). A second run at the same"
         " instant queues nothing (the claims hold).",
         "",
         "| connections | due | queued | DynamoDB items read | share of connections (target ≤ 2%)"
