@@ -14,11 +14,13 @@ same pages (events.list from T0, following nextPageToken) with plain requests (t
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 import uuid
@@ -30,7 +32,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 THROUGHPUT_EVENTS = 20_000
-MEMORY_EVENTS = (1_000, 100_000)
+MEMORY_EVENTS = (1_000, 2_500, 100_000)
 TARGET_RATE = 2_000
 TARGET_MEMORY_RATIO = 1.2
 STAGE = "bench"
@@ -348,11 +350,78 @@ def _worker(base: str, env: dict[str, str], events: int, trace: bool) -> PullRun
     return PullRun(**json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def measure(tmp: Path) -> tuple[PullRun, list[PullRun]]:
-    with _servers(tmp) as (base, env):
+@functools.cache
+def measure() -> tuple[PullRun, list[PullRun]]:
+    """One throughput run (untraced) and one traced run per size in MEMORY_EVENTS."""
+    with tempfile.TemporaryDirectory() as tmp, _servers(Path(tmp)) as (base, env):
         throughput = _worker(base, env, THROUGHPUT_EVENTS, trace=False)
         memory = [_worker(base, env, n, trace=True) for n in MEMORY_EVENTS]
     return throughput, memory
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.1f}"
+
+
+def section() -> list[str]:
+    """The RESULTS.md section."""
+    from integrations.providers.google_calendar.sync import PAGE_SIZE
+
+    run, memory = measure()
+    small, large = memory[0], memory[-1]
+    ratio = large.engine_peak / small.engine_peak
+    floor_ratio = large.floor_peak / small.floor_peak
+    cpu_rate = run.engine_events / run.engine_cpu_seconds
+    return [
+        "## Calendar sync through the sandbox: events per second per worker, and memory",
+        "",
+        "The provider sandbox and moto's DynamoDB server run as processes of their own; each measured"
+        " pull runs in a fresh worker process. A run connects a new account through the sandbox's OAuth"
+        " flow, pulls its empty calendar once (sync token T0), seeds the events with the sandbox's bulk"
+        " seed route (one HTTP request; the sandbox's store is not touched directly), then pulls from T0"
+        " with `CalendarPuller` + `GoogleCalendarAdapter` into `DynamoMirror` (the engine: diff against"
+        " the mirror, publish to a counting sink, write the mirror, checkpoint the cursor on the"
+        " connection through the repository after every page). The floor fetches the same pages"
+        " (events.list from T0, following nextPageToken) with plain `requests` and `.json()`."
+        " CPU seconds of each process are read from /proc for the engine's pull.",
+        "",
+        "| changed events | pages | engine wall (s) | engine events/s (target ≥ 2,000)"
+        " | worker CPU (s) | events per worker CPU-second | moto server CPU (s) | sandbox CPU (s)"
+        " | floor wall (s) | floor events/s | engine / floor time |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {run.events:,} | {run.engine_pages} | {run.engine_seconds:.2f} | {run.engine_rate:,.0f}"
+        f" ({_verdict(run.engine_rate >= TARGET_RATE)}) | {run.engine_cpu_seconds:.2f} | {cpu_rate:,.0f}"
+        f" | {run.moto_cpu_seconds:.2f} | {run.sandbox_cpu_seconds:.2f} | {run.floor_seconds:.2f}"
+        f" | {run.floor_rate:,.0f} | {run.engine_seconds / run.floor_seconds:.1f}x |",
+        "",
+        "### Peak memory of the worker (tracemalloc, separate traced runs)",
+        "",
+        "| changed events | pages | engine peak (MiB) | floor peak (MiB) |",
+        "|---:|---:|---:|---:|",
+        *[
+            f"| {r.events:,} | {r.engine_pages} | {_mib(r.engine_peak)} | {_mib(r.floor_peak)} |"
+            for r in memory
+        ],
+        f"| **{large.events:,} vs {small.events:,}** (target ≤ {TARGET_MEMORY_RATIO}x) | |"
+        f" **{ratio:.2f}x** ({_verdict(ratio <= TARGET_MEMORY_RATIO)}) | {floor_ratio:.2f}x |",
+        "",
+        "### Why",
+        "",
+        f"- Throughput: the worker's own CPU handles {cpu_rate:,.0f} events per CPU-second; the wall rate"
+        f" is what is left once moto's DynamoDB server has spent {run.moto_cpu_seconds:.1f} CPU-seconds"
+        f" emulating {sum(run.calls.values())} calls on the same two cores. moto is the bottleneck of"
+        " this measurement, not the engine: see the section below for the calls, and the report for"
+        " the profile.",
+        f"- Memory: pages hold up to {PAGE_SIZE:,} events, so the {small.events:,}-event run holds one"
+        f" page of {small.events:,} events and the {large.events:,}-event run holds one page of"
+        f" {PAGE_SIZE:,} at a time: both peaks are one page's worth, and the floor, which keeps nothing"
+        f" between pages, grows by the same factor ({floor_ratio:.2f}x). Memory is O(page), not"
+        " O(calendar).",
+    ]
+
+
+def _verdict(met: bool) -> str:
+    return "meets" if met else "misses"
 
 
 def main() -> None:

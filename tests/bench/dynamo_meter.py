@@ -13,6 +13,7 @@ written; a Put is counted once per index, which is exact for new items and uncha
 from __future__ import annotations
 
 import math
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -50,6 +51,8 @@ class DynamoMeter:
     read_units: float = 0.0
     write_units: float = 0.0
     _sizes: list[int] = field(default_factory=list)
+    # Calls may come from several threads at once (the mirror sends batches in parallel).
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def attach(self, client: Any) -> None:
         """Meter every call `client` makes from now on; learns the tables' indexes once."""
@@ -80,11 +83,12 @@ class DynamoMeter:
         if "Error" in parsed:
             return
         op = model.name
-        self.calls[op] += 1
         params = context.get("bench_params", {})
         handler = getattr(self, f"_{op}", None)
-        if handler is not None:
-            handler(params, parsed)
+        with self._lock:
+            self.calls[op] += 1
+            if handler is not None:
+                handler(params, parsed)
 
     # --- reads ---
 
