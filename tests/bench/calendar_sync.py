@@ -127,9 +127,12 @@ def _floor(url: str, token: str, sync_token: str) -> int:
         answer.raise_for_status()
         body = answer.json()
         items += len(body.get("items", []))
-        if not body.get("nextPageToken"):
+        next_page = body.get("nextPageToken")
+        # Drop this page before fetching the next: the floor holds one page at a time.
+        del answer, body
+        if not next_page:
             return items
-        params["pageToken"] = body["nextPageToken"]
+        params["pageToken"] = next_page
 
 
 def run_worker(base: str, events: int, trace: bool) -> PullRun:
