@@ -309,7 +309,11 @@ def _servers(tmp: Path) -> Iterator[tuple[str, dict[str, str]]]:
     finally:
         for process in (sandbox, moto):
             process.terminate()
-            process.wait(timeout=10)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
         logs.close()
 
 
@@ -371,9 +375,11 @@ def section() -> list[str]:
     from integrations.providers.google_calendar.sync import PAGE_SIZE
 
     run, memory = measure()
-    small, large = memory[0], memory[-1]
+    small, page, large = memory[0], memory[1], memory[-1]
     ratio = large.engine_peak / small.engine_peak
+    page_ratio = large.engine_peak / page.engine_peak
     floor_ratio = large.floor_peak / small.floor_peak
+    floor_page_ratio = large.floor_peak / page.floor_peak
     cpu_rate = run.engine_events / run.engine_cpu_seconds
     return [
         "## Calendar sync through the sandbox: events per second per worker, and memory",
@@ -385,8 +391,8 @@ def section() -> list[str]:
         " with `CalendarPuller` + `GoogleCalendarAdapter` into `DynamoMirror` (the engine: diff against"
         " the mirror, publish to a counting sink, write the mirror, checkpoint the cursor on the"
         " connection through the repository after every page). The floor fetches the same pages"
-        " (events.list from T0, following nextPageToken) with plain `requests` and `.json()`."
-        " CPU seconds of each process are read from /proc for the engine's pull.",
+        " (events.list from T0, following nextPageToken) with plain `requests` and `.json()`, one page"
+        " held at a time. CPU seconds of each process during the engine's pull are read from /proc.",
         "",
         "| changed events | pages | engine wall (s) | engine events/s (target ≥ 2,000)"
         " | worker CPU (s) | events per worker CPU-second | moto server CPU (s) | sandbox CPU (s)"
@@ -397,7 +403,7 @@ def section() -> list[str]:
         f" | {run.moto_cpu_seconds:.2f} | {run.sandbox_cpu_seconds:.2f} | {run.floor_seconds:.2f}"
         f" | {run.floor_rate:,.0f} | {run.engine_seconds / run.floor_seconds:.1f}x |",
         "",
-        "### Peak memory of the worker (tracemalloc, separate traced runs)",
+        "### Peak memory of the worker (tracemalloc, one traced run per size)",
         "",
         "| changed events | pages | engine peak (MiB) | floor peak (MiB) |",
         "|---:|---:|---:|---:|",
@@ -405,21 +411,24 @@ def section() -> list[str]:
             f"| {r.events:,} | {r.engine_pages} | {_mib(r.engine_peak)} | {_mib(r.floor_peak)} |"
             for r in memory
         ],
-        f"| **{large.events:,} vs {small.events:,}** (target ≤ {TARGET_MEMORY_RATIO}x) | |"
+        f"| {large.events:,} vs {small.events:,} (target ≤ {TARGET_MEMORY_RATIO}x) | |"
         f" **{ratio:.2f}x** ({_verdict(ratio <= TARGET_MEMORY_RATIO)}) | {floor_ratio:.2f}x |",
+        f"| {large.events:,} vs {page.events:,} (one full page) | | {page_ratio:.2f}x"
+        f" | {floor_page_ratio:.2f}x |",
         "",
         "### Why",
         "",
-        f"- Throughput: the worker's own CPU handles {cpu_rate:,.0f} events per CPU-second; the wall rate"
-        f" is what is left once moto's DynamoDB server has spent {run.moto_cpu_seconds:.1f} CPU-seconds"
-        f" emulating {sum(run.calls.values())} calls on the same two cores. moto is the bottleneck of"
-        " this measurement, not the engine: see the section below for the calls, and the report for"
-        " the profile.",
-        f"- Memory: pages hold up to {PAGE_SIZE:,} events, so the {small.events:,}-event run holds one"
-        f" page of {small.events:,} events and the {large.events:,}-event run holds one page of"
-        f" {PAGE_SIZE:,} at a time: both peaks are one page's worth, and the floor, which keeps nothing"
-        f" between pages, grows by the same factor ({floor_ratio:.2f}x). Memory is O(page), not"
-        " O(calendar).",
+        f"- Throughput: the worker's own CPU handles {cpu_rate:,.0f} events per CPU-second. The wall"
+        f" rate is lower because moto's server spent {run.moto_cpu_seconds:.1f} CPU-seconds emulating"
+        f" the run's {sum(run.calls.values()):,} DynamoDB calls on the same two cores, and the worker"
+        " waits for each answer (the mirror keeps four batches in flight). On DynamoDB that work is"
+        " the service's, and the worker's wait is network latency, overlapped four batches at a time.",
+        f"- Memory is bounded by the page, not the calendar: events.list pages hold up to {PAGE_SIZE:,}"
+        f" events, so the {small.events:,}-event run holds a page of {small.events:,} and every larger"
+        f" run a page of {PAGE_SIZE:,}. The floor grows by the same factor ({floor_ratio:.2f}x) between"
+        f" {small.events:,} and {large.events:,}, and stays flat beyond one full page"
+        f" ({floor_page_ratio:.2f}x). What the engine holds beyond the floor's one page is the previous"
+        " page: `CalendarPuller.pull` keeps it referenced while the adapter fetches and parses the next.",
     ]
 
 
