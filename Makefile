@@ -39,7 +39,8 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
 
-## make bench: cold starts and AWS calls per route; writes tests/bench/RESULTS.md (not part of make test).
+## make bench: cold starts, AWS calls per route, sync scheduler reads, calendar sync throughput/memory/DynamoDB cost;
+## writes tests/bench/RESULTS.md (not part of make test). One benchmark: python -m tests.bench NAME.
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench
 

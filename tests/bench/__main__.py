@@ -1,98 +1,67 @@
-"""Measure each function's cold import beside the `import boto3` floor, and AWS calls per portal route.
+"""Run the benchmarks and write tests/bench/RESULTS.md. Run with `make bench`.
 
-Writes tests/bench/RESULTS.md. Run with `make bench`.
+`python -m tests.bench [NAME ...]` runs only the named benchmarks (see BENCHES) and rewrites only
+their sections of RESULTS.md, keeping the others as they were.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
-import statistics
-import subprocess
-import sys
+import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.bench.aws_calls import count_calls_per_route
+from tests.bench import aws_calls, calendar_sync, imports, mirror_calls, scheduler
 
-ROOT = Path(__file__).resolve().parents[2]
-RUNS = 7
-FUNCTIONS = ["connectors", "oauth", "webhooks", "sync_scheduler", "sync_worker"]
-ENV = {
-    **os.environ,
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench",
-    "POWERTOOLS_TRACE_DISABLED": "1",
-    # What template.yaml's Globals set: each function validates its settings at import.
-    "STAGE": "bench",
-    "TABLE_NAME": "integrations-bench-main",
-    "STATE_TABLE_NAME": "integrations-bench-state",
-    "SYNC_TABLE_NAME": "integrations-bench-sync",
-    "EVENT_BUS_NAME": "integrations-bench",
-    "SYNC_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/integrations-bench-sync",
-    "KMS_KEY_ID": "alias/integrations-bench",
-    "PUBLIC_API_URL": "https://api.example.com",
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+# Name → the function measuring it and returning its RESULTS.md section, in the file's order.
+BENCHES: dict[str, Callable[[], list[str]]] = {
+    "imports": imports.section,
+    "aws_calls": aws_calls.section,
+    "scheduler": scheduler.section,
+    "calendar_sync": calendar_sync.section,
+    "mirror_calls": mirror_calls.section,
 }
+_MARK = re.compile(r"^<!-- bench:(\w+) -->$", re.MULTILINE)
 
 
-def cold_import_ms(folder: Path | None, statement: str) -> float:
-    """Median wall time of a fresh interpreter running `statement` (interpreter start-up subtracted)."""
-    code = "import time,sys;t=time.perf_counter();" + statement + ";print((time.perf_counter()-t)*1000)"
-    env = dict(ENV)
-    env["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(folder) if folder else "", str(ROOT / "layers/common")])
-    )
-    samples = []
-    for _ in range(RUNS):
-        out = subprocess.run(
-            [sys.executable, "-c", code],
-            cwd=folder or ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        samples.append(float(out.stdout.strip().splitlines()[-1]))
-    return statistics.median(samples)
+def existing_sections(text: str) -> dict[str, str]:
+    """The sections of a RESULTS.md by bench name (each starts at its marker)."""
+    marks = list(_MARK.finditer(text))
+    return {
+        m.group(1): text[m.start() : marks[i + 1].start() if i + 1 < len(marks) else len(text)].strip()
+        for i, m in enumerate(marks)
+    }
 
 
 def main() -> None:
-    floor = cold_import_ms(None, "import boto3")
-    rows = []
-    for name in FUNCTIONS:
-        folder = ROOT / "functions" / name
-        if not (folder / "app.py").exists():
-            continue
-        rows.append((name, cold_import_ms(folder, "import app")))
-    calls = count_calls_per_route()
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("names", nargs="*", help=f"benchmarks to run (default: all): {', '.join(BENCHES)}")
+    chosen = parser.parse_args().names or list(BENCHES)
+    unknown = sorted(set(chosen) - set(BENCHES))
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(BENCHES)}")
+    sections = existing_sections(RESULTS.read_text()) if RESULTS.exists() else {}
+    for name in chosen:
+        print(f"running {name} …", flush=True)
+        started = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+        body = BENCHES[name]()
+        sections[name] = "\n".join([f"<!-- bench:{name} -->", body[0], "", f"Measured {started}.", *body[1:]])
     lines = [
         "# Benchmarks",
         "",
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()},"
-        f" Python {platform.python_version()}, {os.cpu_count()} cores;"
-        f" median of {RUNS} fresh interpreters. Regenerate with `make bench`.",
-        "",
-        "## Cold import of each handler",
-        "",
-        "| function | import app (ms) | over `import boto3` floor (ms) |",
-        "|---|---:|---:|",
-        f"| (floor) `import boto3` | {floor:.0f} | 0 |",
+        f"On {platform.machine()}, Python {platform.python_version()}, {os.cpu_count()} cores."
+        " Regenerate with `make bench`, or one section with `python -m tests.bench NAME`"
+        f" ({', '.join(BENCHES)}).",
     ]
-    lines += [f"| {name} | {ms:.0f} | {ms - floor:+.0f} |" for name, ms in rows]
-    lines += [
-        "",
-        "## AWS calls per portal route",
-        "",
-        "Counted through botocore's event hooks against moto, with three connections seeded.",
-        "",
-        "| route | DynamoDB calls | other AWS calls |",
-        "|---|---|---|",
-    ]
-    lines += [f"| `{route}` | {ddb} | {other or '-'} |" for route, ddb, other in calls]
-    out = ROOT / "tests" / "bench" / "RESULTS.md"
-    out.write_text("\n".join(lines) + "\n")
-    print(out.read_text())
+    for name in BENCHES:
+        if name in sections:
+            lines += ["", sections[name]]
+    RESULTS.write_text("\n".join(lines) + "\n")
+    print(RESULTS.read_text())
 
 
 if __name__ == "__main__":

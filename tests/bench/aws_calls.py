@@ -65,3 +65,17 @@ def count_calls_per_route() -> list[tuple[str, str, str]]:
             other = ", ".join(f"{k}x{v}" for k, v in sorted(calls.items()) if not k.startswith("dynamodb"))
             rows.append((name, ddb, other))
     return rows
+
+
+def section() -> list[str]:
+    """The RESULTS.md section."""
+    lines = [
+        "## AWS calls per portal route",
+        "",
+        "Counted through botocore's event hooks against moto, with three connections seeded.",
+        "",
+        "| route | DynamoDB calls | other AWS calls |",
+        "|---|---|---|",
+    ]
+    lines += [f"| `{route}` | {ddb} | {other or '-'} |" for route, ddb, other in count_calls_per_route()]
+    return lines

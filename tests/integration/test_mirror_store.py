@@ -42,6 +42,35 @@ def test_entries_round_trip_in_batches_larger_than_dynamodb_allows(mirror: Dynam
     assert len(list(mirror.events(CONN, "primary"))) == 70
 
 
+@pytest.mark.parametrize("between", [10, 58], ids=["same batch", "batches sent in parallel"])
+def test_two_entries_for_one_event_in_one_write_keep_the_later_one(
+    mirror: DynamoMirror, between: int
+) -> None:
+    # DynamoDB refuses a batch naming one key twice, and parallel batches race: the later entry wins.
+    first, later = _event(1), _event(1, title="Renamed")
+    others = [_event(n) for n in range(2, 2 + between)]
+    batches: list[list[str]] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        for requests in params["RequestItems"].values():
+            batches.append([r["PutRequest"]["Item"]["sk"]["S"] for r in requests])
+
+    client = aws_clients.dynamodb()
+    client.meta.events.register("provide-client-params.dynamodb.BatchWriteItem", record)
+    try:
+        mirror.put_many(
+            CONN,
+            [MirrorEntry(event=e, change_hash=e.change_hash()) for e in [first, *others, later]],
+        )
+    finally:
+        client.meta.events.unregister("provide-client-params.dynamodb.BatchWriteItem", record)
+    assert all(len(keys) == len(set(keys)) for keys in batches)
+    assert sum(len(keys) for keys in batches) == 1 + len(others)
+    found = mirror.get_many(CONN, "primary", ["evt1", *(e.external_id for e in others)])
+    assert found["evt1"].event.title == "Renamed"
+    assert len(found) == 1 + len(others)
+
+
 def test_calendars_and_connections_do_not_see_each_other(mirror: DynamoMirror) -> None:
     event = _event(1)
     mirror.put_many(CONN, [MirrorEntry(event=event, change_hash=event.change_hash())])
