@@ -160,15 +160,18 @@ class CalendarPuller:
                 continue
             published, echoed = self._apply(connection_id, calendar_id, page, cursor.pass_id)
             pages, changes, echoes = pages + 1, changes + published, echoes + echoed
-            if page.next_page:
-                cursor = replace(cursor, page=page.next_page)
+            next_page, token = page.next_page, page.cursor
+            # Let the page go before the next one is fetched: memory is one page, whatever the calendar.
+            del page
+            if next_page:
+                cursor = replace(cursor, page=next_page)
                 self._checkpoint(calendar_id, cursor)
                 if not has_time():
                     return CalendarPullResult(cursor, False, pages, changes, echoes)
                 continue
             if cursor.pass_id is not None:
                 changes += self._remove_unseen(connection_id, calendar_id, cursor.pass_id)
-            cursor = CalendarCursor(token=page.cursor)
+            cursor = CalendarCursor(token=token)
             self._checkpoint(calendar_id, cursor)
             return CalendarPullResult(cursor, True, pages, changes, echoes)
 

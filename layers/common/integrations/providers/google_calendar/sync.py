@@ -41,7 +41,8 @@ if TYPE_CHECKING:
 
 # Our id in `extendedProperties.private`: only this calendar's copy carries it (not attendees').
 APPOINTMENT_PROPERTY = "integrations_appointment_id"
-PAGE_SIZE = 2500
+# Google allows 2500; 1000 keeps a worker's memory at one modest page (tests/bench/RESULTS.md).
+PAGE_SIZE = 1000
 # A full pass reads from this far back: older events cannot conflict with anything we book.
 FULL_SYNC_LOOKBACK = timedelta(days=30)
 _RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"})
