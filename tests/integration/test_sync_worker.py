@@ -13,11 +13,13 @@ from typing import Any
 import pytest
 
 from infra.local.sandbox import SandboxConfig
+from integrations import aws as aws_clients
 from integrations.catalog.loader import clear_cache
+from integrations.config import Settings
 from integrations.domain.access import Level
 from integrations.domain.connection import PortalStatus
 from integrations.events import AppointmentOwner, AppointmentUpserted
-from integrations.sync.jobs import JobKind
+from integrations.sync.jobs import JobKind, SyncJob
 from integrations.sync.progress import PushProgress
 from integrations.sync.settle import Outcome
 from tests.support import seed
@@ -392,3 +394,51 @@ def test_a_watch_channel_close_to_expiry_is_renewed_by_the_next_sync(
     monkeypatch.setattr(maintenance, "RENEW_AHEAD", timedelta(days=1))
     world.run(world.job())
     assert world.connection.lookup_keys == [new_key]
+
+
+def test_a_poison_job_goes_to_the_dead_letter_queue_and_the_card_says_sync_failed(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import integrations.providers.google_calendar.sync as google_sync
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise ValueError("a provider answer nobody expected")
+
+    monkeypatch.setattr(google_sync.GoogleCalendarAdapter, "pull", broken)
+    # Four failed runs before: the fifth delivery is poison.
+    result = world.run(world.job(attempt=4))
+
+    assert result.outcome is Outcome.FAIL
+    connection = world.connection
+    assert connection.status is PortalStatus.ERROR
+    assert connection.error is not None and connection.error.code.value == "sync_failed"
+    # The class of the error only: its text may quote provider data.
+    assert "ValueError" in connection.error.message and "nobody expected" not in connection.error.message
+    dead = aws_clients.sqs().receive_message(
+        QueueUrl=Settings.from_env().sync_dead_letter_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+    )["Messages"]
+    assert [SyncJob.model_validate_json(m["Body"]).connection_id for m in dead] == [world.connection_id]
+
+
+def test_an_unexpected_error_before_the_fifth_delivery_is_retried_with_backoff(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import integrations.providers.google_calendar.sync as google_sync
+    from integrations.sync import faults
+
+    monkeypatch.setattr(google_sync.GoogleCalendarAdapter, "pull", lambda *_a, **_k: 1 / 0)
+    monkeypatch.setattr(faults, "BACKOFF_BASE_SECONDS", 0.0)  # the retry is visible at once
+
+    result = world.run(world.job())
+
+    assert result.outcome is Outcome.DEFER and result.failed
+    assert world.connection.status is PortalStatus.CONNECTED
+    [retry] = _queued_jobs()
+    assert retry.attempt == 1 and retry.hint["reason"] == "retry"
+
+
+def _queued_jobs() -> list[SyncJob]:
+    answer = aws_clients.sqs().receive_message(
+        QueueUrl=Settings.from_env().sync_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+    )
+    return [SyncJob.model_validate_json(m["Body"]) for m in answer.get("Messages", [])]
