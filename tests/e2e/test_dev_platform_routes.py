@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.e2e.conftest import MANAGE, VIEW, Api
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -21,16 +20,6 @@ EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
 def sample_detail(name: str) -> dict[str, Any]:
     detail: dict[str, Any] = json.loads((EVENTS_DIR / name).read_text(encoding="utf-8"))["detail"]
     return detail
-
-
-def eventually(check: Callable[[], Any], timeout: float = 15.0) -> Any:
-    """Poll until `check` returns something truthy (bounded), then return it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.2)
 
 
 def listed(api: Api, **query: Any) -> list[dict[str, Any]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -15,18 +14,9 @@ from infra.local.event_sources import QueueConsumer, failed_message_ids
 from infra.local.resources import QueueSource
 from infra.local.stack import LocalStack
 from tests.e2e.conftest import MANAGE, VIEW, Api
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.e2e
-
-
-def eventually(check: Callable[[], Any], timeout: float = 15.0) -> Any:
-    """Poll until `check` returns something truthy (bounded), then return it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.2)
 
 
 def queue_counts(sqs: Any, url: str) -> tuple[int, int]:

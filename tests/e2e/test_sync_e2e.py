@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,17 +15,9 @@ import requests
 from infra.local.stack import LocalStack
 from tests.e2e.conftest import MANAGE, VIEW, Api
 from tests.e2e.test_oauth_flow import card, consent
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.e2e
-
-
-def eventually(check: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.25)
 
 
 class Person:

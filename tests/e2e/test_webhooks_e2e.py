@@ -5,8 +5,7 @@ the job; signed provider webhooks from the sandbox are accepted and tampered one
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,6 +18,7 @@ from integrations.config import Settings
 from integrations.store.connections import ConnectionRepository
 from tests.e2e.conftest import MANAGE, VIEW, Api
 from tests.e2e.test_oauth_flow import card, consent
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -30,15 +30,6 @@ MANAGER_W = {
     "role": "client_user",
     "permissions": [VIEW, MANAGE],
 }
-
-
-def eventually(check: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.2)
 
 
 @pytest.fixture

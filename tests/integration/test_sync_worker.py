@@ -4,7 +4,6 @@ sandbox's own truth."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,20 +12,19 @@ from typing import Any
 
 import pytest
 
-from infra.local.sandbox import SandboxConfig, catalog_overrides
+from infra.local.sandbox import SandboxConfig
 from integrations import aws as aws_clients
 from integrations.catalog.loader import clear_cache
 from integrations.config import Settings
-from integrations.container import Container
 from integrations.domain.access import Level
-from integrations.domain.connection import Connection, PortalStatus
-from integrations.events import AppointmentOwner, AppointmentUpserted, PlatformEvent
-from integrations.observability import get_logger
+from integrations.domain.connection import PortalStatus
+from integrations.events import AppointmentOwner, AppointmentUpserted
 from integrations.sync.jobs import JobKind, SyncJob
 from integrations.sync.progress import PushProgress
-from integrations.sync.settle import Outcome, RunResult
+from integrations.sync.settle import Outcome
 from tests.support import seed
 from tests.support.sandbox import GATEWAY, Sandbox, connect, running_sandbox
+from tests.support.sync_world import WorkerDied, WorkerWorld
 
 ACCOUNT = "casey@example.com"
 OWNER = AppointmentOwner(kind="client_user", agency_id="agency-1", client_id="client-a", user_id="user-1")
@@ -39,27 +37,11 @@ def server() -> Iterator[Sandbox]:
         yield sandbox
 
 
-class Recorder:
-    """The bus, as the worker publishes to it."""
+class World(WorkerWorld):
+    provider = "google_calendar"
 
-    def __init__(self) -> None:
-        self.events: list[PlatformEvent] = []
-
-    def publish(self, *events: PlatformEvent) -> None:
-        self.events.extend(events)
-
-    def of(self, detail_type: str) -> list[Any]:
-        return [e for e in self.events if e.detail_type == detail_type]
-
-
-class World:
-    def __init__(self, sb: Sandbox, aws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.sb = sb
-        self.aws = aws
-        overrides = tmp_path / "overrides.json"
-        overrides.write_text(json.dumps(catalog_overrides(sb.base)))
-        monkeypatch.setenv("INTEGRATIONS_CATALOG_OVERRIDES", str(overrides))
-        clear_cache()
+    def __init__(self, sb: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        super().__init__(sb, tmp_path, monkeypatch)
         tokens = connect(sb, "google", account=ACCOUNT)
         self.connection_id = seed.connection(
             provider="google_calendar",
@@ -71,12 +53,6 @@ class World:
             access_token=str(tokens["access_token"]),
             refresh_token=str(tokens["refresh_token"]),
         ).id
-        self.container = Container(Settings.from_env())
-        self.bus = Recorder()
-        self.container.__dict__["events"] = self.bus
-        self.worker = self.container.sync_worker(get_logger("test"))
-        self.queue_url = Settings.from_env().sync_queue_url
-        self.results: list[RunResult] = []
 
     # --- the provider's side ---
 
@@ -124,74 +100,16 @@ class World:
 
     # --- our side ---
 
-    @property
-    def connection(self) -> Connection:
-        found = self.container.connections.get(self.connection_id)
-        assert found is not None
-        return found
-
-    def mirror_ids(self) -> list[str]:
-        return [e.external_id for e in self.container.mirror.events(self.connection_id, "primary")]
-
     def assert_mirror_is_the_truth(self) -> None:
-        ids = self.mirror_ids()
+        ids = self.mirror_ids("primary")
         assert len(ids) == len(set(ids)), "the mirror holds an event twice"
         assert set(ids) == set(self.truth())
-
-    def job(self, kind: JobKind = JobKind.SYNC, **hint: Any) -> SyncJob:
-        return SyncJob(kind=kind, connection_id=self.connection_id, provider="google_calendar", hint=hint)
-
-    def enqueue(self, job: SyncJob) -> None:
-        self.container.jobs.send(job)
-
-    def run(self, job: SyncJob, remaining_ms: int = 600_000) -> RunResult:
-        result = self.worker.handle(job, receive_count=1, remaining_ms=lambda: remaining_ms)
-        self.results.append(result)
-        return result
-
-    def drain(self, timeout: float = 30.0, remaining_ms: Any = None) -> int:
-        """Run every job on the queue, as the event source mapping would, until the queue is empty."""
-        sqs = aws_clients.sqs()
-        handled = 0
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            answer = sqs.receive_message(
-                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, AttributeNames=["All"]
-            )
-            messages = answer.get("Messages", [])
-            if not messages and self._queue_empty():
-                return handled
-            for message in messages:
-                job = SyncJob.model_validate_json(message["Body"])
-                count = int(message["Attributes"]["ApproximateReceiveCount"])
-                budget = remaining_ms if remaining_ms is not None else (lambda: 600_000)
-                try:
-                    self.results.append(self.worker.handle(job, receive_count=count, remaining_ms=budget))
-                except (Exception, WorkerDied):  # a failed delivery stays on the queue, as in Lambda
-                    sqs.change_message_visibility(
-                        QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
-                    )
-                    continue
-                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
-                handled += 1
-        raise AssertionError("the queue did not drain")
-
-    def _queue_empty(self) -> bool:
-        attributes = aws_clients.sqs().get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["All"])[
-            "Attributes"
-        ]
-        names = (
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        )
-        return all(int(attributes.get(name, "0")) == 0 for name in names)
 
 
 @pytest.fixture
 def world(server: Sandbox, aws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     server.reset()
-    yield World(server, aws, tmp_path, monkeypatch)
+    yield World(server, tmp_path, monkeypatch)
     clear_cache()
 
 
@@ -441,10 +359,6 @@ def test_a_fault_run_with_a_worker_dying_mid_batch_ends_equal_to_google(world: W
     assert world.connection.status is PortalStatus.CONNECTED
 
 
-class WorkerDied(BaseException):
-    """What a Lambda timeout or an out-of-memory kill looks like from inside: nothing catches it."""
-
-
 def test_a_watch_channel_close_to_expiry_is_renewed_by_the_next_sync(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -480,3 +394,51 @@ def test_a_watch_channel_close_to_expiry_is_renewed_by_the_next_sync(
     monkeypatch.setattr(maintenance, "RENEW_AHEAD", timedelta(days=1))
     world.run(world.job())
     assert world.connection.lookup_keys == [new_key]
+
+
+def test_a_poison_job_goes_to_the_dead_letter_queue_and_the_card_says_sync_failed(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import integrations.providers.google_calendar.sync as google_sync
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise ValueError("a provider answer nobody expected")
+
+    monkeypatch.setattr(google_sync.GoogleCalendarAdapter, "pull", broken)
+    # Four failed runs before: the fifth delivery is poison.
+    result = world.run(world.job(attempt=4))
+
+    assert result.outcome is Outcome.FAIL
+    connection = world.connection
+    assert connection.status is PortalStatus.ERROR
+    assert connection.error is not None and connection.error.code.value == "sync_failed"
+    # The class of the error only: its text may quote provider data.
+    assert "ValueError" in connection.error.message and "nobody expected" not in connection.error.message
+    dead = aws_clients.sqs().receive_message(
+        QueueUrl=Settings.from_env().sync_dead_letter_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+    )["Messages"]
+    assert [SyncJob.model_validate_json(m["Body"]).connection_id for m in dead] == [world.connection_id]
+
+
+def test_an_unexpected_error_before_the_fifth_delivery_is_retried_with_backoff(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import integrations.providers.google_calendar.sync as google_sync
+    from integrations.sync import faults
+
+    monkeypatch.setattr(google_sync.GoogleCalendarAdapter, "pull", lambda *_a, **_k: 1 / 0)
+    monkeypatch.setattr(faults, "BACKOFF_BASE_SECONDS", 0.0)  # the retry is visible at once
+
+    result = world.run(world.job())
+
+    assert result.outcome is Outcome.DEFER and result.failed
+    assert world.connection.status is PortalStatus.CONNECTED
+    [retry] = _queued_jobs()
+    assert retry.attempt == 1 and retry.hint["reason"] == "retry"
+
+
+def _queued_jobs() -> list[SyncJob]:
+    answer = aws_clients.sqs().receive_message(
+        QueueUrl=Settings.from_env().sync_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+    )
+    return [SyncJob.model_validate_json(m["Body"]) for m in answer.get("Messages", [])]

@@ -4,7 +4,6 @@ DynamoDB (moto). Every test ends by comparing the mirror with the CalDAV server'
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,20 +13,20 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from infra.local.sandbox import SandboxConfig, catalog_overrides
+from infra.local.sandbox import SandboxConfig
 from infra.local.sandbox.icloud import account_id
 from integrations.catalog.loader import clear_cache
 from integrations.config import Settings
-from integrations.container import Container, build_vault
+from integrations.container import build_vault
 from integrations.domain.access import Level
 from integrations.domain.connection import Connection, ExternalAccount, PortalStatus
 from integrations.domain.credentials import Credentials
-from integrations.events import AppointmentOwner, AppointmentUpserted, PlatformEvent
-from integrations.observability import get_logger
+from integrations.events import AppointmentOwner, AppointmentUpserted
 from integrations.store.vault import credential_ref
-from integrations.sync.jobs import JobKind, SyncJob
-from integrations.sync.settle import Outcome, RunResult
+from integrations.sync.jobs import SyncJob
+from integrations.sync.settle import Outcome
 from tests.support.sandbox import GATEWAY, Sandbox, running_sandbox
+from tests.support.sync_world import WorkerWorld
 
 APPLE_ID = "casey@icloud.example"
 APP_PASSWORD = "abcd-efgh-ijkl-mnop"
@@ -41,31 +40,13 @@ def server() -> Iterator[Sandbox]:
         yield sandbox
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[PlatformEvent] = []
+class World(WorkerWorld):
+    provider = "icloud_calendar"
 
-    def publish(self, *events: PlatformEvent) -> None:
-        self.events.extend(events)
-
-    def of(self, detail_type: str) -> list[Any]:
-        return [e for e in self.events if e.detail_type == detail_type]
-
-
-class World:
     def __init__(self, sb: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.sb = sb
-        overrides = tmp_path / "overrides.json"
-        overrides.write_text(json.dumps(catalog_overrides(sb.base)))
-        monkeypatch.setenv("INTEGRATIONS_CATALOG_OVERRIDES", str(overrides))
-        clear_cache()
+        super().__init__(sb, tmp_path, monkeypatch)
         self.calendar_url = f"{sb.base}/icloud/{account_id(APPLE_ID)}/calendars/home/"
-        self.container = Container(Settings.from_env())
         self.connection_id = self._connect()
-        self.bus = Recorder()
-        self.container.__dict__["events"] = self.bus
-        self.worker = self.container.sync_worker(get_logger("test"))
-        self.results: list[RunResult] = []
 
     def _connect(self) -> str:
         connection = Connection(
@@ -135,12 +116,6 @@ class World:
 
     # --- our side ---
 
-    @property
-    def connection(self) -> Connection:
-        found = self.container.connections.get(self.connection_id)
-        assert found is not None
-        return found
-
     def mirror(self) -> dict[str, Any]:
         return {e.external_id: e for e in self.container.mirror.events(self.connection_id, self.calendar_url)}
 
@@ -149,14 +124,6 @@ class World:
         masters = [e.external_id for e in events if e.series_id is None]
         assert len(masters) == len(set(masters)), "the mirror holds an event twice"
         assert set(masters) == set(self.truth())
-
-    def job(self) -> SyncJob:
-        return SyncJob(kind=JobKind.SYNC, connection_id=self.connection_id, provider="icloud_calendar")
-
-    def run(self) -> RunResult:
-        result = self.worker.handle(self.job(), receive_count=1, remaining_ms=lambda: 600_000)
-        self.results.append(result)
-        return result
 
 
 @pytest.fixture

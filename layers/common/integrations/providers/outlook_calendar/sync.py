@@ -59,10 +59,12 @@ from integrations.sync.calendar import (
     PushedEvent,
 )
 from integrations.sync.errors import ConfigRequired, CursorExpired
+from integrations.sync.sources import bearer
 
 if TYPE_CHECKING:
     from integrations.catalog.model import ProviderSpec
     from integrations.domain.connection import Connection
+    from integrations.domain.credentials import Credentials
 
 # The calendar id that means the mailbox's default calendar (`/me/calendar`) until one is chosen.
 DEFAULT_CALENDAR = "default"
@@ -376,4 +378,11 @@ def push_calendar(connection: Connection) -> str:
     return _configured(connection)
 
 
-ADAPTER = OutlookCalendarAdapter
+def ADAPTER(
+    spec: ProviderSpec,
+    connection_id: str,
+    credentials: Callable[[], Credentials],
+    clock: Callable[[], datetime],
+) -> OutlookCalendarAdapter:
+    """The adapter for one connection, reading its OAuth access token from the credentials."""
+    return OutlookCalendarAdapter(spec, connection_id, bearer(credentials), clock)
