@@ -765,8 +765,15 @@ function renderConnection(card, level, connection, { available, canManage }) {
       { class: 'connection__sync muted', 'data-testid': `last-sync-${id}` },
       'Last sync: ',
       timeElement(connection.last_sync_at, 'not yet'),
+      ...syncSchedule(connection.sync),
     ),
   ];
+  const pushed = connection.sync?.push_existing;
+  if (pushed?.message) {
+    parts.push(
+      h('p', { class: 'connection__sync muted', 'data-testid': `push-progress-${id}`, 'data-state': pushed.state }, pushed.message),
+    );
+  }
   const error = connection.error;
   if (error && (error.message || error.code)) {
     parts.push(
@@ -808,6 +815,7 @@ function renderConnection(card, level, connection, { available, canManage }) {
         ),
       );
     }
+    if (available && connection.sync) buttons.push(...syncButtons(card, level, connection));
     buttons.push(
       h(
         'button',
@@ -824,6 +832,53 @@ function renderConnection(card, level, connection, { available, canManage }) {
     parts.push(h('div', { class: 'connection__actions' }, buttons));
   }
   return h('li', { class: 'connection', 'data-testid': `connection-${id}`, 'data-status': String(connection.status ?? '') }, parts);
+}
+
+/** "· Next sync: …", or "· Paused", after the last sync. */
+function syncSchedule(sync) {
+  if (!sync) return [];
+  if (sync.paused) return [' · Paused'];
+  if (sync.syncing) return [' · Syncing now'];
+  return sync.next_sync_at ? [' · Next sync: ', timeElement(sync.next_sync_at, '')] : [];
+}
+
+/** Sync now, pause / resume, and (calendars) "Push existing data" after a confirmation. */
+function syncButtons(card, level, connection) {
+  const id = String(connection.id);
+  const sync = connection.sync;
+  const button = (testid, label, action) =>
+    h('button', { type: 'button', class: 'button', 'data-testid': `${testid}-${id}`, on: { click: action } }, label);
+  const run = (label, call) => async () => {
+    try {
+      await call();
+      await refreshAfterChange(level);
+    } catch (err) {
+      reportError(err, label);
+    }
+  };
+  const path = `/connections/${encodeURIComponent(id)}`;
+  const buttons = [];
+  if (!sync.paused) buttons.push(button('sync-now', 'Sync now', run('Sync now', () => api('POST', `${path}/sync`))));
+  buttons.push(
+    sync.paused
+      ? button('resume-sync', 'Resume sync', run('Resume sync', () => api('PATCH', `${path}/sync`, { body: { paused: false } })))
+      : button('pause-sync', 'Pause sync', run('Pause sync', () => api('PATCH', `${path}/sync`, { body: { paused: true } }))),
+  );
+  if (card.category === 'calendar' && !sync.paused) {
+    buttons.push(
+      button(
+        'push-existing',
+        'Push existing data',
+        run('Push existing data', async () => {
+          const where = connection.account_label || card.name;
+          if (!window.confirm(`Push every upcoming appointment to ${where}? Appointments already there are not duplicated.`)) return;
+          const progress = await api('POST', `${path}/push-existing`);
+          showBanner('success', progress?.message || 'Pushing appointments…');
+        }),
+      ),
+    );
+  }
+  return buttons;
 }
 
 function refreshAfterChange(level) {

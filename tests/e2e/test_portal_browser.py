@@ -88,6 +88,19 @@ def test_person_connects_configures_and_disconnects_google_calendar(page: Page, 
     expect(page.get_by_test_id(f"error-{connection_id}")).to_have_count(0)
     expect(card.get_by_test_id("status-google_calendar")).to_contain_text("onnected")
 
+    # When they pause sync, the card says so and offers to resume; resuming offers Sync now again
+    card.get_by_test_id(f"pause-sync-{connection_id}").click()
+    expect(card.get_by_test_id(f"last-sync-{connection_id}")).to_contain_text("Paused")
+    card.get_by_test_id(f"resume-sync-{connection_id}").click()
+    expect(card.get_by_test_id(f"sync-now-{connection_id}")).to_be_visible()
+    expect(card.get_by_test_id(f"last-sync-{connection_id}")).not_to_contain_text("Paused")
+
+    # When they push existing data and confirm, the replay starts and its words reach the card
+    page.once("dialog", lambda dialog: dialog.accept())
+    card.get_by_test_id(f"push-existing-{connection_id}").click()
+    expect(page.get_by_test_id("banner")).to_contain_text("appointments")
+    expect(card.get_by_test_id(f"push-progress-{connection_id}")).to_contain_text("appointments to")
+
     # When they disconnect and confirm
     card.get_by_test_id(f"disconnect-{connection_id}").click()
     page.get_by_test_id("confirm-disconnect").click()
