@@ -206,11 +206,11 @@ class World:
         event = ContactUpserted(
             contact_id=contact_id, agency_id=AGENCY, client_id=CLIENT, fields=fields, version=version
         )
-        self.enqueue_all(self.container.crm_sync.contact_upserted(event))
+        self.platform(event)
 
     def contact_deleted(self, version: int, contact_id: str = "ct-1") -> None:
         event = ContactDeleted(contact_id=contact_id, agency_id=AGENCY, client_id=CLIENT, version=version)
-        self.enqueue_all(self.container.crm_sync.contact_deleted(event))
+        self.platform(event)
 
     def call_completed(
         self, call_id: str = "call-1", contact_id: str = "ct-1", fields: ContactFields = SAM
@@ -229,10 +229,20 @@ class World:
             agent="Ava",
             started_at=datetime(2026, 12, 1, 8, 55, tzinfo=UTC),
         )
-        self.enqueue_all(self.container.crm_sync.call_completed(event))
+        self.platform(event)
 
-    def enqueue_all(self, jobs: list[SyncJob]) -> None:
-        assert self.container.jobs.send_many(jobs) == []
+    def platform(self, event: PlatformEvent) -> None:
+        """Deliver a platform event to the sync worker function, as the bus rule does."""
+        from tests.support.functions import load_handler
+
+        app = load_handler("sync_worker")
+        app.container = self.container
+        bus_event = {
+            "detail-type": event.detail_type,
+            "source": "platform",
+            "detail": event.model_dump(mode="json"),
+        }
+        assert app.platform_event(bus_event)["status"] == "applied"
 
     def sync_job(self, **hint: Any) -> SyncJob:
         return SyncJob(kind=JobKind.SYNC, connection_id=self.connection_id, provider=self.provider, hint=hint)
