@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from infra.local.sandbox import SandboxConfig, catalog_overrides
+from infra.local.sandbox.crm_store import parse_instant
 from integrations import aws as aws_clients
 from integrations.catalog.loader import clear_cache
 from integrations.config import Settings
@@ -536,3 +537,37 @@ def _received(world: World) -> list[SyncJob]:
         for message in messages:
             found.append(SyncJob.model_validate_json(message["Body"]))
             sqs.delete_message(QueueUrl=world.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def test_an_import_of_2000_contacts_with_live_calls_interleaved_keeps_the_limits(world: World) -> None:
+    """The CRM's real window (GHL 100 / 10 s per location, HubSpot 110 / 10 s): the import paces
+    itself, calls keep their share, a refused call waits Retry-After once instead of hammering."""
+    world.configure()
+    world.bulk(2000)
+    started = time.time()
+    calls = 40
+    world.container.jobs.send(world.sync_job(reason="connected"))
+    for n in range(calls):
+        fields = ContactFields(first_name=f"Caller{n}", email=f"caller{n}@example.com")
+        world.call_completed(call_id=f"call-{n}", contact_id=f"ct-call-{n}", fields=fields)
+
+    world.drain(timeout=120)
+
+    truth = world.truth()
+    assert len(truth) == 2000 + calls
+    logged = [c for c in truth if (c["notes"] if world.provider == "ghl" else c["calls"])]
+    assert len(logged) == calls
+    # Every call landed within a minute of its event despite the import (deadline).
+    stamps = [
+        parse_instant(c["notes"][0]["dateAdded"] if world.provider == "ghl" else c["calls"][0]["createdAt"])
+        for c in logged
+    ]
+    assert all(s is not None and s - started < 60 for s in stamps)
+    # The import finished and read every contact once as added.
+    assert len({e.external_id for e in world.bus.changed()}) >= 2000
+    assert world.connection.status is PortalStatus.CONNECTED
+    # No 429 storm: refused calls waited the window instead of retrying into it. HubSpot's marketplace
+    # rule (errors under 5% of calls) is the bar for both.
+    made = len(world.sb.requests_log(app=world.provider, kind="api"))
+    assert made > 2000 // 200 + calls
+    assert world.throttled() <= made * 0.05

@@ -78,6 +78,9 @@ class CrmSteps:
         self._crm = crm
         self._clock = clock
         self._interval = interval
+        # Per connection, when the provider's last 429 said to come back (this process only): the
+        # jobs behind the refused one wait too instead of each drawing its own 429.
+        self._limited_until: dict[str, datetime] = {}
 
     def handles(self, connection: Connection) -> bool:
         """Whether the connection is a CRM (its SYNC jobs are contact pulls)."""
@@ -96,6 +99,9 @@ class CrmSteps:
         adapter = self._adapters.adapter(connection)
         if adapter is None:
             return RunResult(Outcome.DONE, reason="nothing to read")
+        waiting = self._still_limited(connection.id)
+        if waiting is not None:
+            return waiting
         holder = uuid.uuid4().hex
         seconds = max(30.0, remaining_ms() / 1000 + 30)
         if not self._sync_leases.acquire(connection.id, holder, self._clock().timestamp(), seconds).acquired:
@@ -120,7 +126,11 @@ class CrmSteps:
                 lambda: remaining_ms() > SAFETY_MARGIN_MS,
             )
         except Exception as error:  # every failure is classified; nothing escapes unexamined
-            return settle_failure(self._connections, connection, error, attempts=attempts, now=self._clock())
+            settled = settle_failure(
+                self._connections, connection, error, attempts=attempts, now=self._clock()
+            )
+            self._note_limit(connection.id, error, settled)
+            return settled
         if not result.done:
             paused = self._clock()
             self._connections.apply(connection.id, lambda c: c.sync_paused(paused))
@@ -183,6 +193,9 @@ class CrmSteps:
         adapter = self._adapters.adapter(connection)
         if adapter is None:
             return RunResult(Outcome.DONE, reason="the provider is no CRM")
+        waiting = self._still_limited(connection.id)
+        if waiting is not None:
+            return waiting
         holder = uuid.uuid4().hex
         if not self._write_leases.acquire(connection.id, holder, self._clock().timestamp(), 120).acquired:
             return RunResult(
@@ -194,6 +207,7 @@ class CrmSteps:
             result = settle_failure(
                 self._connections, connection, error, attempts=attempts, now=self._clock()
             )
+            self._note_limit(connection.id, error, result)
             if classify(error).kind in _WAITING:
                 return self._wait(job, result.reason)
             return result
@@ -205,6 +219,20 @@ class CrmSteps:
         return RunResult(
             Outcome.DONE, changes=1 if outcome in ("written", "deleted", "logged") else 0, reason=outcome
         )
+
+    def _still_limited(self, connection_id: str) -> RunResult | None:
+        until = self._limited_until.get(connection_id)
+        if until is None:
+            return None
+        left = (until - self._clock()).total_seconds()
+        if left <= 0:
+            del self._limited_until[connection_id]
+            return None
+        return RunResult(Outcome.DEFER, left, reason="the provider asked to wait")
+
+    def _note_limit(self, connection_id: str, error: Exception, result: RunResult) -> None:
+        if classify(error).kind is FaultKind.RATE_LIMITED:
+            self._limited_until[connection_id] = self._clock() + timedelta(seconds=result.delay_seconds)
 
     def _wait(self, job: SyncJob, reason: str) -> RunResult:
         """Keep the write for when the owner has acted; give it up after WAIT_FOR_OWNER_LIMIT."""
