@@ -180,6 +180,14 @@ class World:
             )
         assert answer.status_code == 200, answer.text
 
+    def person_deletes(self, external_id: str) -> SyncJob:
+        """Delete in the CRM's page; returns the job its webhook queues (as the receiver builds it)."""
+        answer = self.sb.http.delete(self.sb.url(f"/_sandbox/{self.provider}/contacts/{external_id}"))
+        assert answer.status_code == 200, answer.text
+        kind = "ContactDelete" if self.provider == "ghl" else "contact.deletion"
+        hint = {"source": "webhook", "event_type": kind, "object_id": external_id}
+        return self.sync_job(**hint)
+
     def bulk(self, count: int) -> None:
         if self.provider == "ghl":
             body: dict[str, Any] = {"location_id": GHL_LOCATION, "count": count}
@@ -571,3 +579,21 @@ def test_an_import_of_2000_contacts_with_live_calls_interleaved_keeps_the_limits
     made = len(world.sb.requests_log(app=world.provider, kind="api"))
     assert made > 2000 // 200 + calls
     assert world.throttled() <= made * 0.05
+
+
+def test_a_contact_deleted_in_the_crm_is_announced_as_deleted_even_after_a_later_sweep(world: World) -> None:
+    world.contact_upserted()
+    world.drain()
+    (contact,) = world.truth()
+
+    hinted = world.person_deletes(str(contact["id"]))
+    world.worker.handle(world.sync_job(reason="sweep"), remaining_ms=lambda: 600_000)
+    world.worker.handle(hinted, remaining_ms=lambda: 600_000)
+    world.worker.handle(hinted, remaining_ms=lambda: 600_000)
+
+    (changed,) = world.bus.changed()
+    assert (changed.change, changed.external_id, changed.contact_id) == (
+        "deleted",
+        str(contact["id"]),
+        "ct-1",
+    )

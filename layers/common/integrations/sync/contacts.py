@@ -239,6 +239,10 @@ class CrmSync:
             if not keep_going():
                 return PullResult(changes, done=False)
 
+    def reread(self, connection: Connection, adapter: CrmAdapter, external_ids: Sequence[str]) -> int:
+        """Read hinted contacts one by one (a deletion a modified-since search cannot show)."""
+        return self._apply(connection, [adapter.read_contact(i) for i in dict.fromkeys(external_ids)])
+
     def _apply(self, connection: Connection, contacts: Sequence[CrmContact]) -> int:
         stored = self._state.mirrored(connection.id, [c.external_id for c in contacts])
         changed: list[ContactChanged] = []

@@ -82,6 +82,14 @@ class CrmAdapter(Protocol):
         """The next page of contacts changed since the cursor (None: every contact, the initial import)."""
         ...
 
+    def deleted_in_hint(self, hint: dict[str, Any]) -> str | None:
+        """The contact a webhook hint says was deleted (a search never finds deleted contacts)."""
+        ...
+
+    def read_contact(self, external_id: str) -> CrmContact:
+        """One contact as the CRM holds it now; `deleted` when it is gone."""
+        ...
+
     def upsert_contact(self, fields: ContactFields, external_id: str | None) -> CrmContact:
         """Create or update the contact (matched by email or phone when `external_id` is unknown)."""
         ...

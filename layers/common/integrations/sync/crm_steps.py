@@ -92,13 +92,15 @@ class CrmSteps:
         self, job: SyncJob, connection: Connection, attempts: int, remaining_ms: Callable[[], int]
     ) -> RunResult:
         """Read the contacts changed since the cursor as far as time allows."""
-        if _covered(connection, job):
-            return RunResult(Outcome.DONE, reason="covered by a later run")
         if connection.waits_for_person:
             return RunResult(Outcome.DONE, reason="waiting for the owner")
         adapter = self._adapters.adapter(connection)
         if adapter is None:
             return RunResult(Outcome.DONE, reason="nothing to read")
+        # A deletion is the one hint a later run does not cover: its search cannot see it.
+        gone = adapter.deleted_in_hint(job.hint)
+        if gone is None and _covered(connection, job):
+            return RunResult(Outcome.DONE, reason="covered by a later run")
         waiting = self._still_limited(connection.id)
         if waiting is not None:
             return waiting
@@ -107,17 +109,23 @@ class CrmSteps:
         if not self._sync_leases.acquire(connection.id, holder, self._clock().timestamp(), seconds).acquired:
             return RunResult(Outcome.DEFER, BUSY_DEFER_SECONDS, reason="another run holds the connection")
         try:
-            return self._pull_leased(connection, adapter, attempts, remaining_ms)
+            return self._pull_leased(connection, adapter, attempts, remaining_ms, [gone] if gone else [])
         finally:
             self._sync_leases.release(connection.id, holder)
 
     def _pull_leased(
-        self, connection: Connection, adapter: CrmAdapter, attempts: int, remaining_ms: Callable[[], int]
+        self,
+        connection: Connection,
+        adapter: CrmAdapter,
+        attempts: int,
+        remaining_ms: Callable[[], int],
+        hinted: list[str],
     ) -> RunResult:
         now = self._clock()
         self._connections.apply(connection.id, lambda c: c.sync_started(now, now + self._interval_of(c)))
         cursor = connection.cursors.get(CONTACTS_CURSOR)
         try:
+            reread = self._crm.reread(connection, adapter, hinted)
             result = self._crm.pull(
                 connection,
                 adapter,
@@ -131,15 +139,16 @@ class CrmSteps:
             )
             self._note_limit(connection.id, error, settled)
             return settled
+        changes = reread + result.changes
         if not result.done:
             paused = self._clock()
             self._connections.apply(connection.id, lambda c: c.sync_paused(paused))
             if result.wait_seconds is not None:
                 # Not a failure: the import gives live writes room in the provider's rate window.
                 return RunResult(
-                    Outcome.DEFER, result.wait_seconds, result.changes, "pacing the provider's rate limit"
+                    Outcome.DEFER, result.wait_seconds, changes, "pacing the provider's rate limit"
                 )
-            return RunResult(Outcome.CONTINUE, changes=result.changes, reason="out of time")
+            return RunResult(Outcome.CONTINUE, changes=changes, reason="out of time")
         finished = self._clock()
         self._connections.apply(
             connection.id,
@@ -148,7 +157,7 @@ class CrmSteps:
                 c.sync_succeeded(finished, {}, finished + self._interval_of(c)),
             ),
         )
-        return RunResult(Outcome.DONE, changes=result.changes)
+        return RunResult(Outcome.DONE, changes=changes)
 
     def _checkpoint(self, connection_id: str, cursor: dict[str, object]) -> None:
         now = self._clock()

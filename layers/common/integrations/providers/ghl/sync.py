@@ -2,8 +2,8 @@
 
 - Pull: `POST /contacts/search` filtered on `dateUpdated` (range `gte` the cursor, with a second of
   overlap that the mirror's hashes absorb), sorted ascending, 100 a page, paged with `searchAfter`.
-  Contacts deleted in GHL are not found by search; their `ContactDelete` webhook starts a run that
-  re-reads nothing for them, so a deleted contact stays in the mirror until the platform deletes it.
+  Contacts deleted in GHL are not found by search: their `ContactDelete` webhook names the contact,
+  which the run re-reads (gone: announced as deleted).
 - Upsert: `PUT /contacts/{id}` when we know the contact, else `POST /contacts/upsert` (the location's
   duplicate rule matches by email, then phone), so a redelivery never makes a second contact.
 - Calls are logged as a **note** on the contact (`POST /contacts/{id}/notes`): it needs only the
@@ -140,6 +140,22 @@ class GhlCrm:
         return ContactPage(
             contacts=[_contact(c) for c in rows], cursor=following, last=last, wait_seconds=wait
         )
+
+    def deleted_in_hint(self, hint: dict[str, Any]) -> str | None:
+        """A `ContactDelete` webhook names the contact (its `id`)."""
+        if hint.get("event_type") == "ContactDelete" or hint.get("type") == "ContactDelete":
+            return text(hint.get("object_id")) or None
+        return None
+
+    def read_contact(self, external_id: str) -> CrmContact:
+        """GET /contacts/{id}; GHL answers a contact it no longer has with 400 (or 404)."""
+        try:
+            found = self._call("GET", f"contacts/{external_id}")
+        except http.ProviderApiError as error:
+            if error.status not in (400, 404):
+                raise
+            return CrmContact(external_id=external_id, fields=ContactFields(), deleted=True)
+        return _contact(found.get("contact") or {"id": external_id})
 
     def upsert_contact(self, fields: ContactFields, external_id: str | None) -> CrmContact:
         """PUT the known contact; else upsert by the location's duplicate rule (email, then phone)."""

@@ -1,7 +1,8 @@
 """HubSpot's CRM adapter: contacts by `lastmodifieddate` search, upsert by email, call engagements and
 deal stages, with the connection's contact property mapping applied both ways.
 
-- Pull: `POST /crm/v3/objects/contacts/search`, `lastmodifieddate` GTE the cursor (a second of
+- Pull: a `contact.deletion` webhook's contact is re-read (404: deleted); then
+  `POST /crm/v3/objects/contacts/search`, `lastmodifieddate` GTE the cursor (a second of
   overlap, absorbed by the mirror's hashes), ascending, 200 a page, paged with `after`. A search stops
   at 10,000 results, so a longer pass starts a new search from the newest change seen.
 - Upsert: `PATCH` the contact we know; else `batch/upsert` with `idProperty: email` (idempotent: a
@@ -140,6 +141,23 @@ class HubspotCrm:
         return ContactPage(
             contacts=[self._contact(r) for r in rows], cursor=cursor, last=last, wait_seconds=wait
         )
+
+    def deleted_in_hint(self, hint: dict[str, Any]) -> str | None:
+        """A `contact.deletion` (or privacy deletion) webhook names the contact (`objectId`)."""
+        if hint.get("event_type") in ("contact.deletion", "contact.privacyDeletion"):
+            return text(hint.get("object_id")) or None
+        return None
+
+    def read_contact(self, external_id: str) -> CrmContact:
+        """GET the contact with the mapped properties; archived or unknown (404) is deleted."""
+        params = {"properties": ",".join(sorted({self._mapping[f] for f in _CONTACT_FIELDS}))}
+        try:
+            found = self._call("GET", f"{_OBJECTS}/contacts/{external_id}", params=params)
+        except http.ProviderApiError as error:
+            if error.status != 404:
+                raise
+            return CrmContact(external_id=external_id, fields=ContactFields(), deleted=True)
+        return self._contact(found)
 
     # --- writes ---
 
