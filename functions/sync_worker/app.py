@@ -12,7 +12,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from integrations.config import Settings
 from integrations.container import Container
-from integrations.events import AgencyPlanChanged, AppointmentDeleted, AppointmentUpserted
+from integrations.events import (
+    AgencyPlanChanged,
+    AppointmentDeleted,
+    AppointmentUpserted,
+    CallCompleted,
+    ContactDeleted,
+    ContactUpserted,
+)
 from integrations.metrics import SYNC_JOBS, EmfCounter, counted
 from integrations.observability import get_logger
 from integrations.sync.jobs import SyncJob
@@ -63,6 +70,12 @@ def platform_event(event: dict[str, Any]) -> dict[str, str]:
     if detail_type == AppointmentDeleted.detail_type:
         jobs = container.appointment_pusher.deleted(AppointmentDeleted.model_validate(detail))
         return _queued(jobs)
+    if detail_type == ContactUpserted.detail_type:
+        return _queued(container.crm_sync.contact_upserted(ContactUpserted.model_validate(detail)))
+    if detail_type == ContactDeleted.detail_type:
+        return _queued(container.crm_sync.contact_deleted(ContactDeleted.model_validate(detail)))
+    if detail_type == CallCompleted.detail_type:
+        return _queued(container.crm_sync.call_completed(CallCompleted.model_validate(detail)))
     logger.info("platform event ignored", extra={"detail_type": detail_type})
     return {"status": "ignored"}
 
@@ -70,8 +83,8 @@ def platform_event(event: dict[str, Any]) -> dict[str, str]:
 def _queued(jobs: list[SyncJob]) -> dict[str, str]:
     failed = container.jobs.send_many(jobs)
     if failed:
-        raise RuntimeError(f"{len(failed)} of {len(jobs)} push jobs could not be queued")
-    logger.info("appointment projected", extra={"push_jobs": len(jobs)})
+        raise RuntimeError(f"{len(failed)} of {len(jobs)} jobs could not be queued")
+    logger.info("platform event projected", extra={"push_jobs": len(jobs)})
     return {"status": "applied", "push_jobs": str(len(jobs))}
 
 

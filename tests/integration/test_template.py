@@ -237,6 +237,8 @@ def test_sam_translates_functions_routes_and_event_sources(translated: dict[str,
         "Agency Plan Changed",
         "Appointment Upserted",
         "Appointment Deleted",
+        "Contact Upserted",
+        "Contact Deleted",
         "Call Completed",
         "Email Send Requested",
     }

@@ -61,5 +61,7 @@ def test_the_accepted_platform_events_are_the_templates_rule() -> None:
         "Appointment Deleted",
         "Appointment Upserted",
         "Call Completed",
+        "Contact Deleted",
+        "Contact Upserted",
         "Email Send Requested",
     )

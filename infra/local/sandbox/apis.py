@@ -10,6 +10,7 @@ from werkzeug.wrappers import Request, Response
 from infra.local.sandbox import identity
 from infra.local.sandbox.auth import require_token
 from infra.local.sandbox.core import Reply, Route, Sandbox, json_response
+from infra.local.sandbox.crm_store import deleted_stages
 from infra.local.sandbox.dialects import stable_alnum, stable_digits, stable_uuid
 from infra.local.sandbox.errors import calendly_error, ghl_error, slack_error
 from infra.local.sandbox.graph_store import online_meeting_providers
@@ -43,7 +44,7 @@ def google_userinfo(sb: Sandbox, request: Request) -> Response:
 # --- GoHighLevel -----------------------------------------------------------------------------------
 
 
-def _ghl_version(request: Request) -> None:
+def ghl_version(request: Request) -> None:
     version = request.headers.get("Version")
     if version is None:
         raise Reply(ghl_error(400, "Version header was not found"))
@@ -66,20 +67,15 @@ def _ghl_location_access(grant: Grant, location_id: str) -> None:
 
 def ghl_location(sb: Sandbox, request: Request, location_id: str) -> Response:
     """GET /locations/{locationId} (scope locations.readonly, header Version: 2021-07-28)."""
-    _ghl_version(request)
+    ghl_version(request)
     grant = require_token(sb, request, "ghl", {"locations.readonly"})
     _ghl_location_access(grant, location_id)
     return json_response({"location": identity.ghl_location(location_id)})
 
 
-def ghl_pipelines(sb: Sandbox, request: Request) -> Response:
-    """GET /opportunities/pipelines?locationId=…: pipelines with their stages."""
-    _ghl_version(request)
-    grant = require_token(sb, request, "ghl", {"opportunities.readonly", "opportunities.write"})
-    location_id = request.args.get("locationId")
-    if not location_id:
-        return ghl_error(422, "locationId should not be empty")
-    _ghl_location_access(grant, location_id)
+def ghl_pipeline_list(sb: Sandbox, location_id: str) -> list[dict[str, Any]]:
+    """The location's pipelines with their stages; stages deleted by the person are gone."""
+    removed = deleted_stages(sb)
     pipelines = []
     for name, stages in (
         ("Sales Pipeline", ["New Lead", "Contacted", "Appointment Booked", "Proposal Sent", "Won"]),
@@ -94,12 +90,24 @@ def ghl_pipelines(sb: Sandbox, request: Request) -> Response:
                 "showInFunnel": True,
                 "showInPieChart": True,
                 "stages": [
-                    {"id": stable_uuid("ghl-stage", pid, s), "name": s, "position": i, "showInFunnel": True}
+                    {"id": sid, "name": s, "position": i, "showInFunnel": True}
                     for i, s in enumerate(stages)
+                    if (sid := stable_uuid("ghl-stage", pid, s)) not in removed
                 ],
             }
         )
-    return json_response({"pipelines": pipelines})
+    return pipelines
+
+
+def ghl_pipelines(sb: Sandbox, request: Request) -> Response:
+    """GET /opportunities/pipelines?locationId=…: pipelines with their stages."""
+    ghl_version(request)
+    grant = require_token(sb, request, "ghl", {"opportunities.readonly", "opportunities.write"})
+    location_id = request.args.get("locationId")
+    if not location_id:
+        return ghl_error(422, "locationId should not be empty")
+    _ghl_location_access(grant, location_id)
+    return json_response({"pipelines": ghl_pipeline_list(sb, location_id)})
 
 
 # --- HubSpot ---------------------------------------------------------------------------------------
@@ -150,15 +158,16 @@ def hubspot_contact_properties(sb: Sandbox, request: Request) -> Response:
     return json_response({"results": results})
 
 
-def hubspot_deal_pipelines(sb: Sandbox, request: Request) -> Response:
-    require_token(sb, request, "hubspot", {"crm.objects.deals.read", "crm.objects.deals.write"})
+def hubspot_pipeline_list(sb: Sandbox) -> list[dict[str, Any]]:
+    """The account's deal pipelines with their stages; stages deleted by the person are gone."""
+    removed = deleted_stages(sb)
     stages = [
         ("appointmentscheduled", "Appointment Scheduled", "0.2"),
         ("qualifiedtobuy", "Qualified To Buy", "0.4"),
         ("closedwon", "Closed Won", "1.0"),
         ("closedlost", "Closed Lost", "0.0"),
     ]
-    results = [
+    results: list[dict[str, Any]] = [
         {
             "id": "default",
             "label": "Sales Pipeline",
@@ -192,7 +201,14 @@ def hubspot_deal_pipelines(sb: Sandbox, request: Request) -> Response:
             ],
         },
     ]
-    return json_response({"results": results})
+    for pipeline in results:
+        pipeline["stages"] = [s for s in pipeline["stages"] if s["id"] not in removed]
+    return results
+
+
+def hubspot_deal_pipelines(sb: Sandbox, request: Request) -> Response:
+    require_token(sb, request, "hubspot", {"crm.objects.deals.read", "crm.objects.deals.write"})
+    return json_response({"results": hubspot_pipeline_list(sb)})
 
 
 # --- Calendly --------------------------------------------------------------------------------------

@@ -13,7 +13,18 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from infra.local.http_server import DEFAULT_REQUEST_TIMEOUT, LocalServer
-from infra.local.sandbox import apis, calendly, control, gcal, gmail, graph, icloud, oauth
+from infra.local.sandbox import (
+    apis,
+    calendly,
+    control,
+    gcal,
+    ghl_crm,
+    gmail,
+    graph,
+    hubspot_crm,
+    icloud,
+    oauth,
+)
 from infra.local.sandbox.config import SandboxConfig
 from infra.local.sandbox.core import Reply, Route, Sandbox, html_response, is_form, json_response
 from infra.local.sandbox.dialects import DIALECTS
@@ -55,6 +66,8 @@ class SandboxApp:
             Route("/", ("GET",), self._index, "index", None),
             *oauth.routes(),
             *apis.routes(),
+            *ghl_crm.routes(),
+            *hubspot_crm.routes(),
             *gcal.routes(),
             *calendly.routes(),
             *graph.routes(),
@@ -152,10 +165,16 @@ class SandboxApp:
             for r in self.routes
             if r.kind == "control" and r.path.startswith("/_sandbox/outlook/")
         )
+        crm_rows = "".join(
+            _route_item(base, r, full=True)
+            for r in self.routes
+            if r.kind == "control" and r.path.startswith(_CRM_PERSON)
+        )
         control_rows = "".join(
             _route_item(base, r, full=True)
             for r in self.routes
-            if r.kind == "control" and not r.path.startswith(("/_sandbox/google/", "/_sandbox/outlook/"))
+            if r.kind == "control"
+            and not r.path.startswith(("/_sandbox/google/", "/_sandbox/outlook/", *_CRM_PERSON))
         )
         body = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Provider sandbox</title>
@@ -181,6 +200,16 @@ ids (list them with the truth route); <code>account</code> defaults to <code>ale
 addresses at outlook.com, hotmail.com, live.com and msn.com are personal accounts (no Teams meetings).
 No access token needed.</p>
 <ul>{outlook_rows}</ul></section>
+<section><h2>GoHighLevel and HubSpot: act as the person</h2>
+<p>These change a CRM as its user would in GHL's or HubSpot's own page: the change gets a new
+<code>dateUpdated</code> / <code>lastmodifieddate</code>, comes back in the next modified-since search,
+and sends the provider's signed webhook (GHL <code>ContactCreate</code> / <code>ContactUpdate</code> /
+<code>ContactDelete</code>; HubSpot <code>contact.creation</code>, one <code>contact.propertyChange</code>
+per property, <code>contact.deletion</code>) to the gateway. GHL's <code>location_id</code> is the
+connected location; HubSpot's <code>hub_id</code> the connected portal. The rate limits are real:
+GHL 100 requests per 10 s per location, HubSpot 110 per 10 s per account and 5 searches per second,
+answered with 429 and <code>Retry-After</code>. No access token needed.</p>
+<ul>{crm_rows}</ul></section>
 <section><h2>Control and fault switches</h2>
 <p>Faults apply to the provider routes above of kind <code>api</code> or <code>token</code>
 (the Google Calendar routes included); a fault added with <code>"path": "/google/calendar/v3/"</code>
@@ -188,6 +217,9 @@ hits only those.</p>
 <ul>{control_rows}</ul></section>
 </main></body></html>"""
         return html_response(body)
+
+
+_CRM_PERSON = ("/_sandbox/ghl/", "/_sandbox/hubspot/", "/_sandbox/crm/")
 
 
 def _route_item(base: str, route: Route, *, full: bool) -> str:

@@ -153,7 +153,7 @@ def slack_messages(sb: Sandbox, request: Request) -> Response:
 # --- Signed webhook deliveries, as each provider signs them ----------------------------------------
 
 
-def _sign(sb: Sandbox, provider: str, url: str, body: bytes) -> dict[str, str]:
+def sign_delivery(sb: Sandbox, provider: str, url: str, body: bytes) -> dict[str, str]:
     now = sb.now()
     if provider == "ghl":
         return {"X-GHL-Signature": base64.b64encode(ghl_signing_key().sign(body)).decode()}
@@ -224,7 +224,7 @@ def webhook(sb: Sandbox, request: Request, provider: str) -> Response:
         payload = _gmail_envelope(payload, sb.now())
     raw = json.dumps(payload, separators=(",", ":")).encode()
     url = str(body.get("url") or sb.config.webhook_url(provider))
-    headers = {"Content-Type": "application/json", **_sign(sb, provider, url, raw)}
+    headers = {"Content-Type": "application/json", **sign_delivery(sb, provider, url, raw)}
     if body.get("tamper"):
         # Flip one byte of the signed body after signing: the receiver must refuse it.
         raw = raw[:-2] + bytes([raw[-2] ^ 0x01]) + raw[-1:]

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from integrations.store.appointments import AppointmentProjection
     from integrations.store.bus import EventBridgePublisher
     from integrations.store.connections import ConnectionRepository
+    from integrations.store.crm import DynamoCrmStore
     from integrations.store.delivery_ledger import DynamoDeliveryLedger
     from integrations.store.due import DynamoDueConnections
     from integrations.store.leases import DynamoLeases
@@ -46,7 +47,10 @@ if TYPE_CHECKING:
     from integrations.store.signing_keys import KmsSigningKeyBox
     from integrations.store.vault import TokenVault
     from integrations.sync.appointments import AppointmentPusher
+    from integrations.sync.contacts import CrmSync
     from integrations.sync.controls import SyncControls
+    from integrations.sync.crm_sources import ProviderCrms
+    from integrations.sync.crm_steps import CrmSteps
     from integrations.sync.push_existing import PushExisting
     from integrations.sync.pushing import PushSteps
     from integrations.sync.runner import SyncRunner
@@ -162,6 +166,14 @@ class Container:
         from integrations.store.appointments import AppointmentProjection
 
         return AppointmentProjection(aws.dynamodb(), self.settings.sync_table_name)
+
+    @cached_property
+    def crm_store(self) -> DynamoCrmStore:
+        """Platform contacts, their CRM copies, the CRM contact mirror and logged calls (SyncTable)."""
+        from integrations import aws
+        from integrations.store.crm import DynamoCrmStore
+
+        return DynamoCrmStore(aws.dynamodb(), self.settings.sync_table_name)
 
     @cached_property
     def dead_letters(self) -> SqsDeadLetters | None:
@@ -436,6 +448,39 @@ class Container:
             clock=self.clock,
         )
 
+    @cached_property
+    def provider_crms(self) -> ProviderCrms:
+        from integrations.sync.crm_sources import ProviderCrms
+
+        # fresh_credentials builds the token manager (and its HTTP stack) only when an adapter asks.
+        return ProviderCrms(self.catalog, self.fresh_credentials, self.clock)
+
+    @cached_property
+    def crm_sync(self) -> CrmSync:
+        from integrations.sync.contacts import CrmSync, client_crms
+
+        return CrmSync(
+            state=self.crm_store,
+            crm_connections=lambda agency_id, client_id: client_crms(
+                self.connections, self.provider_crms.has_crm, agency_id, client_id
+            ),
+            publish=lambda changes: self.announce(*changes),
+            clock=self.clock,
+        )
+
+    @cached_property
+    def crm_steps(self) -> CrmSteps:
+        from integrations.sync.crm_steps import CrmSteps
+
+        return CrmSteps(
+            connections=self.sync_state,
+            sync_leases=self.leases_for("sync"),
+            write_leases=self.leases_for("push"),
+            adapters=self.provider_crms,
+            crm=self.crm_sync,
+            clock=self.clock,
+        )
+
     def sync_worker(self, logger: Logger) -> SyncWorker:
         """The worker over the sync engine's adapters."""
         from integrations.sync.maintenance import Maintenance
@@ -452,6 +497,7 @@ class Container:
             dead_letters=self.dead_letters,
             clock=self.clock,
             logger=logger,
+            crm=self.crm_steps,
         )
 
 

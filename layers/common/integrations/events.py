@@ -211,6 +211,83 @@ class AgencyPlanChanged(PlatformEvent):
     tier: Tier
 
 
+class ContactFields(BaseModel):
+    """A contact's fields as the platform names them; what a CRM mapping can carry."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    first_name: str = Field(default="", max_length=256)
+    last_name: str = Field(default="", max_length=256)
+    email: str = Field(default="", max_length=320)
+    phone: str = Field(default="", max_length=64)
+    company: str = Field(default="", max_length=256)
+
+
+class ContactUpserted(PlatformEvent):
+    """In: the platform created or changed a contact; upserted in each of the client's CRMs."""
+
+    detail_type = "Contact Upserted"
+    contact_id: str = Field(min_length=1, max_length=128)
+    agency_id: str = Field(min_length=1, max_length=128)
+    client_id: str = Field(min_length=1, max_length=128)
+    fields: ContactFields
+    # Increases with every change: an older version arriving late changes nothing.
+    version: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _reachable(self) -> ContactUpserted:
+        if not (self.fields.email or self.fields.phone):
+            raise ValueError("a contact needs an email or a phone to be matched in a CRM")
+        return self
+
+
+class ContactDeleted(PlatformEvent):
+    """In: the platform deleted a contact; deleted in each CRM that holds our copy."""
+
+    detail_type = "Contact Deleted"
+    contact_id: str = Field(min_length=1, max_length=128)
+    agency_id: str = Field(min_length=1, max_length=128)
+    client_id: str = Field(min_length=1, max_length=128)
+    version: int = Field(ge=0)
+
+
+class ContactChanged(PlatformEvent):
+    """Out: a contact in a connected CRM was added, changed or deleted by someone other than us.
+
+    `contact_id` is the platform's id when the contact is one we wrote (or matched); `change_id` is
+    the same for every delivery of one change."""
+
+    detail_type = "Contact Changed"
+    change_id: str
+    connection_id: str
+    provider: str
+    agency_id: str
+    client_id: str | None = None
+    external_id: str
+    contact_id: str | None = None
+    change: Literal["added", "updated", "deleted"]
+    fields: ContactFields
+
+
+class CallCompleted(PlatformEvent):
+    """In: the platform finished a call; logged on the contact in each of the client's CRMs, and the
+    contact's opportunity or deal moved to the configured stage."""
+
+    detail_type = "Call Completed"
+    call_id: str = Field(min_length=1, max_length=128)
+    agency_id: str = Field(min_length=1, max_length=128)
+    client_id: str = Field(min_length=1, max_length=128)
+    contact_id: str = Field(min_length=1, max_length=128)
+    contact: ContactFields
+    direction: Literal["inbound", "outbound"]
+    outcome: str = Field(min_length=1, max_length=64)
+    duration_seconds: int = Field(ge=0)
+    summary: str = Field(default="", max_length=8192)
+    recording_url: str | None = Field(default=None, max_length=2048)
+    agent: str = Field(default="", max_length=256)
+    started_at: AwareDatetime
+
+
 OUTBOUND: tuple[type[PlatformEvent], ...] = (
     IntegrationConnected,
     IntegrationDisconnected,
@@ -220,8 +297,16 @@ OUTBOUND: tuple[type[PlatformEvent], ...] = (
     CallRequested,
     CalendarEventChanged,
     AppointmentPushed,
+    ContactChanged,
 )
-INBOUND: tuple[type[PlatformEvent], ...] = (AgencyPlanChanged, AppointmentUpserted, AppointmentDeleted)
+INBOUND: tuple[type[PlatformEvent], ...] = (
+    AgencyPlanChanged,
+    AppointmentUpserted,
+    AppointmentDeleted,
+    ContactUpserted,
+    ContactDeleted,
+    CallCompleted,
+)
 
 
 class EventPublisher(Protocol):

@@ -19,6 +19,10 @@ class JobKind(StrEnum):
     PUSH_APPOINTMENT = "push_appointment"
     # Replay the owner's upcoming appointments into one connection's calendar ("Push existing data").
     PUSH_EXISTING = "push_existing"
+    # Upsert (or delete) one platform contact in one CRM connection.
+    PUSH_CONTACT = "push_contact"
+    # Log one finished call on its contact in one CRM connection and move the deal.
+    LOG_CALL = "log_call"
 
 
 class SyncJob(BaseModel):

@@ -38,6 +38,8 @@ class RunResult:
     reason: str = ""
     # The run failed (a backoff): the retried job counts one more attempt toward poison.
     failed: bool = False
+    # Added to the hint of the job queued again (e.g. since when a write waits for its owner).
+    carry: dict[str, str] | None = None
 
 
 class ConnectionState(Protocol):

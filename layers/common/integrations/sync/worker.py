@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools import Logger
 
     from integrations.domain.connection import Connection
+    from integrations.sync.crm_steps import CrmSteps
     from integrations.sync.pushing import PushSteps
     from integrations.sync.runner import SyncRunner
 
@@ -64,8 +65,10 @@ class SyncWorker:
         dead_letters: DeadLetters | None,
         clock: Callable[[], datetime],
         logger: Logger,
+        crm: CrmSteps | None = None,
     ) -> None:
         self._connections = connections
+        self._crm = crm
         self._runner = runner
         self._pushes = pushes
         self._maintenance = maintenance
@@ -103,6 +106,8 @@ class SyncWorker:
             return self._unless_paused(
                 connection, lambda: self._pushes.push_existing(job, connection, attempts, remaining_ms)
             )
+        if job.kind in (JobKind.PUSH_CONTACT, JobKind.LOG_CALL):
+            return self._unless_paused(connection, lambda: self._crm_write(job, connection, attempts))
         try:
             self._maintenance.run(connection)
         except Exception as error:  # a lost grant or a provider outage settles like a failed sync
@@ -112,10 +117,19 @@ class SyncWorker:
         if connection.paused:
             self._schedule(connection, MAINTENANCE_INTERVAL)
             return RunResult(Outcome.DONE, reason="paused by the owner")
+        if self._crm is not None and self._crm.handles(connection):
+            return self._crm.pull(job, connection, attempts, remaining_ms)
         result = self._runner.run(job, receive_count=attempts, remaining_ms=remaining_ms)
         if result.reason == "nothing to read":
             self._schedule(connection, MAINTENANCE_INTERVAL)
         return result
+
+    def _crm_write(self, job: SyncJob, connection: Connection, attempts: int) -> RunResult:
+        if self._crm is None:
+            return RunResult(Outcome.DONE, reason="no CRM steps in this process")
+        if job.kind is JobKind.PUSH_CONTACT:
+            return self._crm.push_contact(job, connection, attempts)
+        return self._crm.log_call(job, connection, attempts)
 
     def _unless_paused(self, connection: Connection, step: Callable[[], RunResult]) -> RunResult:
         # A paused connection takes no writes; "Push existing data" catches it up after resuming.
@@ -131,6 +145,8 @@ class SyncWorker:
         now = self._clock()
         if result.outcome is Outcome.DEFER:
             again = job.again(now, reason="retry", failed=result.failed)
+            if result.carry:
+                again = again.model_copy(update={"hint": {**again.hint, **result.carry}})
             self._jobs.send(again, delay_seconds=round(result.delay_seconds))
         elif result.outcome is Outcome.CONTINUE:
             self._jobs.send(job.again(now, reason="continue", failed=False))

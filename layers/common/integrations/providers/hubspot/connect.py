@@ -87,11 +87,20 @@ class HubspotModule(ProviderModule):
                 Option(value=text(p.get("name")), label=text(p.get("label") or p.get("name")))
                 for p in writable
             ]
-        if kind == "deal_pipelines":
+        if kind in ("deal_pipelines", "deal_stages"):
             pipelines = http.paginate(
                 paging_of(spec), api_url(spec, "crm/v3/pipelines/deals"), access_token=token
             )
-            return [Option(value=text(p.get("id")), label=text(p.get("label"))) for p in pipelines]
+            if kind == "deal_pipelines":
+                return [Option(value=text(p.get("id")), label=text(p.get("label"))) for p in pipelines]
+            # Stages depend on the chosen pipeline (config field `depends_on`).
+            for pipeline in pipelines:
+                if parent and text(pipeline.get("id")) == parent:
+                    return [
+                        Option(value=text(s.get("id")), label=text(s.get("label")))
+                        for s in pipeline.get("stages", [])
+                        if s.get("id") and not s.get("archived")
+                    ]
         return []
 
 

@@ -1,0 +1,228 @@
+"""GoHighLevel's CRM adapter: contacts by modified-since search, upsert, call notes, opportunities.
+
+- Pull: `POST /contacts/search` filtered on `dateUpdated` (range `gte` the cursor, with a second of
+  overlap that the mirror's hashes absorb), sorted ascending, 100 a page, paged with `searchAfter`.
+  Contacts deleted in GHL are not found by search: their `ContactDelete` webhook names the contact,
+  which the run re-reads (gone: announced as deleted).
+- Upsert: `PUT /contacts/{id}` when we know the contact, else `POST /contacts/upsert` (the location's
+  duplicate rule matches by email, then phone), so a redelivery never makes a second contact.
+- Calls are logged as a **note** on the contact (`POST /contacts/{id}/notes`): it needs only the
+  contacts scope the connection already has, while the conversations API records calls only through a
+  registered conversation provider (a phone system) and its own scopes.
+- The opportunity for the contact is created or moved with `POST /opportunities/upsert` (matched by
+  contact and pipeline) into the configured pipeline and stage; a stage or pipeline GHL no longer has
+  is `ConfigRequired` naming it.
+- No SDK: the official Python client imports ~670 modules (~0.8 s, provider page §1.9) for the five
+  calls used here; `requests` is already loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from integrations import http
+from integrations.events import CallCompleted, ContactFields
+from integrations.providers import crm_http
+from integrations.providers.support import api_url, text
+from integrations.sync.crm import ContactPage, CrmContact
+from integrations.sync.errors import ConfigRequired
+from integrations.sync.sources import bearer
+
+if TYPE_CHECKING:
+    from integrations.catalog.model import ProviderSpec
+    from integrations.domain.connection import Connection
+    from integrations.domain.credentials import Credentials
+
+API_VERSION = "2021-07-28"
+PAGE_SIZE = 100
+# Re-read this much before the newest change seen: writes landing in the same instant are not missed.
+OVERLAP_MS = 1000
+# An import or sweep leaves this share of the location's window to live writes.
+READ_RESERVE = 0.3
+LIMITS = crm_http.LimitHeaders(
+    max="X-RateLimit-Max", remaining="X-RateLimit-Remaining", interval_ms="X-RateLimit-Interval-Milliseconds"
+)
+COMPANY_PREFIX = "company:"
+_FIELDS = {
+    "first_name": "firstName",
+    "last_name": "lastName",
+    "email": "email",
+    "phone": "phone",
+    "company": "companyName",
+}
+
+
+def _fields(contact: dict[str, Any]) -> ContactFields:
+    return ContactFields(**{ours: text(contact.get(theirs)) for ours, theirs in _FIELDS.items()})
+
+
+def _contact(found: dict[str, Any]) -> CrmContact:
+    return CrmContact(external_id=text(found.get("id")), fields=_fields(found))
+
+
+def _millis(value: Any) -> float | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000
+    except ValueError:
+        return None
+
+
+def _duration(seconds: int) -> str:
+    minutes, rest = divmod(seconds, 60)
+    return f"{minutes}m {rest}s" if minutes else f"{rest}s"
+
+
+def note_text(call: CallCompleted) -> str:
+    """The note as a person reads it in GHL's contact page."""
+    lines = [f"{call.direction.capitalize()} call, {call.outcome}, {_duration(call.duration_seconds)}"]
+    if call.agent:
+        lines.append(f"Agent: {call.agent}")
+    if call.summary:
+        lines.append(call.summary)
+    if call.recording_url:
+        lines.append(f"Recording: {call.recording_url}")
+    return "\n".join(lines)
+
+
+class GhlCrm:
+    """One GHL location's contacts, notes and opportunities."""
+
+    def __init__(
+        self, spec: ProviderSpec, connection: Connection, credentials: Callable[[], Credentials]
+    ) -> None:
+        self._spec = spec
+        self._connection = connection
+        self._token = bearer(credentials)
+        self._location = connection.account.id
+
+    def _call(self, method: str, path: str, *, reserve: float = 0.0, **kwargs: Any) -> Any:
+        return crm_http.call(
+            method,
+            api_url(self._spec, path),
+            token=self._token(),
+            limits=LIMITS,
+            headers={"Version": API_VERSION},
+            reserve=reserve,
+            **kwargs,
+        )
+
+    def changed_contacts(self, cursor: dict[str, Any] | None) -> ContactPage:
+        """One page of contacts updated since the cursor, oldest first."""
+        cursor = dict(cursor or {})
+        if self._location.startswith(COMPANY_PREFIX):
+            # An agency-level connection has no contacts of its own.
+            return ContactPage(contacts=[], cursor=cursor, last=True)
+        body: dict[str, Any] = {
+            "locationId": self._location,
+            "pageLimit": PAGE_SIZE,
+            "sort": [{"field": "dateUpdated", "direction": "asc"}],
+        }
+        since = cursor.get("since")
+        if isinstance(since, int | float):
+            body["filters"] = [{"field": "dateUpdated", "operator": "range", "value": {"gte": int(since)}}]
+        if cursor.get("after"):
+            body["searchAfter"] = cursor["after"]
+        answer = self._call("POST", "contacts/search", json=body, reserve=READ_RESERVE)
+        wait = answer.seconds if isinstance(answer, crm_http.Paced) else None
+        found = (answer.body if isinstance(answer, crm_http.Paced) else answer) or {}
+        rows = [c for c in found.get("contacts", []) if isinstance(c, dict) and c.get("id")]
+        newest = max([cursor.get("newest") or 0, *(m for c in rows if (m := _millis(c.get("dateUpdated"))))])
+        last = len(rows) < PAGE_SIZE
+        if last:
+            start = max(0.0, float(newest) - OVERLAP_MS) if newest else since
+            following: dict[str, Any] = {"since": start} if start is not None else {}
+        else:
+            following = {**cursor, "after": rows[-1].get("searchAfter"), "newest": newest}
+        return ContactPage(
+            contacts=[_contact(c) for c in rows], cursor=following, last=last, wait_seconds=wait
+        )
+
+    def deleted_in_hint(self, hint: dict[str, Any]) -> str | None:
+        """A `ContactDelete` webhook names the contact (its `id`)."""
+        if hint.get("event_type") == "ContactDelete" or hint.get("type") == "ContactDelete":
+            return text(hint.get("object_id")) or None
+        return None
+
+    def read_contact(self, external_id: str) -> CrmContact:
+        """GET /contacts/{id}; GHL answers a contact it no longer has with 400 (or 404)."""
+        try:
+            found = self._call("GET", f"contacts/{external_id}")
+        except http.ProviderApiError as error:
+            if error.status not in (400, 404):
+                raise
+            return CrmContact(external_id=external_id, fields=ContactFields(), deleted=True)
+        return _contact(found.get("contact") or {"id": external_id})
+
+    def upsert_contact(self, fields: ContactFields, external_id: str | None) -> CrmContact:
+        """PUT the known contact; else upsert by the location's duplicate rule (email, then phone)."""
+        values = {theirs: getattr(fields, ours) for ours, theirs in _FIELDS.items() if getattr(fields, ours)}
+        if external_id:
+            try:
+                found = self._call("PUT", f"contacts/{external_id}", json=values)
+                return _contact(found.get("contact") or {"id": external_id, **values})
+            except http.ProviderApiError as error:
+                if error.status not in (400, 404):
+                    raise
+                # Deleted in GHL since: upsert makes it again.
+        found = self._call("POST", "contacts/upsert", json={"locationId": self._location, **values})
+        return _contact(found.get("contact") or {})
+
+    def delete_contact(self, external_id: str) -> None:
+        try:
+            self._call("DELETE", f"contacts/{external_id}")
+        except http.ProviderApiError as error:
+            if error.status not in (400, 404):
+                raise
+
+    def log_call(self, external_id: str, call: CallCompleted) -> str:
+        """A note on the contact (see the module docstring for why not the conversations API)."""
+        found = self._call("POST", f"contacts/{external_id}/notes", json={"body": note_text(call)})
+        return text((found.get("note") or {}).get("id"))
+
+    def move_deal(self, external_id: str, call: CallCompleted) -> str | None:
+        """Create or move the contact's opportunity in the configured pipeline into the configured stage."""
+        pipeline_id = self._connection.config.get("pipeline_id")
+        stage_id = self._connection.config.get("stage_id")
+        if not pipeline_id or not stage_id:
+            return None
+        name = " ".join(p for p in (call.contact.first_name, call.contact.last_name) if p) or "Contact"
+        body = {
+            "locationId": self._location,
+            "contactId": external_id,
+            "pipelineId": pipeline_id,
+            "pipelineStageId": stage_id,
+            "name": f"{name} (call {call.started_at.date().isoformat()})",
+            "status": "open",
+        }
+        try:
+            found = self._call("POST", "opportunities/upsert", json=body)
+        except http.ProviderApiError as error:
+            if error.status in (400, 404, 422):
+                raise ConfigRequired(self._missing(str(pipeline_id), str(stage_id))) from None
+            raise
+        return text((found.get("opportunity") or {}).get("id"))
+
+    def _missing(self, pipeline_id: str, stage_id: str) -> str:
+        """Which configured thing GHL no longer has, by name where it can say."""
+        found = self._call("GET", "opportunities/pipelines", params={"locationId": self._location}) or {}
+        for pipeline in found.get("pipelines", []):
+            if text(pipeline.get("id")) == pipeline_id:
+                return (
+                    f"The stage chosen for calls no longer exists in the GoHighLevel pipeline "
+                    f"\u201c{text(pipeline.get('name'))}\u201d; choose another stage."
+                )
+        return "The pipeline chosen for calls no longer exists in GoHighLevel; choose another pipeline."
+
+
+def CRM_ADAPTER(
+    spec: ProviderSpec,
+    connection: Connection,
+    credentials: Callable[[], Credentials],
+    clock: Callable[[], datetime],
+) -> GhlCrm:
+    """The engine's factory (`sync.crm_sources`)."""
+    return GhlCrm(spec, connection, credentials)

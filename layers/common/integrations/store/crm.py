@@ -1,0 +1,278 @@
+"""CRM sync state in the sync table: the platform's contacts, their CRM copies, the contact mirror and
+the calls logged (design §8, like the calendar's pushed-event mapping).
+
+| item                 | pk                      | sk                         | holds                       |
+|----------------------|-------------------------|----------------------------|-----------------------------|
+| platform contact     | `PCT#<agency>#<client>` | `C#<contact>`              | fields, version, deleted    |
+| contact's CRM copy   | `PCT#<agency>#<client>` | `L#<contact>#<connection>` | external id                 |
+| mirrored CRM contact | `CRM#<connection>`      | `CT#<external id>`         | fields, hash, platform id   |
+| a call to log        | `CALL#<agency>#<call>`  | `EVENT`                    | the Call Completed JSON     |
+| the call in one CRM  | `CALL#<agency>#<call>`  | `TO#<connection>`          | note/engagement id, deal id |
+
+Every platform event is written only when newer (versions only move forward), and every CRM write is
+recorded before the job ends, so a redelivered event finds its copy and writes nothing twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from integrations.events import CallCompleted, ContactFields, ContactUpserted
+from integrations.store.dynamo import from_item, is_condition_failure, to_item, to_values
+from integrations.store.errors import unavailable_on_aws_error
+from integrations.sync.crm import LoggedCall, MirroredContact
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+# Longer than any redelivery horizon of the bus and the sync queue.
+TOMBSTONE_RETENTION = timedelta(days=14)
+_GET_BATCH = 100
+_WRITE_BATCH = 25
+_NEWER = "attribute_not_exists(pk) OR version < :v"
+_unavailable = unavailable_on_aws_error("The CRM sync store")
+
+
+def client_pk(agency_id: str, client_id: str) -> str:
+    return f"PCT#{agency_id}#{client_id}"
+
+
+def mirror_pk(connection_id: str) -> str:
+    return f"CRM#{connection_id}"
+
+
+def call_pk(agency_id: str, call_id: str) -> str:
+    return f"CALL#{agency_id}#{call_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredContact:
+    """The platform's newest state of a contact; `fields` None after its delete (a tombstone)."""
+
+    contact_id: str
+    version: int
+    fields: ContactFields | None
+
+
+class DynamoCrmStore:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._db = client
+        self._table = table_name
+
+    # --- the platform's contacts ---
+
+    @_unavailable
+    def upsert_contact(self, event: ContactUpserted) -> bool:
+        """Store a newer version; False when this or a newer version (or its delete) is there."""
+        return self._put_if_newer(
+            client_pk(event.agency_id, event.client_id),
+            f"C#{event.contact_id}",
+            event.version,
+            {"contact_id": event.contact_id, "fields": event.fields.model_dump_json()},
+        )
+
+    @_unavailable
+    def delete_contact(
+        self, agency_id: str, client_id: str, contact_id: str, version: int, now: datetime
+    ) -> bool:
+        """Replace the contact by a tombstone, unless a newer version is stored."""
+        expires = int((now + TOMBSTONE_RETENTION).timestamp())
+        return self._put_if_newer(
+            client_pk(agency_id, client_id),
+            f"C#{contact_id}",
+            version,
+            {"contact_id": contact_id, "deleted": True, "expires_at": expires},
+        )
+
+    @_unavailable
+    def contact(self, agency_id: str, client_id: str, contact_id: str) -> StoredContact | None:
+        values = self._get(client_pk(agency_id, client_id), f"C#{contact_id}")
+        if values is None:
+            return None
+        fields = None if values.get("deleted") else ContactFields.model_validate_json(str(values["fields"]))
+        return StoredContact(contact_id, int(values["version"]), fields)
+
+    # --- a contact's copies in the client's CRMs ---
+
+    @_unavailable
+    def external_id(self, agency_id: str, client_id: str, contact_id: str, connection_id: str) -> str | None:
+        values = self._get(client_pk(agency_id, client_id), f"L#{contact_id}#{connection_id}")
+        return str(values["external_id"]) if values else None
+
+    @_unavailable
+    def linked_connections(self, agency_id: str, client_id: str, contact_id: str) -> list[str]:
+        """Every connection holding a copy of the contact."""
+        answer = self._db.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :l)",
+            ExpressionAttributeValues=to_values(
+                {":pk": client_pk(agency_id, client_id), ":l": f"L#{contact_id}#"}
+            ),
+            ConsistentRead=True,
+        )
+        return [str(from_item(i)["connection_id"]) for i in answer.get("Items", [])]
+
+    @_unavailable
+    def link(
+        self, agency_id: str, client_id: str, contact_id: str, connection_id: str, external_id: str
+    ) -> None:
+        self._db.put_item(
+            TableName=self._table,
+            Item=to_item(
+                {
+                    "pk": client_pk(agency_id, client_id),
+                    "sk": f"L#{contact_id}#{connection_id}",
+                    "connection_id": connection_id,
+                    "external_id": external_id,
+                }
+            ),
+        )
+
+    @_unavailable
+    def unlink(self, agency_id: str, client_id: str, contact_id: str, connection_id: str) -> None:
+        self._db.delete_item(
+            TableName=self._table,
+            Key=to_values({"pk": client_pk(agency_id, client_id), "sk": f"L#{contact_id}#{connection_id}"}),
+        )
+
+    # --- the mirror of each CRM's contacts ---
+
+    @_unavailable
+    def mirrored(self, connection_id: str, external_ids: Sequence[str]) -> dict[str, MirroredContact]:
+        """Stored entries among `external_ids` (strongly consistent: a retry sees its own writes)."""
+        keys = [{"pk": mirror_pk(connection_id), "sk": f"CT#{i}"} for i in dict.fromkeys(external_ids)]
+        found: dict[str, MirroredContact] = {}
+        for start in range(0, len(keys), _GET_BATCH):
+            request: dict[str, Any] = {
+                self._table: {
+                    "Keys": [to_values(k) for k in keys[start : start + _GET_BATCH]],
+                    "ConsistentRead": True,
+                }
+            }
+            while request:
+                answer = self._db.batch_get_item(RequestItems=request)
+                for item in answer.get("Responses", {}).get(self._table, []):
+                    entry = _mirrored(from_item(item))
+                    found[entry.external_id] = entry
+                request = dict(answer.get("UnprocessedKeys") or {})
+        return found
+
+    @_unavailable
+    def put_mirrored(self, connection_id: str, entries: Sequence[MirroredContact]) -> None:
+        latest = {e.external_id: e for e in entries}
+        self._write(
+            [
+                {
+                    "PutRequest": {
+                        "Item": to_item(
+                            {
+                                "pk": mirror_pk(connection_id),
+                                "sk": f"CT#{e.external_id}",
+                                "external_id": e.external_id,
+                                "hash": e.change_hash,
+                                "fields": e.fields.model_dump_json(),
+                                "contact_id": e.contact_id,
+                            }
+                        )
+                    }
+                }
+                for e in latest.values()
+            ]
+        )
+
+    @_unavailable
+    def delete_mirrored(self, connection_id: str, external_ids: Sequence[str]) -> None:
+        self._write(
+            [
+                {"DeleteRequest": {"Key": to_values({"pk": mirror_pk(connection_id), "sk": f"CT#{i}"})}}
+                for i in dict.fromkeys(external_ids)
+            ]
+        )
+
+    # --- calls ---
+
+    @_unavailable
+    def save_call(self, call: CallCompleted) -> None:
+        """Keep the call for its log jobs (the same call again changes nothing)."""
+        self._db.put_item(
+            TableName=self._table,
+            Item=to_item(
+                {"pk": call_pk(call.agency_id, call.call_id), "sk": "EVENT", "call": call.model_dump_json()}
+            ),
+        )
+
+    @_unavailable
+    def call(self, agency_id: str, call_id: str) -> CallCompleted | None:
+        values = self._get(call_pk(agency_id, call_id), "EVENT")
+        return CallCompleted.model_validate_json(str(values["call"])) if values else None
+
+    @_unavailable
+    def logged_call(self, agency_id: str, call_id: str, connection_id: str) -> tuple[LoggedCall, bool] | None:
+        """What logging the call in one CRM has done so far, and whether it is complete."""
+        values = self._get(call_pk(agency_id, call_id), f"TO#{connection_id}")
+        if values is None:
+            return None
+        logged = LoggedCall(record_id=str(values["record_id"]), deal_id=values.get("deal_id"))
+        return logged, bool(values.get("done"))
+
+    @_unavailable
+    def record_call(
+        self, agency_id: str, call_id: str, connection_id: str, logged: LoggedCall, *, done: bool
+    ) -> None:
+        self._db.put_item(
+            TableName=self._table,
+            Item=to_item(
+                {
+                    "pk": call_pk(agency_id, call_id),
+                    "sk": f"TO#{connection_id}",
+                    "record_id": logged.record_id,
+                    "deal_id": logged.deal_id,
+                    "done": done,
+                }
+            ),
+        )
+
+    # --- helpers ---
+
+    def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
+        answer = self._db.get_item(
+            TableName=self._table, Key=to_values({"pk": pk, "sk": sk}), ConsistentRead=True
+        )
+        item = answer.get("Item")
+        return from_item(item) if item else None
+
+    def _write(self, requests: Sequence[dict[str, Any]]) -> None:
+        for start in range(0, len(requests), _WRITE_BATCH):
+            pending: dict[str, Any] = {self._table: list(requests[start : start + _WRITE_BATCH])}
+            while pending:
+                answer = self._db.batch_write_item(RequestItems=pending)
+                pending = dict(answer.get("UnprocessedItems") or {})
+
+    def _put_if_newer(self, pk: str, sk: str, version: int, body: dict[str, Any]) -> bool:
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item=to_item({"pk": pk, "sk": sk, "version": version, **body}),
+                ConditionExpression=_NEWER,
+                ExpressionAttributeValues=to_values({":v": version}),
+            )
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+
+def _mirrored(values: dict[str, Any]) -> MirroredContact:
+    contact_id = values.get("contact_id")
+    return MirroredContact(
+        external_id=str(values["external_id"]),
+        change_hash=str(values["hash"]),
+        fields=ContactFields.model_validate_json(str(values["fields"])),
+        contact_id=str(contact_id) if contact_id else None,
+    )

@@ -1,0 +1,109 @@
+"""The CRM adapter shape and the values it speaks in (design §8, Adapters).
+
+A CRM adapter (`CRM_ADAPTER` in `providers/<id>/sync.py`) does four things for one connection:
+pull the contacts changed since a cursor, one page at a time (the provider's modified-since search);
+upsert a contact; log a finished call on a contact; and move the contact's opportunity or deal to the
+configured stage. It speaks in the platform's field names (`ContactFields`): mapping them onto the
+provider's properties is the adapter's job, and so is translating the provider's errors into the
+engine's (`RateLimited`, `ReauthRequired`, `ConfigRequired`, `ProviderUnavailable`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from integrations.events import CallCompleted, ContactFields
+
+
+class CrmContact(BaseModel):
+    """One contact as the CRM holds it, in the platform's field names."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    external_id: str
+    fields: ContactFields
+    deleted: bool = False
+
+    @property
+    def change_hash(self) -> str:
+        """A digest of what matters to the platform: a read-back of our own write hashes the same."""
+        return fields_hash(self.fields, self.deleted)
+
+
+def fields_hash(fields: ContactFields, deleted: bool = False) -> str:
+    values = fields.model_dump()
+    # Case and spacing differences (a CRM lower-cases emails) are no change.
+    parts = [str(values[name]).strip().lower() for name in sorted(values)]
+    return hashlib.sha256("\x1f".join([*parts, "deleted" if deleted else ""]).encode()).hexdigest()[:32]
+
+
+class ContactPage(BaseModel):
+    """One page of changed contacts and the cursor to read the next page (or the next run) from."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    contacts: list[CrmContact] = Field(default_factory=list)
+    cursor: dict[str, Any]
+    # No page follows in this pass: the cursor now says "changed since" for the next run.
+    last: bool
+    # The provider's request window is nearly spent: read on after this many seconds, so that live
+    # writes (a call to log) keep their share of it.
+    wait_seconds: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MirroredContact:
+    """What we last saw (or wrote) of one CRM contact: its hash decides whether a read is a change."""
+
+    external_id: str
+    change_hash: str
+    fields: ContactFields
+    # The platform's id, when the contact is one we wrote or matched.
+    contact_id: str | None = None
+
+
+class LoggedCall(BaseModel):
+    """What logging a call left in the CRM: the note or engagement, and the deal it moved (if any)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    record_id: str
+    deal_id: str | None = None
+
+
+class CrmAdapter(Protocol):
+    """What the engine asks of a provider's CRM adapter for one connection."""
+
+    def changed_contacts(self, cursor: dict[str, Any] | None) -> ContactPage:
+        """The next page of contacts changed since the cursor (None: every contact, the initial import)."""
+        ...
+
+    def deleted_in_hint(self, hint: dict[str, Any]) -> str | None:
+        """The contact a webhook hint says was deleted (a search never finds deleted contacts)."""
+        ...
+
+    def read_contact(self, external_id: str) -> CrmContact:
+        """One contact as the CRM holds it now; `deleted` when it is gone."""
+        ...
+
+    def upsert_contact(self, fields: ContactFields, external_id: str | None) -> CrmContact:
+        """Create or update the contact (matched by email or phone when `external_id` is unknown)."""
+        ...
+
+    def delete_contact(self, external_id: str) -> None:
+        """Delete the contact; one that is already gone is no error."""
+        ...
+
+    def log_call(self, external_id: str, call: CallCompleted) -> str:
+        """Log the call on the contact (a note or a call engagement); returns the record's id."""
+        ...
+
+    def move_deal(self, external_id: str, call: CallCompleted) -> str | None:
+        """Move (or open) the contact's opportunity or deal into the configured stage for this call;
+        None when the connection's config maps no stage for it. A stage or pipeline the CRM no longer
+        has raises ConfigRequired naming it."""
+        ...
