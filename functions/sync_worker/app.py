@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from integrations import snapstart
 from integrations.config import Settings
 from integrations.container import Container
 from integrations.events import AgencyPlanChanged, AppointmentDeleted, AppointmentUpserted
@@ -25,6 +26,21 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 # Built once per container; a missing variable fails here, at cold start, naming it.
 container = Container(Settings.from_env())
 counter = EmfCounter()
+
+
+def _warm() -> None:
+    """Before a SnapStart snapshot: import and load what a job needs (no AWS client yet)."""
+    import integrations.sync.worker  # noqa: F401
+
+    _ = container.catalog
+
+
+def _restore() -> None:
+    worker.cache_clear()
+    container.forget_connections()
+
+
+snapstart.register(warm=_warm, restore=_restore)
 
 
 @cache
