@@ -13,7 +13,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from integrations import snapstart
 from integrations.config import Settings
 from integrations.container import Container
-from integrations.events import AgencyPlanChanged, AppointmentDeleted, AppointmentUpserted
 from integrations.metrics import SYNC_JOBS, EmfCounter, counted
 from integrations.observability import get_logger
 from integrations.sync.jobs import SyncJob
@@ -30,6 +29,7 @@ counter = EmfCounter()
 
 def _warm() -> None:
     """Before a SnapStart snapshot: import and load what a job needs (no AWS client yet)."""
+    import integrations.events
     import integrations.sync.worker  # noqa: F401
 
     _ = container.catalog
@@ -66,6 +66,9 @@ def platform_event(event: dict[str, Any]) -> dict[str, str]:
 
     Raising makes EventBridge retry the event (its rule's retry policy, then its dead-letter queue):
     every step here is idempotent, so a retry changes nothing that already happened."""
+    # Here, not at module scope: an SQS batch of sync jobs never builds the platform's event models.
+    from integrations.events import AgencyPlanChanged, AppointmentDeleted, AppointmentUpserted
+
     detail_type = event.get("detail-type")
     detail = event.get("detail") or {}
     if detail_type == AgencyPlanChanged.detail_type:
