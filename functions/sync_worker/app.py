@@ -15,9 +15,9 @@ from integrations.config import Settings
 from integrations.container import Container
 from integrations.metrics import SYNC_JOBS, EmfCounter, counted
 from integrations.observability import get_logger
-from integrations.sync.jobs import SyncJob
 
 if TYPE_CHECKING:
+    from integrations.sync.jobs import SyncJob
     from integrations.sync.worker import SyncWorker
 
 logger = get_logger("sync_worker")
@@ -30,6 +30,7 @@ counter = EmfCounter()
 def _warm() -> None:
     """Before a SnapStart snapshot: import and load what a job needs (no AWS client yet)."""
     import integrations.events
+    import integrations.sync.jobs
     import integrations.sync.worker  # noqa: F401
 
     _ = container.catalog
@@ -50,6 +51,8 @@ def worker() -> SyncWorker:
 
 
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    from integrations.sync.jobs import SyncJob  # pydantic: loaded by the first job, or before the snapshot
+
     job = SyncJob.model_validate_json(record.body)
     logger.append_keys(connection_id=job.connection_id, provider=job.provider, job_kind=job.kind.value)
     # Every job counts here; the token manager counts the refreshes themselves (TokenRefreshes).

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-RUNS = 7
+RUNS = 9
 # Function folder → its sample event (events/), the first request measured.
 FUNCTIONS = {
     "connectors": "connectors_get_me.json",
