@@ -9,6 +9,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from portal_routes import agency, connections, context, integrations, me, openapi, sync
 
+from integrations import snapstart
 from integrations.api.errors import register_error_handlers
 from integrations.config import Settings
 from integrations.container import Container
@@ -16,7 +17,23 @@ from integrations.observability import get_logger
 
 logger = get_logger("connectors")
 # Built once per container; a missing variable fails here, at cold start, naming it.
-context.use(Container(Settings.from_env()))
+container = Container(Settings.from_env())
+context.use(container)
+
+
+def _warm() -> None:
+    """Before a SnapStart snapshot: import and load what a request needs (no AWS client yet)."""
+    import integrations.portal.service  # noqa: F401
+
+    _ = container.catalog
+
+
+def _restore() -> None:
+    container.forget_connections()
+    context.use(container)
+
+
+snapstart.register(warm=_warm, restore=_restore)
 app = APIGatewayHttpResolver(enable_validation=True)
 for router in (
     me.router,

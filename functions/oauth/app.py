@@ -13,6 +13,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from oauth_routes import agency_apps, browser, connect, context, start
 
+from integrations import snapstart
 from integrations.api.errors import register_error_handlers
 from integrations.config import Settings
 from integrations.container import Container
@@ -20,7 +21,23 @@ from integrations.observability import get_logger
 
 logger = get_logger("oauth")
 # Built once per container; a missing variable fails here, at cold start, naming it.
-context.use(Container(Settings.from_env()))
+container = Container(Settings.from_env())
+context.use(container)
+
+
+def _warm() -> None:
+    """Before a SnapStart snapshot: import and load what a request needs (no AWS client yet)."""
+    import integrations.oauth.service  # noqa: F401
+
+    _ = container.catalog
+
+
+def _restore() -> None:
+    container.forget_connections()
+    context.use(container)
+
+
+snapstart.register(warm=_warm, restore=_restore)
 app = APIGatewayHttpResolver(enable_validation=True)
 for router in (start.router, browser.router, connect.router, agency_apps.router):
     app.include_router(router)

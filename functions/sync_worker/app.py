@@ -10,21 +10,14 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from integrations import snapstart
 from integrations.config import Settings
 from integrations.container import Container
-from integrations.events import (
-    AgencyPlanChanged,
-    AppointmentDeleted,
-    AppointmentUpserted,
-    CallCompleted,
-    ContactDeleted,
-    ContactUpserted,
-)
 from integrations.metrics import SYNC_JOBS, EmfCounter, counted
 from integrations.observability import get_logger
-from integrations.sync.jobs import SyncJob
 
 if TYPE_CHECKING:
+    from integrations.sync.jobs import SyncJob
     from integrations.sync.worker import SyncWorker
 
 logger = get_logger("sync_worker")
@@ -34,6 +27,23 @@ container = Container(Settings.from_env())
 counter = EmfCounter()
 
 
+def _warm() -> None:
+    """Before a SnapStart snapshot: import and load what a job needs (no AWS client yet)."""
+    import integrations.events
+    import integrations.sync.jobs
+    import integrations.sync.worker  # noqa: F401
+
+    _ = container.catalog
+
+
+def _restore() -> None:
+    worker.cache_clear()
+    container.forget_connections()
+
+
+snapstart.register(warm=_warm, restore=_restore)
+
+
 @cache
 def worker() -> SyncWorker:
     # Built on the first job: an invocation for a platform event never builds the sync engine.
@@ -41,6 +51,8 @@ def worker() -> SyncWorker:
 
 
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    from integrations.sync.jobs import SyncJob  # pydantic: loaded by the first job, or before the snapshot
+
     job = SyncJob.model_validate_json(record.body)
     logger.append_keys(connection_id=job.connection_id, provider=job.provider, job_kind=job.kind.value)
     # Every job counts here; the token manager counts the refreshes themselves (TokenRefreshes).
@@ -57,6 +69,16 @@ def platform_event(event: dict[str, Any]) -> dict[str, str]:
 
     Raising makes EventBridge retry the event (its rule's retry policy, then its dead-letter queue):
     every step here is idempotent, so a retry changes nothing that already happened."""
+    # Here, not at module scope: an SQS batch of sync jobs never builds the platform's event models.
+    from integrations.events import (
+        AgencyPlanChanged,
+        AppointmentDeleted,
+        AppointmentUpserted,
+        CallCompleted,
+        ContactDeleted,
+        ContactUpserted,
+    )
+
     detail_type = event.get("detail-type")
     detail = event.get("detail") or {}
     if detail_type == AgencyPlanChanged.detail_type:

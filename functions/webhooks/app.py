@@ -8,25 +8,45 @@ imports the Google client libraries, requests-oauthlib or caldav.
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from integrations import snapstart
 from integrations.config import Settings
 from integrations.container import Container
-from integrations.domain.connection import utcnow
+from integrations.domain.clock import utcnow
 from integrations.metrics import EmfCounter, count_webhook
 from integrations.observability import get_logger
 from integrations.webhooks.errors import MalformedPayload
-from integrations.webhooks.receiver import NOT_FOUND, WebhookAnswer, WebhookReceiver, receives_pushes
 from integrations.webhooks.request import from_http_api_event
+
+if TYPE_CHECKING:
+    from integrations.webhooks.receiver import WebhookAnswer, WebhookReceiver
 
 logger = get_logger("webhooks")
 counter = EmfCounter()
 # Built once per container; a missing variable fails here, at cold start, naming it.
 settings = Settings.from_env()
 container = Container(settings)
+
+
+def _warm() -> None:
+    """Before a SnapStart snapshot: import and load what a request needs (no AWS client yet)."""
+    import integrations.webhooks.receiver  # noqa: F401
+
+    _ = container.catalog
+
+
+def _restore() -> None:
+    receiver.cache_clear()
+    container.forget_connections()
+
+
+# The receiver, its plug-ins and the catalog (pydantic models) load on the first request, or before
+# the snapshot under SnapStart: the module scope holds only the settings and the container.
+snapstart.register(warm=_warm, restore=_restore)
 
 
 @cache
@@ -57,6 +77,8 @@ def _response(answer: WebhookAnswer) -> dict[str, Any]:
 )
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """API Gateway HTTP API (payload v2) in, a proxy answer out."""
+    from integrations.webhooks.receiver import NOT_FOUND, WebhookAnswer, receives_pushes
+
     provider = _provider(event)
     if not receives_pushes(provider):
         return _response(NOT_FOUND)

@@ -246,6 +246,28 @@ def test_sam_translates_functions_routes_and_event_sources(translated: dict[str,
     assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["PlatformEventsDeadLetterQueue", "Arn"]}
 
 
+def test_every_function_resumes_from_a_snapshot_and_is_called_through_its_alias(
+    translated: dict[str, Any],
+) -> None:
+    resources = translated["Resources"]
+    functions_ = {lid for lid, r in resources.items() if r["Type"] == "AWS::Lambda::Function"}
+    aliases = {lid: r["Properties"] for lid, r in resources.items() if r["Type"] == "AWS::Lambda::Alias"}
+    alias_of = {props["FunctionName"]["Ref"]: lid for lid, props in aliases.items()}
+
+    for lid in functions_:
+        assert resources[lid]["Properties"]["SnapStart"] == {"ApplyOn": "PublishedVersions"}, lid
+        assert aliases[alias_of[lid]]["Name"] == "live", lid
+    alias_refs = [{"Ref": alias} for alias in aliases]
+    # Every invoker (routes, schedule, bus rule, queue) reaches a published version, never $LATEST.
+    for r in resources.values():
+        if r["Type"] == "AWS::Lambda::Permission":
+            assert r["Properties"]["FunctionName"] in alias_refs, r
+        if r["Type"] == "AWS::Lambda::EventSourceMapping":
+            assert r["Properties"]["FunctionName"] in alias_refs, r
+        if r["Type"] == "AWS::Events::Rule":
+            assert all(target["Arn"] in alias_refs for target in r["Properties"]["Targets"]), r
+
+
 def test_translated_template_has_no_circular_dependency(translated: dict[str, Any]) -> None:
     assert dependency_cycle(translated) is None
 
@@ -276,7 +298,8 @@ def test_api_integrations_match_the_route_events(
     for route in http_routes(template):
         operation = body["paths"][route.path][route.method.lower()]
         uri = operation["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
-        assert uri.endswith(f":function:{function_names[route.function]}/invocations"), route
+        # SnapStart runs published versions only: the API calls the alias, never $LATEST.
+        assert uri.endswith(f":function:{function_names[route.function]}:live/invocations"), route
         expected_security: list[dict[str, list[str]]] = [
             {"NONE" if route.auth == "none" else "PortalJwt": []}
         ]

@@ -15,7 +15,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from integrations.config import Settings, TokenStorage
-from integrations.domain.connection import Connection, utcnow
+from integrations.domain.clock import utcnow
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from integrations.connections.apply import ConnectionTransitions, SyncState
     from integrations.connections.connect import Connector
     from integrations.connections.disconnect import Disconnector
+    from integrations.domain.connection import Connection
     from integrations.domain.credentials import AppCredentials, Credentials
     from integrations.events import PlatformEvent
     from integrations.metrics import Counter
@@ -67,6 +68,19 @@ class Container:
     def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.settings = settings
         self.clock = clock
+
+    def forget_connections(self) -> None:
+        """Drop every AWS client and the adapters holding one; the next use builds them afresh.
+
+        After a SnapStart restore, clients made before the snapshot would share pooled connections
+        and the snapshot's credentials across every environment resumed from it.
+        """
+        from integrations import aws
+
+        aws.reset_clients()
+        for name, value in vars(type(self)).items():
+            if isinstance(value, cached_property) and name != "catalog":
+                self.__dict__.pop(name, None)
 
     # --- stores (store/) ---
 

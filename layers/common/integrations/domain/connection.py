@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from integrations.domain.access import Level
+from integrations.domain.clock import utcnow as _utcnow
+
+# Callers import the clock from here too; it lives in domain/clock.py, which needs no pydantic.
+utcnow = _utcnow
 
 
 class PortalStatus(StrEnum):
@@ -79,10 +83,6 @@ class StatusChange(BaseModel):
     @property
     def is_recovery(self) -> bool:
         return self.before is PortalStatus.ERROR and self.after is not PortalStatus.ERROR
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class Connection(BaseModel):

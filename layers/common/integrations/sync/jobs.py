@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from integrations.domain.connection import utcnow
+from integrations.domain.clock import utcnow
 
 
 class JobKind(StrEnum):
