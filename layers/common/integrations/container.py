@@ -10,7 +10,7 @@ container (or replace one of its cached adapters) to swap in fakes.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from integrations.store.signing_keys import KmsSigningKeyBox
     from integrations.store.vault import TokenVault
     from integrations.sync.appointments import AppointmentPusher
+    from integrations.sync.availability import AvailabilityService
     from integrations.sync.controls import SyncControls
     from integrations.sync.push_existing import PushExisting
     from integrations.sync.pushing import PushSteps
@@ -381,6 +382,20 @@ class Container:
             ),
             announce=lambda connection, pushed: self.announce(appointment_pushed(connection, pushed)),
             clock=self.clock,
+        )
+
+    @cached_property
+    def availability(self) -> AvailabilityService:
+        from integrations.sync.availability import AvailabilityService
+        from integrations.sync.intervals import DEFAULT_INTERVAL_MINUTES
+
+        return AvailabilityService(
+            connections=self.connections,
+            calendars=self.provider_calendars,
+            mirror=self.mirror,
+            appointments=self.appointments,
+            clock=self.clock,
+            default_interval=timedelta(minutes=DEFAULT_INTERVAL_MINUTES),
         )
 
     @cached_property
