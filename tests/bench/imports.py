@@ -10,7 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = 7
-FUNCTIONS = ["connectors", "oauth", "webhooks", "sync_scheduler", "sync_worker"]
+FUNCTIONS = ["connectors", "oauth", "internal", "webhooks", "sync_scheduler", "sync_worker"]
 ENV = {
     **os.environ,
     "AWS_DEFAULT_REGION": "us-east-1",

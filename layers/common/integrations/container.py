@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from integrations.store.vault import TokenVault
     from integrations.sync.appointments import AppointmentPusher
     from integrations.sync.availability import AvailabilityService
+    from integrations.sync.booking import BookingService
     from integrations.sync.controls import SyncControls
     from integrations.sync.push_existing import PushExisting
     from integrations.sync.pushing import PushSteps
@@ -396,6 +397,24 @@ class Container:
             appointments=self.appointments,
             clock=self.clock,
             default_interval=timedelta(minutes=DEFAULT_INTERVAL_MINUTES),
+        )
+
+    @cached_property
+    def bookings(self) -> BookingService:
+        from integrations import aws
+        from integrations.store.bookings import DynamoBookingLedger, slot_pk
+        from integrations.sync.booking import BookingService
+
+        return BookingService(
+            connections=self.connections,
+            calendars=self.provider_calendars,
+            ledger=DynamoBookingLedger(aws.dynamodb(), self.settings.state_table_name),
+            pusher=self.appointment_pusher,
+            pushes=self.mirror,
+            appointments=self.appointments,
+            enqueue=self.jobs.send_many,
+            slot_key=slot_pk,
+            clock=self.clock,
         )
 
     @cached_property

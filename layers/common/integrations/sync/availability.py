@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 from typing import Protocol
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from integrations.domain.connection import Connection, PortalStatus
 from integrations.events import AppointmentOwner, AppointmentUpserted
@@ -291,10 +291,14 @@ def window_of(
     working_hours: Iterable[tuple[int, int, int]] = (),
 ) -> Window:
     """A Window from request values (ValueError on a bad one)."""
+    try:
+        zone = ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {time_zone!r}") from None
     return Window(
         start=start.astimezone(UTC),
         end=end.astimezone(UTC),
-        zone=ZoneInfo(time_zone),
+        zone=zone,
         slot_minutes=slot_minutes,
         working_hours=tuple(WorkingPeriod(*period) for period in working_hours),
     )

@@ -1,0 +1,28 @@
+"""Internal API for the platform (AWS_IAM): availability and bookings during calls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from internal_routes import availability, bookings, context
+
+from integrations.api.errors import register_error_handlers
+from integrations.config import Settings
+from integrations.container import Container
+from integrations.observability import get_logger
+
+logger = get_logger("internal")
+# Built once per container; a missing variable fails here, at cold start, naming it.
+context.use(Container(Settings.from_env()))
+app = APIGatewayHttpResolver(enable_validation=True)
+for router in (availability.router, bookings.router):
+    app.include_router(router)
+register_error_handlers(app, logger)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)
