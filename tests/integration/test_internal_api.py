@@ -3,7 +3,9 @@ validated, answers shaped (DynamoDB in moto)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -18,6 +20,7 @@ from tests.support.events import body_of, claims, http_event
 from tests.support.functions import load_handler
 from tests.support.lambda_context import LambdaContextStub
 
+EVENTS = Path(__file__).resolve().parents[2] / "events"
 START = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
 OWNER = {"kind": "client_user", "agency_id": "agency-1", "client_id": "client-a", "user_id": "user-1"}
 IAM = {
@@ -152,3 +155,22 @@ def test_a_booking_without_a_calendar_says_so(internal: ModuleType) -> None:
 
     assert answer["statusCode"] == 409
     assert body_of(answer)["code"] == "no_calendar"
+
+
+def test_the_availability_sample_event_is_answered(internal: ModuleType) -> None:
+    event = json.loads((EVENTS / "internal_availability.json").read_text())
+
+    answer: dict[str, Any] = internal.handler(event, LambdaContextStub())
+
+    assert answer["statusCode"] == 200, answer
+    # 09:00-17:00 New York on a day with nothing booked: sixteen half-hour slots.
+    assert len(body_of(answer)["free"]) == 16
+
+
+def test_the_booking_sample_event_reaches_the_booking_rules(internal: ModuleType) -> None:
+    event = json.loads((EVENTS / "internal_booking.json").read_text())
+
+    answer: dict[str, Any] = internal.handler(event, LambdaContextStub())
+
+    # No calendar is linked in an empty world: the sample's body passed validation.
+    assert (answer["statusCode"], body_of(answer)["code"]) == (409, "no_calendar")
