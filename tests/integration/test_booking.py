@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import threading
 import uuid
@@ -146,6 +147,37 @@ def test_twenty_concurrent_bookings_for_one_slot_make_one_event(
     assert statuses == [201] + [409] * 19
     assert {code for status, code, _ in outcomes if status == 409} == {"slot_taken"}
     assert len(world.events()) == 1
+
+
+def test_concurrent_bookings_of_overlapping_slots_never_double_book(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Eight half-hour bookings starting ten minutes apart, all at once: each overlaps its neighbours.
+    requests = [
+        world.request(
+            start=world.slot + timedelta(minutes=10 * n), end=world.slot + timedelta(minutes=10 * n + 30)
+        )
+        for n in range(8)
+    ]
+    together = threading.Barrier(len(requests))
+    asked = GoogleCalendarAdapter.free_busy
+
+    def free_busy_together(adapter: GoogleCalendarAdapter, *args: Any) -> FreeBusy:
+        answer = asked(adapter, *args)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            together.wait(timeout=0.3)
+        return answer
+
+    monkeypatch.setattr(GoogleCalendarAdapter, "free_busy", free_busy_together)
+
+    with ThreadPoolExecutor(max_workers=len(requests)) as pool:
+        outcomes = list(pool.map(lambda r: _outcome(world, r), requests))
+
+    booked = sorted((o[2].start, o[2].end) for o in outcomes if o[0] == 201)
+    assert booked, outcomes
+    assert all(earlier[1] <= later[0] for earlier, later in itertools.pairwise(booked))
+    assert {(s, c) for s, c, _ in outcomes if s != 201} == {(409, "slot_taken")}
+    assert len(world.events()) == len(booked)
 
 
 def test_a_slot_the_person_filled_in_their_calendar_is_refused_with_the_block(world: World) -> None:

@@ -402,7 +402,7 @@ class Container:
     @cached_property
     def bookings(self) -> BookingService:
         from integrations import aws
-        from integrations.store.bookings import DynamoBookingLedger, slot_pk
+        from integrations.store.bookings import DynamoBookingLedger, owner_lock_pk, slot_pk
         from integrations.sync.booking import BookingService
 
         return BookingService(
@@ -414,6 +414,7 @@ class Container:
             appointments=self.appointments,
             enqueue=self.jobs.send_many,
             slot_key=slot_pk,
+            lock_key=owner_lock_pk,
             clock=self.clock,
         )
 

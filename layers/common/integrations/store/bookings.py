@@ -4,11 +4,13 @@
 |------------|-------------------------------------------------------|------------------------------------|
 | booking    | `BOOKING#<agency>#<sha256(idempotency key)>`          | state, request fingerprint, answer |
 | slot claim | `SLOT#<agency>#<connection>#<calendar>#<start>#<end>` | holder (the booking's id), expiry  |
+| owner lock | `BOOKLOCK#<owner's projection key>`                   | holder (the booking's id), expiry  |
 
 A booking record is `pending` while its request runs and `done` with the answer after; a pending
 record whose lease ran out (the function died) is taken over. A slot claim is a conditional put: of
 two requests for one slot of one calendar, only one gets past it, and it stays claimed for a few
-minutes, until the provider's free/busy shows the event written. Expiry is decided by the stored time,
+minutes, until the provider's free/busy shows the event written. An owner lock is a slot claim over
+the whole person, held for the seconds of one check-and-write. Expiry is decided by the stored time,
 never by whether TTL has run yet.
 """
 
@@ -23,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from integrations.domain.errors import DependencyUnavailable
+from integrations.events import AppointmentOwner
+from integrations.store.appointments import owner_pk
 from integrations.store.dynamo import from_item, is_condition_failure, to_item, to_values
 from integrations.store.errors import unavailable_on_aws_error
 
@@ -53,6 +57,10 @@ def booking_pk(agency_id: str, idempotency_key: str) -> str:
 
 def slot_pk(agency_id: str, connection_id: str, calendar_id: str, start: datetime, end: datetime) -> str:
     return f"SLOT#{agency_id}#{connection_id}#{calendar_id}#{start.isoformat()}#{end.isoformat()}"
+
+
+def owner_lock_pk(owner: AppointmentOwner) -> str:
+    return f"BOOKLOCK#{owner_pk(owner)}"
 
 
 class DynamoBookingLedger:

@@ -4,10 +4,13 @@
    with another request is refused; a key whose booking is still running answers 409.
 2. The slot is claimed on the chosen calendar with a conditional put: of concurrent requests for one
    slot, exactly one gets past this line.
-3. The slot is re-checked where the truth is, right before writing: every conflict calendar's
+3. The owner's booking lock is taken (a conditional put with a short expiry, waited for): bookings of
+   one person for different but overlapping slots check and write one after the other, so the second
+   sees the first.
+4. The slot is re-checked where the truth is, right before writing: every conflict calendar's
    free/busy at its provider, and the owner's projected appointments. Taken → 409 `slot_taken` with the
    conflicting block, and the claim is given back.
-4. The event is written through the appointment push path (the projection, then the calendar adapter:
+5. The event is written through the appointment push path (the projection, then the calendar adapter:
    Meet / Teams link on request, our id stamped, the mapping recorded for updates, deletes and echo
    suppression); the owner's other pushing calendars get it by push jobs.
 """
@@ -15,7 +18,9 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -36,6 +41,11 @@ from integrations.sync.jobs import SyncJob
 
 # A claimed slot stays claimed this long after the booking, until the provider's free/busy shows it.
 CLAIM_HOLD = timedelta(minutes=10)
+# The owner's lock outlives any check-and-write (a dead holder's lock runs out); a waiter gives up
+# after LOCK_WAIT with a retryable 503.
+LOCK_HOLD = timedelta(seconds=30)
+LOCK_WAIT = timedelta(seconds=10)
+_LOCK_POLL_SECONDS = 0.05
 MAX_LENGTH = timedelta(hours=24)
 # How far around the slot free/busy is asked, to report a conflicting block whole.
 CONTEXT = timedelta(hours=12)
@@ -159,7 +169,9 @@ class BookingService:
         appointments: AppointmentsBetween,
         enqueue: Callable[[list[SyncJob]], object],
         slot_key: Callable[[str, str, str, datetime, datetime], str],
+        lock_key: Callable[[AppointmentOwner], str],
         clock: Callable[[], datetime],
+        sleep: Callable[[float], object] = time.sleep,
     ) -> None:
         self._connections = connections
         self._calendars = calendars
@@ -169,7 +181,9 @@ class BookingService:
         self._appointments = appointments
         self._enqueue = enqueue
         self._slot_key = slot_key
+        self._lock_key = lock_key
         self._clock = clock
+        self._sleep = sleep
 
     def book(self, request: BookingRequest) -> tuple[Booking, bool]:
         """Book the slot once per idempotency key (see the module's steps); True when booked now,
@@ -210,22 +224,8 @@ class BookingService:
         if not self._ledger.claim_slot(slot, booking_id, now, max(request.end, now) + CLAIM_HOLD):
             raise _taken(request.start, request.end, "another booking is taking this slot")
         try:
-            self._recheck(request, connections, target)
-            appointment = AppointmentUpserted(
-                appointment_id=booking_id,
-                owner=owner,
-                title=request.title,
-                description=request.description,
-                start=request.start,
-                end=request.end,
-                time_zone=request.time_zone,
-                attendees=request.attendees,
-                video=request.video,
-                version=0,
-            )
-            jobs = self._pusher.upserted(appointment)
-            push = PushTarget(target.connection, target.adapter, target.calendar_id)
-            _at_provider(target.connection, lambda: self._pusher.push(push, owner, booking_id))
+            with self._owner_locked(owner, booking_id):
+                jobs = self._check_and_write(request, connections, target, booking_id)
         except BaseException:
             self._ledger.release_slot(slot, booking_id)
             raise
@@ -242,6 +242,41 @@ class BookingService:
             start=request.start,
             end=request.end,
         )
+
+    def _check_and_write(
+        self, request: BookingRequest, connections: Sequence[Connection], target: _Target, booking_id: str
+    ) -> list[SyncJob]:
+        """Re-check the slot, then project and write the booking; the push jobs for other calendars."""
+        self._recheck(request, connections, target)
+        appointment = AppointmentUpserted(
+            appointment_id=booking_id,
+            owner=request.owner,
+            title=request.title,
+            description=request.description,
+            start=request.start,
+            end=request.end,
+            time_zone=request.time_zone,
+            attendees=request.attendees,
+            video=request.video,
+            version=0,
+        )
+        jobs = self._pusher.upserted(appointment)
+        push = PushTarget(target.connection, target.adapter, target.calendar_id)
+        _at_provider(target.connection, lambda: self._pusher.push(push, request.owner, booking_id))
+        return jobs
+
+    @contextmanager
+    def _owner_locked(self, owner: AppointmentOwner, holder: str) -> Iterator[None]:
+        lock = self._lock_key(owner)
+        deadline = self._clock() + LOCK_WAIT
+        while not self._ledger.claim_slot(lock, holder, self._clock(), self._clock() + LOCK_HOLD):
+            if self._clock() >= deadline:
+                raise CalendarUnavailable("Another booking for this person is being made; retry shortly.")
+            self._sleep(_LOCK_POLL_SECONDS)
+        try:
+            yield
+        finally:
+            self._ledger.release_slot(lock, holder)
 
     def _target(self, connections: Sequence[Connection], chosen: str | None) -> _Target:
         pushing = [c for c in connections if self._calendars.pushes(c)]
