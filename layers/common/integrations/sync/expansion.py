@@ -7,6 +7,10 @@ exception hides it). Items naming a series whose master is not in the mirror (Gr
 occurrences) are plain events. Recurrences run in wall time in the master's zone (RFC 5545 §3.3.10),
 so a 09:00 weekly meeting stays at 09:00 across a DST change.
 
+The mirror's window read (store/mirror.py) returns every master and every cancelled instance, and the
+events starting near the window: an instance moved from inside the window to far outside it is not
+read, so its original time stays busy (an error towards busy, never towards free).
+
 What blocks: a live (not cancelled), opaque (busy), not declined event; all-day events only when busy,
 from local midnight to local midnight in the event's zone, or the asker's zone when it has none.
 """
