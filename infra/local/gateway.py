@@ -2,7 +2,9 @@
 
 Per request: match a route (`{param}` matches one path segment; no route answers 404 `{"message":"Not
 Found"}`; a path served only for other methods answers 405 `{"message":"Method Not Allowed"}` with
-`Allow`), run the JWT authorizer on routes that have it, build the v2 event, invoke the function and
+`Allow`), run the JWT authorizer on routes that have it and verify SigV4 signatures (the dev credentials,
+service `execute-api`) on AWS_IAM routes (403 `{"message": ...}` as API Gateway answers: unsigned, a
+JWT instead, an unknown key, a bad or expired signature), build the v2 event, invoke the function and
 map its answer back (statusCode, headers, multiValueHeaders, cookies, base64 bodies; a bare JSON value
 becomes a 200 application/json answer; a raising handler becomes 500 `{"message":"Internal Server
 Error"}`). CORS preflights and response headers follow the API's CorsConfiguration.
@@ -43,7 +45,13 @@ from werkzeug.routing import Map, Rule
 from werkzeug.security import safe_join
 from werkzeug.wrappers import Request, Response
 
-from infra.local.authorizer import UNAUTHORIZED_BODY, JwtAuthorizer, Unauthorized
+from infra.local.authorizer import (
+    UNAUTHORIZED_BODY,
+    JwtAuthorizer,
+    SignatureRefused,
+    SigV4Verifier,
+    Unauthorized,
+)
 from infra.local.dev_bus import DEFAULT_LIMIT, DevRouteError, PlatformEvents
 from infra.local.http_server import DEFAULT_REQUEST_TIMEOUT, LocalServer, printable
 from infra.local.lambda_host import FunctionNotLoaded, InvocationError
@@ -145,6 +153,10 @@ def _joined(values: Iterable[tuple[str, str]]) -> dict[str, str]:
     return joined
 
 
+def _request_id() -> str:
+    return base64.b32encode(uuid.uuid4().bytes).decode()[:16]
+
+
 def build_event(
     request: Request,
     route: Route,
@@ -153,6 +165,7 @@ def build_event(
     *,
     account_id: str,
     api_id: str,
+    iam: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The API Gateway HTTP API payload v2.0 event for `request` on `route`."""
     headers = _joined((name.lower(), value) for name, value in request.headers.items())
@@ -186,7 +199,7 @@ def build_event(
                 "sourceIp": source_ip,
                 "userAgent": headers.get("user-agent", ""),
             },
-            "requestId": base64.b32encode(uuid.uuid4().bytes).decode()[:16],
+            "requestId": _request_id(),
             "routeKey": route_key,
             "stage": "$default",
             "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
@@ -215,6 +228,8 @@ def build_event(
             event["body"] = text
     if claims is not None:
         event["requestContext"]["authorizer"] = {"jwt": {"claims": dict(claims), "scopes": None}}
+    if iam is not None:
+        event["requestContext"]["authorizer"] = {"iam": dict(iam)}
     return event
 
 
@@ -367,6 +382,7 @@ class Gateway:
         health: HealthState | None = None,
         log_requests: bool = False,
         platform_events: PlatformEvents | None = None,
+        sigv4: SigV4Verifier | None = None,
     ) -> None:
         for route in routes:
             if route.path.startswith(LOCAL_PREFIXES):
@@ -382,6 +398,8 @@ class Gateway:
         self.log_requests = log_requests
         # None: the platform's dev routes are not served (404), as when the stack has no bus.
         self.platform_events = platform_events
+        # None: AWS_IAM routes refuse every call (no credentials are known to sign with).
+        self.sigv4 = sigv4
         rules = []
         for index, route in enumerate(self.routes):
             methods = None if route.method == "ANY" else [route.method]
@@ -508,12 +526,22 @@ class Gateway:
             return _json(NOT_FOUND_BODY, 404)
         route = self.routes[index]
         claims: dict[str, str] | None = None
+        iam: dict[str, Any] | None = None
         if route.auth == "jwt":
             try:
                 claims = self.authorizer.authorize(request.headers.get("Authorization")).claims
             except Unauthorized as exc:
                 return _json(UNAUTHORIZED_BODY, 401, {"www-authenticate": exc.www_authenticate})
-        event = build_event(request, route, arguments, claims, account_id=self.account_id, api_id=self.api_id)
+        elif route.auth == "iam":
+            try:
+                iam = self._signer(request)
+            except SignatureRefused as exc:
+                # API Gateway's AWS_IAM answer: 403 with its message, the function never runs.
+                headers = {"x-amzn-errortype": "ForbiddenException", "apigw-requestid": _request_id()}
+                return _json({"message": exc.message}, 403, headers)
+        event = build_event(
+            request, route, arguments, claims, account_id=self.account_id, api_id=self.api_id, iam=iam
+        )
         request_id = event["requestContext"]["requestId"]
         try:
             result = self.invoke(route.function, event)
@@ -523,6 +551,20 @@ class Gateway:
             response = _json(INTERNAL_ERROR_BODY, 500)
         response.headers["apigw-requestid"] = request_id
         return response
+
+    def _signer(self, request: Request) -> dict[str, Any]:
+        """The SigV4 signer of an AWS_IAM route's call, verified against the dev credentials."""
+        if self.sigv4 is None:
+            raise SignatureRefused("Forbidden")
+        raw_uri = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or request.path
+        return self.sigv4.verify(
+            request.method,
+            raw_uri.split("?", 1)[0] or request.path,
+            request.environ.get("QUERY_STRING", ""),
+            {name: value for name, value in request.headers.items()},
+            request.get_data(cache=True),
+            time.time(),
+        )
 
     def _preflight(self, request: Request) -> Response:
         assert self.cors is not None

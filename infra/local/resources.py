@@ -264,7 +264,8 @@ class Route:
     method: str
     path: str
     function: str
-    auth: Literal["jwt", "none"]
+    # "iam": AWS_IAM (SigV4-signed calls of the platform); "jwt": the portal's JWT authorizer.
+    auth: Literal["jwt", "iam", "none"]
     event: str
 
 
@@ -371,7 +372,7 @@ def _merged_function_properties(template: Mapping[str, Any], properties: Mapping
     return merged
 
 
-def _route_auth(template: Mapping[str, Any], properties: Mapping[str, Any]) -> Literal["jwt", "none"]:
+def _route_auth(template: Mapping[str, Any], properties: Mapping[str, Any]) -> Literal["jwt", "iam", "none"]:
     authorizer = (properties.get("Auth") or {}).get("Authorizer")
     if authorizer == "NONE":
         return "none"
@@ -384,6 +385,12 @@ def _route_auth(template: Mapping[str, Any], properties: Mapping[str, Any]) -> L
     name = authorizer or auth.get("DefaultAuthorizer")
     if name is None:
         return "none"
+    if name == "AWS_IAM":
+        if not auth.get("EnableIamAuthorizer"):
+            raise TemplateError(
+                f"route {properties.get('Path')} uses AWS_IAM, but the API does not set EnableIamAuthorizer"
+            )
+        return "iam"
     definition = (auth.get("Authorizers") or {}).get(name)
     if definition is None or "JwtConfiguration" not in definition:
         raise TemplateError(

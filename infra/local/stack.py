@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from infra.local import resources as template_resources
-from infra.local.authorizer import JwtAuthorizer
+from infra.local.authorizer import DevCredentials, JwtAuthorizer, SigV4Verifier
 from infra.local.dev_bus import EventLog, PlatformEvents, create_tap, platform_detail_types
 from infra.local.event_sources import (
     EventSources,
@@ -70,6 +70,11 @@ FAKE_CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "local",
     "AWS_SESSION_TOKEN": "local",
 }
+# Who may call the AWS_IAM routes (/internal/*) locally: a SigV4 signature by the dev credentials,
+# service `execute-api`, the stack's region (acting as the platform).
+DEV_CREDENTIALS = DevCredentials(
+    access_key=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"], secret_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]
+)
 
 
 class StartError(RuntimeError):
@@ -281,6 +286,9 @@ class LocalStack:
             health=self.health,
             log_requests=self.log_requests,
             platform_events=self.platform_events,
+            sigv4=SigV4Verifier(
+                [DEV_CREDENTIALS], region=self.resources.region, account_id=self.resources.account_id
+            ),
         )
         switch.target = self.gateway
         self.event_sources.start()

@@ -29,6 +29,7 @@ RUNS = 9
 FUNCTIONS = {
     "connectors": "connectors_get_me.json",
     "oauth": "oauth_start.json",
+    "internal": "internal_availability.json",
     "webhooks": "webhook_ghl.json",
     "sync_scheduler": "sync_scheduler_tick.json",
     "sync_worker": "sync_worker_sqs_batch.json",

@@ -69,6 +69,14 @@ def test_the_gateways_401_is_documented_as_api_gateway_sends_it(api: Api) -> Non
     documented("GET", "/me", answer)
 
 
+@pytest.mark.parametrize("path", ["/internal/availability", "/internal/bookings"])
+def test_internal_routes_document_the_gateways_403(api: Api, path: str) -> None:
+    answer = api.call("POST", path, identity=ADMIN, json={"agency_id": "contract-agency"})
+
+    assert answer.status_code == 403
+    documented("POST", path, answer)
+
+
 def test_authorize_and_callback_document_their_redirects_and_error_pages(api: Api) -> None:
     no_session = api.call("GET", "/oauth/google_calendar/authorize")
     no_state = api.call("GET", "/oauth/google_calendar/callback")
@@ -164,30 +172,41 @@ _ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429"]
 
 # Bounded and derandomized: a fixed seed, a few examples per operation, every check on; the stateful
 # phase (long call chains) is left to manual runs.
-CONTRACT = schemathesis.openapi.from_path(
-    TARGET,
-    config=SchemathesisConfig.from_dict(
-        {
-            "seed": 20261201,
-            "generation": {"max-examples": 6, "deterministic": True, "database": "none"},
-            "checks": {"enabled": True, "positive_data_acceptance": {"expected-statuses": _ACCEPTED}},
-            "phases": {"stateful": {"enabled": False}},
-            "operations": [
-                {
-                    "include-method": method,
-                    "include-path": path,
-                    "checks": {"positive_data_acceptance": {"expected-statuses": [*_ACCEPTED, *statuses]}},
-                }
-                for (method, path), statuses in _DATA_DEPENDENT_STATUSES.items()
-            ],
-        }
-    ),
-).exclude(
-    # The browser's half of the OAuth round trip takes only a session or state minted by `start`:
-    # anything generated is (rightly) refused, so the fuzz would only report that. Their documented
-    # answers (302, the 400 page) are checked above, in
-    # test_authorize_and_callback_document_their_redirects_and_error_pages.
-    path_regex=r"^/oauth/\{provider\}/(authorize|callback)$",
+CONTRACT = (
+    schemathesis.openapi.from_path(
+        TARGET,
+        config=SchemathesisConfig.from_dict(
+            {
+                "seed": 20261201,
+                "generation": {"max-examples": 6, "deterministic": True, "database": "none"},
+                "checks": {"enabled": True, "positive_data_acceptance": {"expected-statuses": _ACCEPTED}},
+                "phases": {"stateful": {"enabled": False}},
+                "operations": [
+                    {
+                        "include-method": method,
+                        "include-path": path,
+                        "checks": {
+                            "positive_data_acceptance": {"expected-statuses": [*_ACCEPTED, *statuses]}
+                        },
+                    }
+                    for (method, path), statuses in _DATA_DEPENDENT_STATUSES.items()
+                ],
+            }
+        ),
+    )
+    .exclude(
+        # The browser's half of the OAuth round trip takes only a session or state minted by `start`:
+        # anything generated is (rightly) refused, so the fuzz would only report that. Their documented
+        # answers (302, the 400 page) are checked above, in
+        # test_authorize_and_callback_document_their_redirects_and_error_pages.
+        path_regex=r"^/oauth/\{provider\}/(authorize|callback)$",
+    )
+    .exclude(
+        # The platform's routes take SigV4 signatures, never the fuzz's portal JWTs: every case would be
+        # the gateway's 403. That answer is checked above (test_internal_routes_document_the_gateways_403),
+        # signed calls in test_internal_api_e2e.py.
+        path_regex=r"^/internal/",
+    )
 )
 
 

@@ -16,6 +16,7 @@ from tests.support.functions import load_handler
 FUNCTIONS = {
     "connectors": "integrations.portal.service",
     "oauth": "integrations.oauth.service",
+    "internal": "integrations.sync.booking",
     "webhooks": "integrations.webhooks.receiver",
     "sync_scheduler": "integrations.sync.scheduler",
     "sync_worker": "integrations.sync.worker",

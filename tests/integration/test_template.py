@@ -211,6 +211,7 @@ def test_sam_translates_functions_routes_and_event_sources(translated: dict[str,
     assert lambdas == {
         "OAuthFunction",
         "ConnectorsFunction",
+        "InternalFunction",
         "WebhooksFunction",
         "SyncSchedulerFunction",
         "SyncWorkerFunction",
@@ -300,9 +301,8 @@ def test_api_integrations_match_the_route_events(
         uri = operation["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
         # SnapStart runs published versions only: the API calls the alias, never $LATEST.
         assert uri.endswith(f":function:{function_names[route.function]}:live/invocations"), route
-        expected_security: list[dict[str, list[str]]] = [
-            {"NONE" if route.auth == "none" else "PortalJwt": []}
-        ]
+        scheme = {"none": "NONE", "iam": "AWS_IAM", "jwt": "PortalJwt"}[route.auth]
+        expected_security: list[dict[str, list[str]]] = [{scheme: []}]
         assert operation["security"] == expected_security, route
 
 
@@ -315,6 +315,13 @@ def test_only_oauth_redirects_webhooks_and_the_openapi_document_are_public(templ
         ("POST", "/webhooks/{provider}"),
         ("GET", "/openapi.json"),
     }
+
+
+def test_only_the_platforms_internal_routes_take_iam_signatures(template: dict[str, Any]) -> None:
+    iam = {(r.method, r.path) for r in http_routes(template) if r.auth == "iam"}
+
+    assert iam == {("POST", "/internal/availability"), ("POST", "/internal/bookings")}
+    assert {r.function for r in http_routes(template) if r.auth == "iam"} == {"InternalFunction"}
 
 
 def test_jwt_authorizer_and_cors_come_from_parameters(translated: dict[str, Any]) -> None:
@@ -341,6 +348,7 @@ def test_every_function_has_its_code_folder_and_app_handler(template: dict[str, 
     assert {spec.name for spec in specs.values()} == {
         "oauth",
         "connectors",
+        "internal",
         "webhooks",
         "sync_scheduler",
         "sync_worker",
@@ -455,7 +463,7 @@ def test_sync_worker_polls_only_its_own_queue(translated: dict[str, Any]) -> Non
     ("token_storage", "may_touch_token_secrets"),
     [
         ("kms", set()),
-        ("secretsmanager", {"OAuthFunction", "ConnectorsFunction", "SyncWorkerFunction"}),
+        ("secretsmanager", {"OAuthFunction", "ConnectorsFunction", "InternalFunction", "SyncWorkerFunction"}),
     ],
 )
 def test_token_secrets_are_reachable_only_with_the_secrets_manager_backend(

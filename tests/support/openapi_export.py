@@ -9,7 +9,7 @@ from integrations.api.openapi import build_document
 from tests.support.functions import ROOT, load_handler
 
 TARGET = ROOT / "functions" / "connectors" / "openapi.json"
-HTTP_FUNCTIONS = ("connectors", "oauth")
+HTTP_FUNCTIONS = ("connectors", "oauth", "internal")
 
 
 # Each function builds its container at import; the document needs the routes, never these values.
@@ -30,11 +30,11 @@ def generate() -> str:
     """The document the code describes now; public routes are those the template leaves unauthenticated."""
     for name, value in _PLACEHOLDER_SETTINGS.items():
         os.environ.setdefault(name, value)
-    public = {
-        (route.method.upper(), route.path) for route in http_routes(load_template()) if route.auth == "none"
-    }
+    routes = http_routes(load_template())
+    public = {(route.method.upper(), route.path) for route in routes if route.auth == "none"}
+    internal = frozenset((route.method.upper(), route.path) for route in routes if route.auth == "iam")
     resolvers = [load_handler(name).app for name in HTTP_FUNCTIONS]
-    return build_document(resolvers, public)
+    return build_document(resolvers, public, internal)
 
 
 def main() -> None:

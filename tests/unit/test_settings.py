@@ -76,7 +76,9 @@ def test_an_invalid_value_is_refused_by_name(name: str, value: str) -> None:
         Settings.from_env(without(**{name: value}))
 
 
-@pytest.mark.parametrize("function", ["webhooks", "sync_scheduler", "sync_worker", "oauth", "connectors"])
+@pytest.mark.parametrize(
+    "function", ["webhooks", "sync_scheduler", "sync_worker", "oauth", "connectors", "internal"]
+)
 def test_a_function_without_its_queue_url_fails_at_import(
     function: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -100,7 +100,7 @@ def check_times(event: dict[str, Any], calendar_zone: str) -> None:
 
 
 def _ruleset(master: dict[str, Any], first: datetime) -> Any:
-    from dateutil.rrule import rrulestr  # type: ignore[import-untyped]
+    from dateutil.rrule import rrulestr
 
     lines = [str(line) for line in master.get("recurrence") or []]
     try:

@@ -10,7 +10,7 @@ container (or replace one of its cached adapters) to swap in fakes.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -48,6 +48,8 @@ if TYPE_CHECKING:
     from integrations.store.signing_keys import KmsSigningKeyBox
     from integrations.store.vault import TokenVault
     from integrations.sync.appointments import AppointmentPusher
+    from integrations.sync.availability import AvailabilityService
+    from integrations.sync.booking import BookingService
     from integrations.sync.contacts import CrmSync
     from integrations.sync.controls import SyncControls
     from integrations.sync.crm_sources import ProviderCrms
@@ -406,6 +408,39 @@ class Container:
                 self.connections, self.provider_calendars, owner
             ),
             announce=lambda connection, pushed: self.announce(appointment_pushed(connection, pushed)),
+            clock=self.clock,
+        )
+
+    @cached_property
+    def availability(self) -> AvailabilityService:
+        from integrations.sync.availability import AvailabilityService
+        from integrations.sync.intervals import DEFAULT_INTERVAL_MINUTES
+
+        return AvailabilityService(
+            connections=self.connections,
+            calendars=self.provider_calendars,
+            mirror=self.mirror,
+            appointments=self.appointments,
+            clock=self.clock,
+            default_interval=timedelta(minutes=DEFAULT_INTERVAL_MINUTES),
+        )
+
+    @cached_property
+    def bookings(self) -> BookingService:
+        from integrations import aws
+        from integrations.store.bookings import DynamoBookingLedger, owner_lock_pk, slot_pk
+        from integrations.sync.booking import BookingService
+
+        return BookingService(
+            connections=self.connections,
+            calendars=self.provider_calendars,
+            ledger=DynamoBookingLedger(aws.dynamodb(), self.settings.state_table_name),
+            pusher=self.appointment_pusher,
+            pushes=self.mirror,
+            appointments=self.appointments,
+            enqueue=self.jobs.send_many,
+            slot_key=slot_pk,
+            lock_key=owner_lock_pk,
             clock=self.clock,
         )
 

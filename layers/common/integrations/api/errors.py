@@ -83,6 +83,9 @@ def problem_message(error: Any) -> str:
         return "is not valid JSON"
     if kind.endswith("_type"):
         return f"has the wrong type ({kind.removesuffix('_type')} expected)"
+    if kind == "value_error":
+        # Our own validators' words ("end must be after start"): they name the rule broken.
+        return str(error.get("msg", "")).removeprefix("Value error, ") or "is not valid"
     if kind == "extra_forbidden":
         return "is not an accepted field"
     return "is not valid"

@@ -48,12 +48,36 @@ _UNAUTHORIZED = {
     },
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/GatewayError"}}},
 }
+# The platform's internal routes: API Gateway's AWS_IAM authorizer checks the SigV4 signature.
+_SIGV4 = {
+    "type": "apiKey",
+    "name": "Authorization",
+    "in": "header",
+    "description": "AWS Signature Version 4 (service `execute-api`) by a principal allowed to invoke the "
+    "route (IAM `execute-api:Invoke`). Locally (`make dev`), signed with the dev credentials.",
+}
+_IAM_FORBIDDEN = {
+    "description": "Not the platform: API Gateway refused a missing or bad SigV4 signature (its own body, "
+    '`{"message": "Forbidden"}` or a signature message), or the function refused a call that carried no '
+    "IAM identity (`internal_only`). A portal JWT is never accepted here.",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/GatewayError"}}},
+}
+_INTERNAL_TAG = {
+    "name": "internal",
+    "description": "The platform's internal API (design §8b): IAM-authorized (SigV4), tenant ids explicit "
+    "in the body, never reachable with a portal JWT.",
+}
 # Answers without a body: no Content-Type, nothing to describe.
 _BODYLESS = {"204", "301", "302", "303", "304", "307", "308"}
 
 
-def build_document(resolvers: Iterable[APIGatewayHttpResolver], public: set[tuple[str, str]]) -> str:
-    """Merge the resolvers' schemas; `public` holds (METHOD, /path/{param}) routes without the JWT."""
+def build_document(
+    resolvers: Iterable[APIGatewayHttpResolver],
+    public: set[tuple[str, str]],
+    internal: frozenset[tuple[str, str]] = frozenset(),
+) -> str:
+    """Merge the resolvers' schemas; `public` holds (METHOD, /path/{param}) routes without the JWT,
+    `internal` the platform's routes behind AWS_IAM (SigV4) instead of the JWT."""
     from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
 
     merge = OpenAPIMerge(title=TITLE, version=VERSION, on_conflict="error")
@@ -86,9 +110,16 @@ def build_document(resolvers: Iterable[APIGatewayHttpResolver], public: set[tupl
                     if status != "415" or "requestBody" in operation
                 }
             )
+            if (method.upper(), path) in internal:
+                responses["403"] = _IAM_FORBIDDEN
+                operation["security"] = [{"SigV4": []}]
+                continue
             responses["401"] = _UNAUTHORIZED
             operation.setdefault("security", [{"PortalJwt": []}])
     merged["components"]["securitySchemes"] = {
-        "PortalJwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+        "PortalJwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+        "SigV4": _SIGV4,
     }
+    if internal:
+        merged["tags"] = [*merged.get("tags", []), _INTERNAL_TAG]
     return json.dumps(merged, indent=2, sort_keys=True) + "\n"

@@ -108,6 +108,34 @@ class AppointmentProjection:
                 return
             kwargs["ExclusiveStartKey"] = last
 
+    def between(self, owner: AppointmentOwner, start: datetime, end: datetime) -> list[AppointmentUpserted]:
+        """The owner's live appointments that meet [start, end) (availability's busy time)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :appt)",
+            "FilterExpression": "attribute_not_exists(deleted) AND start_at < :end AND end_at > :start",
+            "ExpressionAttributeValues": to_values(
+                {
+                    ":pk": owner_pk(owner),
+                    ":appt": "APPT#",
+                    # Whole seconds: widen outward so an appointment at the edge is never missed.
+                    ":start": int(start.timestamp()) - 1,
+                    ":end": int(end.timestamp()) + 1,
+                }
+            ),
+        }
+        found: list[AppointmentUpserted] = []
+        while True:
+            answer = self._page(kwargs)
+            for item in answer.get("Items", []):
+                stored = _stored(from_item(item))
+                if stored.appointment is not None:
+                    found.append(stored.appointment)
+            last = answer.get("LastEvaluatedKey")
+            if not last:
+                return found
+            kwargs["ExclusiveStartKey"] = last
+
     @_unavailable
     def count_upcoming(self, owner: AppointmentOwner, now: datetime) -> int:
         """How many upcoming appointments a replay will push (a Query with Select=COUNT, paged)."""

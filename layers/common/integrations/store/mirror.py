@@ -9,8 +9,10 @@ Layout (one partition per synced calendar, so one calendar's reads are Queries, 
 | appointment's push  | `APPT#<agency>#<appointment>` | `TO#<connection>`  | the PushedEvent JSON      |
 
 `start` is the local secondary index `ByStart`'s sort key: `T#<UTC ISO start>` for timed events,
-`D#<date>` for all-day ones and `R#` for series masters (expanded at read time), so availability over
-a window costs a Query per calendar instead of reading the calendar whole.
+`D#<date>` for all-day ones, and `R#` for what every window reads: series masters (expanded at read
+time), items without a start (cancelled instances of a series) and events longer than LONG_EVENT. So
+availability over a window costs three Queries per calendar (R#, then T# and D# ranges that start
+LONG_EVENT early) instead of reading the calendar whole.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -31,6 +34,9 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 BY_START = "ByStart"
+# Events longer than this are read by every window; shorter ones by a range starting this early.
+LONG_EVENT = timedelta(days=2)
+_LONG_DAYS = timedelta(days=2)
 # BatchGetItem takes 100 keys, BatchWriteItem 25 requests.
 _GET_BATCH = 100
 _WRITE_BATCH = 25
@@ -51,13 +57,23 @@ def appointment_pk(agency_id: str, appointment_id: str) -> str:
 
 
 def start_key(event: CalendarEvent) -> str:
-    """The ByStart sort key: series masters first, then all-day dates, then UTC instants."""
+    """The ByStart sort key: what every window reads first, then all-day dates, then UTC instants."""
     if event.recurrence:
         return f"R#{event.external_id}"
     if event.start_date is not None:
+        if event.end_date is not None and event.end_date - event.start_date > _LONG_DAYS:
+            return f"R#L#{event.external_id}"
         return f"D#{event.start_date.isoformat()}#{event.external_id}"
-    start = event.start.isoformat() if event.start is not None else ""
-    return f"T#{start}#{event.external_id}"
+    if event.start is None:
+        return f"R#S#{event.series_id or ''}#{event.external_id}"
+    if event.end is not None and event.end - event.start > LONG_EVENT:
+        return f"R#L#{event.external_id}"
+    return f"T#{_instant_key(event.start)}#{event.external_id}"
+
+
+def _instant_key(moment: datetime) -> str:
+    # ISO form in UTC: string order is time order ("+" sorts before a fraction's ".").
+    return moment.astimezone(UTC).isoformat()
 
 
 class DynamoMirror:
@@ -116,6 +132,35 @@ class DynamoMirror:
             ),
         ):
             yield _entry(item).event
+
+    def events_between(
+        self, connection_id: str, calendar_id: str, start: datetime, end: datetime
+    ) -> list[CalendarEvent]:
+        """The events that may meet [start, end): series masters and long events, plus timed and
+        all-day events starting up to LONG_EVENT before the window (three Queries on ByStart)."""
+        pk = calendar_pk(connection_id, calendar_id)
+        early = start - LONG_EVENT
+        # All-day dates are local: a day either side of the UTC window may still meet it.
+        first_day = (early - timedelta(days=1)).date().isoformat()
+        last_day = (end + timedelta(days=1)).date().isoformat()
+        ranges = [
+            ("begins_with(#start, :low)", {":low": "R#"}),
+            ("#start BETWEEN :low AND :high", {":low": f"D#{first_day}", ":high": f"D#{last_day}#\uffff"}),
+            (
+                "#start BETWEEN :low AND :high",
+                {":low": f"T#{_instant_key(early)}", ":high": f"T#{_instant_key(end)}"},
+            ),
+        ]
+        found: list[CalendarEvent] = []
+        for condition, values in ranges:
+            for item in self._query(
+                IndexName=BY_START,
+                KeyConditionExpression=f"pk = :pk AND {condition}",
+                ExpressionAttributeNames={"#start": "start"},
+                ExpressionAttributeValues=to_values({":pk": pk, **values}),
+            ):
+                found.append(_entry(item).event)
+        return found
 
     def forget_calendar(self, connection_id: str, calendar_id: str) -> int:
         """Delete a calendar's mirror (it is no longer synced); returns how many entries went."""

@@ -84,6 +84,12 @@ class ProviderCalendars:
 
         return credentials
 
+    def conflict_calendars(self, connection: Connection) -> Sequence[str]:
+        """The calendars whose busy time blocks availability: every synced one of a connection
+        that reads changes (none for one-way calendars)."""
+        spec = self._catalog.get(connection.provider) if connection.provider in self._catalog else None
+        return self.calendars(connection) if spec is not None and spec.reads_changes else []
+
     def calendars(self, connection: Connection) -> Sequence[str]:
         module = self._module(connection)
         return list(module.calendars(connection)) if module is not None else []

@@ -1,0 +1,1 @@
+"""The internal API's routes, one module per resource."""
