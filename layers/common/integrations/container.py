@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from integrations.store.leases import DynamoLeases
     from integrations.store.mirror import DynamoMirror
     from integrations.store.oauth_sessions import DynamoSessionStore
+    from integrations.store.outbox import DynamoOutbox
     from integrations.store.queue import SqsDeadLetters, SqsJobQueue
     from integrations.store.signing_keys import KmsSigningKeyBox
     from integrations.store.vault import TokenVault
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
     from integrations.sync.crm_sources import ProviderCrms
     from integrations.sync.crm_steps import CrmSteps
     from integrations.sync.jobs import SyncJob
+    from integrations.sync.notifications import Notifier
     from integrations.sync.push_existing import PushExisting
     from integrations.sync.pushing import PushSteps
     from integrations.sync.runner import SyncRunner
@@ -509,7 +511,9 @@ class Container:
             self.connections,
         )
 
-    def step_context(self, connection: Connection, spec: ProviderSpec, job: SyncJob) -> StepContext:
+    def step_context(
+        self, connection: Connection, spec: ProviderSpec, job: SyncJob, remaining_ms: Callable[[], int]
+    ) -> StepContext:
         """The ports a provider step runs with, for one job."""
         from integrations.sync.steps import StepContext
 
@@ -523,6 +527,8 @@ class Container:
             replace_stale_subscriptions=lambda: self.replace_stale_subscriptions(connection),
             save_cursor=lambda key, value: self._save_cursor(connection.id, key, value),
             clock=self.clock,
+            outbox=self.outbox,
+            remaining_ms=remaining_ms,
         )
 
     def _save_cursor(self, connection_id: str, key: str, value: object) -> None:
@@ -534,7 +540,31 @@ class Container:
         from integrations.sync.steps import StepRunner
 
         return StepRunner(
-            connections=self.sync_state, catalog=self.catalog, context=self.step_context, clock=self.clock
+            connections=self.sync_state,
+            catalog=self.catalog,
+            context=self.step_context,
+            leases=self.leases_for("deliver"),
+            clock=self.clock,
+        )
+
+    @cached_property
+    def outbox(self) -> DynamoOutbox:
+        """Notifications waiting for delivery (SyncTable)."""
+        from integrations import aws
+        from integrations.store.outbox import DynamoOutbox
+
+        return DynamoOutbox(aws.dynamodb(), self.settings.sync_table_name)
+
+    @cached_property
+    def notifier(self) -> Notifier:
+        from integrations.sync.notifications import Notifier
+        from integrations.sync.steps import step_for
+
+        return Notifier(
+            connections=self.connections,
+            outbox=self.outbox,
+            step_for=step_for,
+            clock=self.clock,
         )
 
     def sync_worker(self, logger: Logger) -> SyncWorker:

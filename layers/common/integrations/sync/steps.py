@@ -9,14 +9,25 @@ provider id.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from integrations.providers.registry import part
 from integrations.sync.intervals import DEFAULT_INTERVAL_MINUTES
-from integrations.sync.settle import ConnectionState, Outcome, RunResult, first_change, settle_failure
+from integrations.sync.settle import (
+    ConnectionState,
+    Leases,
+    Outcome,
+    RunResult,
+    first_change,
+    settle_failure,
+)
+
+# A job that meets a delivery in progress looks again after this long.
+BUSY_DEFER_SECONDS = 5.0
 
 if TYPE_CHECKING:
     from integrations.catalog import Catalog, ProviderSpec
@@ -50,6 +61,10 @@ class StepContext:
     replace_stale_subscriptions: Callable[[], int]
     save_cursor: Callable[[str, Any], None]
     clock: Callable[[], datetime]
+    outbox: Outbox | None = None
+    remaining_ms: Callable[[], int] = lambda: 600_000
+    # A step that stops with work left sets `more`: the job is continued at once.
+    flags: dict[str, bool] = field(default_factory=dict)
 
     def publish_once(self, key: str, events: Sequence[PlatformEvent]) -> bool:
         """Publish `events` unless `key` was published before; True when published now.
@@ -65,6 +80,14 @@ class StepContext:
             raise
         self.ledger.confirm(provider, f"published:{key}")
         return True
+
+
+class Outbox(Protocol):
+    """Messages waiting for delivery per connection, oldest first (store.outbox.DynamoOutbox)."""
+
+    def waiting(self, connection_id: str, now: datetime, limit: int = 50) -> Sequence[Any]: ...
+
+    def done(self, connection_id: str, key: str) -> None: ...
 
 
 class ProviderStep(Protocol):
@@ -83,30 +106,65 @@ def step_for(connection: Connection) -> ProviderStep | None:
 
 
 class StepRunner:
-    """Runs provider steps for the worker, and settles their outcome on the connection."""
+    """Runs provider steps for the worker, and settles their outcome on the connection.
+
+    A step marked `exclusive = True` (one that delivers in order) runs under the connection's lease:
+    a job that finds it held is deferred briefly, by when the holder has delivered what it announced.
+    """
 
     def __init__(
         self,
         *,
         connections: ConnectionState,
         catalog: Catalog,
-        context: Callable[[Connection, ProviderSpec, SyncJob], StepContext],
+        context: Callable[[Connection, ProviderSpec, SyncJob, Callable[[], int]], StepContext],
+        leases: Leases,
         clock: Callable[[], datetime],
     ) -> None:
         self._connections = connections
         self._catalog = catalog
         self._context = context
+        self._leases = leases
         self._clock = clock
 
-    def run(self, job: SyncJob, connection: Connection, step: ProviderStep, attempts: int) -> RunResult:
+    def run(
+        self,
+        job: SyncJob,
+        connection: Connection,
+        step: ProviderStep,
+        attempts: int,
+        remaining_ms: Callable[[], int] = lambda: 600_000,
+    ) -> RunResult:
         """Run `step` for the job's connection and say what to do with the job."""
         if connection.waits_for_person:
             return RunResult(Outcome.DONE, reason="waiting for the owner")
-        spec = self._catalog.get(connection.provider)
+        if not getattr(step, "exclusive", False):
+            return self._run(job, connection, step, attempts, remaining_ms)
+        owner = uuid.uuid4().hex
+        seconds = max(30.0, remaining_ms() / 1000 + 30)
+        if not self._leases.acquire(connection.id, owner, self._clock().timestamp(), seconds).acquired:
+            return RunResult(Outcome.DEFER, BUSY_DEFER_SECONDS, reason="another run holds the connection")
         try:
-            changes = step.run(self._context(connection, spec, job))
+            return self._run(job, connection, step, attempts, remaining_ms)
+        finally:
+            self._leases.release(connection.id, owner)
+
+    def _run(
+        self,
+        job: SyncJob,
+        connection: Connection,
+        step: ProviderStep,
+        attempts: int,
+        remaining_ms: Callable[[], int],
+    ) -> RunResult:
+        spec = self._catalog.get(connection.provider)
+        context = self._context(connection, spec, job, remaining_ms)
+        try:
+            changes = step.run(context)
         except Exception as error:  # every failure is classified; nothing escapes unexamined
             return settle_failure(self._connections, connection, error, attempts=attempts, now=self._clock())
+        if context.flags.get("more"):
+            return RunResult(Outcome.CONTINUE, changes=changes, reason="out of time")
         finished = self._clock()
         interval = timedelta(minutes=connection.sync_interval_minutes or DEFAULT_INTERVAL_MINUTES)
         self._connections.apply(

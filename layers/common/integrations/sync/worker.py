@@ -124,10 +124,15 @@ class SyncWorker:
             return RunResult(Outcome.DONE, reason="paused by the owner")
         if self._crm is not None and self._crm.handles(connection):
             return self._crm.pull(job, connection, attempts, remaining_ms)
+        return self._read(job, connection, attempts, remaining_ms)
+
+    def _read(
+        self, job: SyncJob, connection: Connection, attempts: int, remaining_ms: Callable[[], int]
+    ) -> RunResult:
+        """The connection's own step (bookings, notifications), else the calendar run."""
         step = self._step_for(connection) if self._steps is not None else None
         if step is not None and self._steps is not None:
-            # Bookings, notifications: the provider's own step instead of the calendar run.
-            return self._steps.run(job, connection, step, attempts)
+            return self._steps.run(job, connection, step, attempts, remaining_ms)
         result = self._runner.run(job, receive_count=attempts, remaining_ms=remaining_ms)
         if result.reason == "nothing to read":
             self._schedule(connection, MAINTENANCE_INTERVAL)
