@@ -22,10 +22,14 @@ from integrations.catalog.loader import clear_cache
 from integrations.config import Settings
 from integrations.container import Container
 from integrations.domain.access import Level
+from integrations.domain.connection import ErrorCode
+from integrations.domain.errors import NotFound
 from integrations.events import BookingCanceled, BookingCreated, PlatformEvent
 from integrations.observability import get_logger
 from integrations.providers.registry import clear_cache as clear_parts
+from integrations.sync.errors import ConfigRequired
 from integrations.sync.jobs import JobKind, SyncJob
+from integrations.sync.links import SchedulingLink, SchedulingLinkRequest
 from integrations.sync.settle import Outcome
 from integrations.webhooks.request import Headers, WebhookRequest
 from tests.support import seed
@@ -106,6 +110,7 @@ class World:
             timeout=5,
         ).json()["resource"]
         self.user_uri = str(me["uri"])
+        self.token = str(tokens["access_token"])
         self.connection_id = seed.connection(
             provider="calendly",
             level=Level.CLIENT,
@@ -287,3 +292,77 @@ def test_a_disabled_subscription_is_recreated_and_no_booking_in_between_is_lost(
     later = world.book(email="later@example.com")
     world.deliver(1)
     assert [getattr(e, "booking_id", None) for e in world.bus.bookings()] == [missed["uri"], later["uri"]]
+
+
+# --- Scheduling links ------------------------------------------------------------------------------
+
+
+def _link(world: World, **fields: Any) -> SchedulingLink:
+    request = SchedulingLinkRequest(
+        agency_id="agency-1", client_id="client-a", connection_id=world.connection_id, **fields
+    )
+    return world.container.scheduling_links.create(request)
+
+
+def _book_through(world: World, url: str, **body: Any) -> Any:
+    return world.sb.http.post(url, json=body, timeout=5)
+
+
+def test_a_scheduling_link_books_once_and_the_booking_reaches_the_bus(world: World) -> None:
+    started = time.monotonic()
+    link = _link(world, name="Jordan Lee", email="jordan@example.com", utm_source="call")
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 1.0
+    assert link.single_use is True
+    assert link.event_type_name == "Discovery Call"  # the account's first active type by default
+    assert "name=Jordan+Lee" in link.booking_url and "utm_source=call" in link.booking_url
+    first = _book_through(world, link.booking_url, start_time="2030-03-04T15:00:00.000000Z")
+    second = _book_through(world, link.booking_url, email="someone@example.com")
+    assert first.status_code == 201, first.text
+    assert second.status_code == 410
+    world.deliver(1)
+    [created] = world.bus.bookings()
+    assert isinstance(created, BookingCreated)
+    assert created.invitee.email == "jordan@example.com"
+    assert created.event_type_id == link.event_type_id
+    assert created.tracking == {"utm_source": "call"}
+
+
+def test_the_configured_event_type_deactivated_is_config_required_naming_it(world: World) -> None:
+    types = world.sb.http.get(
+        world.sb.url("/calendly/event_types"),
+        params={"user": world.user_uri},
+        headers={"Authorization": f"Bearer {world.token}"},
+        timeout=5,
+    ).json()["collection"]
+    strategy = next(t for t in types if t["name"] == "Strategy Session")
+    now = datetime.now(UTC)
+    world.container.sync_state.apply(
+        world.connection_id, lambda c: c.configured({"event_type_uri": strategy["uri"]}, now)
+    )
+    assert _link(world).event_type_name == "Strategy Session"
+    uuid = strategy["uri"].rsplit("/", 1)[-1]
+    off = world.sb.http.post(
+        world.sb.url(f"/_sandbox/calendly/event_types/{uuid}/active"),
+        json={"account": ACCOUNT, "active": False},
+        timeout=5,
+    )
+    assert off.status_code == 200
+
+    with pytest.raises(ConfigRequired) as refused:
+        _link(world)
+
+    assert "Strategy Session" in refused.value.message
+    assert refused.value.status == 409
+    connection = world.container.connections.get(world.connection_id)
+    assert connection is not None and connection.error is not None
+    assert connection.error.code is ErrorCode.CONFIG_REQUIRED
+    assert "Strategy Session" in connection.error.message
+
+
+def test_a_link_for_another_tenants_connection_is_not_found(world: World) -> None:
+    with pytest.raises(NotFound):
+        world.container.scheduling_links.create(
+            SchedulingLinkRequest(agency_id="agency-2", connection_id=world.connection_id)
+        )

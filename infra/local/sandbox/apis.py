@@ -240,32 +240,13 @@ def calendly_event_types(sb: Sandbox, request: Request) -> Response:
         organization and organization.rsplit("/", 1)[-1] != me["current_organization"].rsplit("/", 1)[-1]
     ):
         return calendly_error(403, "Permission Denied", "You do not have permission to access this resource.")
-    collection = []
-    for name, minutes in (("Discovery Call", 15), ("Strategy Session", 30), ("Onboarding", 60)):
-        slug = name.lower().replace(" ", "-")
-        uid = stable_uuid("calendly-event-type", grant.account, name).upper()
-        collection.append(
-            {
-                "uri": f"{_calendly_base(request)}/event_types/{uid}",
-                "name": name,
-                "active": True,
-                "slug": slug,
-                "scheduling_url": f"{me['scheduling_url']}/{slug}",
-                "duration": minutes,
-                "kind": "solo",
-                "pooling_type": None,
-                "type": "StandardEventType",
-                "color": "#0069ff",
-                "created_at": "2024-01-15T10:00:00.000000Z",
-                "updated_at": "2024-01-15T10:00:00.000000Z",
-                "internal_note": None,
-                "description_plain": None,
-                "description_html": None,
-                "profile": {"type": "User", "name": me["name"], "owner": me["uri"]},
-                "secret": False,
-                "admin_managed": False,
-            }
-        )
+    from infra.local.sandbox import calendly
+
+    with sb.state.lock:
+        collection = calendly.event_types(sb, grant.account, _calendly_base(request))
+    if request.args.get("active") in ("true", "false"):
+        wanted = request.args["active"] == "true"
+        collection = [e for e in collection if e["active"] is wanted]
     pagination = {
         "count": len(collection),
         "next_page": None,

@@ -81,6 +81,10 @@ class Subscription:
 class CalendlyStore:
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
     invitees: list[dict[str, Any]] = field(default_factory=list)
+    # Event types a person deactivated: (account, uuid).
+    inactive: set[tuple[str, str]] = field(default_factory=set)
+    # Single-use scheduling links by token: {"owner": event type URI, "account", "used": int, "max": int}.
+    links: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Scheduled events by uuid: {"event": resource, "invitees": [resource], "owner": account}.
     events: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -519,6 +523,125 @@ def control_disable(sb: Sandbox, request: Request, subscription_uuid: str) -> Re
         return json_response({"subscription": subscription.resource(_base(request))})
 
 
+# --- Event types and scheduling links ---------------------------------------------------------------
+
+_EVENT_TYPES = (("Discovery Call", 15), ("Strategy Session", 30), ("Onboarding", 60))
+
+
+def event_types(sb: Sandbox, account: str, base: str) -> list[dict[str, Any]]:
+    """The account's event types as `GET /event_types` lists them (callers hold the state lock)."""
+    me = identity.calendly_user(account, base)
+    inactive = store_of(sb).inactive
+    collection = []
+    for name, minutes in _EVENT_TYPES:
+        slug = name.lower().replace(" ", "-")
+        uid = stable_uuid("calendly-event-type", account, name).upper()
+        collection.append(
+            {
+                "uri": f"{base}/event_types/{uid}",
+                "name": name,
+                "active": (account, uid) not in inactive,
+                "slug": slug,
+                "scheduling_url": f"{me['scheduling_url']}/{slug}",
+                "duration": minutes,
+                "kind": "solo",
+                "pooling_type": None,
+                "type": "StandardEventType",
+                "color": "#0069ff",
+                "created_at": "2024-01-15T10:00:00.000000Z",
+                "updated_at": "2024-01-15T10:00:00.000000Z",
+                "internal_note": None,
+                "description_plain": None,
+                "description_html": None,
+                "profile": {"type": "User", "name": me["name"], "owner": me["uri"]},
+                "secret": False,
+                "admin_managed": False,
+            }
+        )
+    return collection
+
+
+def _event_type(sb: Sandbox, account: str, base: str, uri_or_uuid: str) -> dict[str, Any] | None:
+    wanted = _uuid_of(uri_or_uuid).upper()
+    return next((e for e in event_types(sb, account, base) if _uuid_of(e["uri"]) == wanted), None)
+
+
+def event_type_item(sb: Sandbox, request: Request, event_type_uuid: str) -> Response:
+    """GET /event_types/{uuid}: one of the token owner's event types."""
+    grant = require_token(sb, request, "calendly", {"event_types:read"})
+    with sb.state.lock:
+        found = _event_type(sb, grant.account, _base(request), event_type_uuid)
+    if found is None:
+        return _not_found()
+    return json_response({"resource": found})
+
+
+def create_scheduling_link(sb: Sandbox, request: Request) -> Response:
+    """POST /scheduling_links {max_event_count: 1, owner: event type URI, owner_type: EventType}
+    (scope scheduling_links:write) → 201 {resource: {booking_url, owner, owner_type}}: books once."""
+    grant = require_token(sb, request, "calendly", {"scheduling_links:write"})
+    body = read_json(request)
+    if body is None:
+        raise _invalid("body", "must be a JSON object")
+    if body.get("max_event_count") != 1:
+        raise _invalid("max_event_count", "must be 1")
+    if body.get("owner_type") != "EventType":
+        raise _invalid("owner_type", "must be EventType")
+    owner = _string(body, "owner", required=True) or ""
+    base = _base(request)
+    with sb.state.lock:
+        found = _event_type(sb, grant.account, base, owner)
+        if found is None:
+            raise _invalid("owner", "is invalid")
+        if not found["active"]:
+            raise _invalid("owner", "event type is inactive")
+        token = uuid.uuid4().hex[:20]
+        store_of(sb).links[token] = {"owner": found["uri"], "account": grant.account, "used": 0, "max": 1}
+    booking_url = f"{request.host_url.rstrip('/')}/_sandbox/calendly/d/{token}"
+    resource = {"booking_url": booking_url, "owner": found["uri"], "owner_type": "EventType"}
+    return json_response({"resource": resource}, status=201)
+
+
+def control_book_link(sb: Sandbox, request: Request, token: str) -> Response:
+    """POST /_sandbox/calendly/d/{token} {name, email[, start_time, phone, answers]}: book through a
+    scheduling link as the invitee; a single-use link that was used answers 410, as Calendly's page
+    says the link is no longer valid. Query parameters of the link (name, email) prefill."""
+    body = {**dict(request.args.items()), **(read_json(request) or {})}
+    base = _base(request)
+    with sb.state.lock:
+        link = store_of(sb).links.get(token)
+        if link is None:
+            return json_response({"error": "no such scheduling link"}, 404)
+        if link["used"] >= link["max"]:
+            return json_response({"error": "This link has already been used."}, 410)
+        found = _event_type(sb, link["account"], base, link["owner"])
+        if found is None or not found["active"]:
+            return json_response({"error": "This event type is no longer available."}, 410)
+        link["used"] += 1
+        invitee = _new_booking(sb, base, link["account"], {**body, "event_type": found["uri"]})
+        store_of(sb).events[_uuid_of(invitee["event"])]["event"]["name"] = found["name"]
+        deliveries = _announce(sb, CREATED, invitee, link["account"], base)
+        answer = _payload_of(sb, invitee, {})
+    return json_response({"invitee": answer, "deliveries": deliveries}, status=201)
+
+
+def control_event_type_active(sb: Sandbox, request: Request, event_type_uuid: str) -> Response:
+    """POST /_sandbox/calendly/event_types/{uuid}/active {account, active}: turn an event type off or
+    on, as its owner would at Calendly."""
+    body = read_json(request) or {}
+    account = str(body.get("account") or "alex@example.com")
+    with sb.state.lock:
+        found = _event_type(sb, account, _base(request), event_type_uuid)
+        if found is None:
+            return json_response({"error": "no such event type"}, 404)
+        key = (account, _uuid_of(found["uri"]).upper())
+        if body.get("active", False):
+            store_of(sb).inactive.discard(key)
+        else:
+            store_of(sb).inactive.add(key)
+    return json_response({"uri": found["uri"], "active": bool(body.get("active", False))})
+
+
 # --- Scheduled events and invitees (API v2) -------------------------------------------------------
 
 _EVENTS_READ = {"scheduled_events:read"}
@@ -654,6 +777,16 @@ def routes() -> list[Route]:
             None,
         ),
         Route("/calendly/scheduled_events", ("GET",), list_scheduled_events, "api", "calendly"),
+        Route("/calendly/event_types/<event_type_uuid>", ("GET",), event_type_item, "api", "calendly"),
+        Route("/calendly/scheduling_links", ("POST",), create_scheduling_link, "api", "calendly"),
+        Route("/_sandbox/calendly/d/<token>", ("POST",), control_book_link, "control", None),
+        Route(
+            "/_sandbox/calendly/event_types/<event_type_uuid>/active",
+            ("POST",),
+            control_event_type_active,
+            "control",
+            None,
+        ),
         Route("/calendly/scheduled_events/<event_uuid>", ("GET",), scheduled_event, "api", "calendly"),
         Route(
             "/calendly/scheduled_events/<event_uuid>/invitees", ("GET",), event_invitees, "api", "calendly"

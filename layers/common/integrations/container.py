@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from integrations.sync.crm_sources import ProviderCrms
     from integrations.sync.crm_steps import CrmSteps
     from integrations.sync.jobs import SyncJob
+    from integrations.sync.links import SchedulingLinks
     from integrations.sync.notifications import Notifier
     from integrations.sync.push_existing import PushExisting
     from integrations.sync.pushing import PushSteps
@@ -544,6 +545,18 @@ class Container:
             catalog=self.catalog,
             context=self.step_context,
             leases=self.leases_for("deliver"),
+            clock=self.clock,
+        )
+
+    @cached_property
+    def scheduling_links(self) -> SchedulingLinks:
+        """Single-use scheduling links for the internal API."""
+        from integrations.sync.links import SchedulingLinks
+
+        return SchedulingLinks(
+            catalog=self.catalog,
+            connections=self.sync_state,
+            access_token=self.access_token,
             clock=self.clock,
         )
 
