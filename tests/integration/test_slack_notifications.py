@@ -22,7 +22,9 @@ from integrations.providers.registry import clear_cache as clear_parts
 from integrations.sync.jobs import SyncJob
 from integrations.sync.settle import Outcome, RunResult
 from tests.support import seed
+from tests.support.events import claims, http_event
 from tests.support.functions import load_handler
+from tests.support.lambda_context import LambdaContextStub
 from tests.support.sandbox import GATEWAY, Sandbox, connect, running_sandbox
 
 TEAM = "acme"
@@ -234,3 +236,31 @@ def test_bookings_are_posted_only_when_the_config_asks(world: World) -> None:
 
     [message] = world.messages()
     assert message["text"] == "New booking: Jordan Lee booked Discovery Call for Wed 02 Dec 2026, 15:00 UTC"
+
+
+def _test_message(world: World) -> dict[str, Any]:
+    connectors = load_handler("connectors")
+    event = http_event("POST", f"/connections/{world.connection_id}/test-message", claims=claims())
+    answer: dict[str, Any] = connectors.handler(event, LambdaContextStub())
+    return answer
+
+
+def test_send_a_test_message_posts_in_the_channel_at_once(world: World) -> None:
+    answer = _test_message(world)
+
+    assert answer["statusCode"] == 200, answer["body"]
+    [message] = world.messages()
+    assert message["text"].startswith("Test message:")
+
+
+def test_a_test_message_into_a_channel_without_the_app_says_which_channel(world: World) -> None:
+    membership = f"/_sandbox/slack/channels/{world.channel['call-alerts']}/membership"
+    world.control(membership, team=TEAM, member=False)
+
+    answer = _test_message(world)
+
+    assert answer["statusCode"] == 409
+    body = json.loads(answer["body"])
+    assert body["code"] == "config_required"
+    assert "#call-alerts does not have the app as a member" in body["message"]
+    assert world.messages() == []

@@ -226,6 +226,16 @@ class PortalService:
             options = module_for(spec.id).options(spec, connection, credentials, config_field.name, parent)
         return OptionList(options=[OptionView(value=o.value, label=o.label) for o in options])
 
+    def send_test_message(self, principal: Principal, connection_id: str) -> ConnectionView:
+        """Post a test message where the connection's notifications go (manage permission)."""
+        connection, _ = self._authorized(principal, connection_id, Action.MANAGE)
+        spec = self._catalog.get(connection.provider)
+        # A refused grant (a 401 / 403 from the provider) turns the card to reauth_required at once.
+        with self._transitions.reauth_on_refusal(connection):
+            credentials = self._fresh_credentials(connection)
+            module_for(spec.id).send_test_message(spec, connection, credentials)
+        return self._view(connection, True, speaks_to_agency(principal))
+
     def disconnect(self, principal: Principal, connection_id: str) -> None:
         """Revoke and unsubscribe (best effort), announce, then delete credentials, lookups and connection."""
         connection, _ = self._authorized(principal, connection_id, Action.MANAGE)
