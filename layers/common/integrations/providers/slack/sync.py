@@ -119,6 +119,10 @@ class SlackNotifications:
         return choice is not None and connection.config.get(choice) is True
 
     def run(self, context: StepContext) -> int:
+        hint = context.job.hint
+        if hint.get("source") == "webhook" and _uninstalled(hint):
+            # The workspace removed the app or revoked its bot token: reconnecting is the only way on.
+            raise http.AccessRefused(200, str(hint.get("event_type")))
         outbox, connection = context.outbox, context.connection
         if outbox is None:
             return 0
@@ -140,6 +144,14 @@ class SlackNotifications:
                 outbox.done(connection.id, item.key)
             waiting = outbox.waiting(connection.id, context.clock(), PAGE)
         return posted
+
+
+def _uninstalled(hint: dict[str, Any]) -> bool:
+    event = hint.get("event_type")
+    if event == "app_uninstalled":
+        return True
+    revoked = hint.get("revoked_tokens")
+    return event == "tokens_revoked" and isinstance(revoked, dict) and bool(revoked.get("bot"))
 
 
 def send_trial(spec: ProviderSpec, connection: Connection, access_token: str) -> None:
