@@ -13,10 +13,11 @@ import pytest
 from infra.local.stack import LocalStack
 from integrations.domain.connection import Connection
 from tests.e2e.conftest import Api
-from tests.e2e.test_dev_platform_routes import eventually, listed, publish
+from tests.e2e.test_dev_platform_routes import listed, publish
 from tests.e2e.test_oauth_flow import card, consent
 from tests.e2e.test_subscriptions_e2e import _manager, _repository
 from tests.e2e.test_webhooks_e2e import sandbox_get, sandbox_post
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -100,12 +101,13 @@ def test_completed_calls_show_up_in_the_slack_channel_in_order(api: Api, stack: 
             "call_id": f"{client}-call-{number}",
             "agency_id": "demo-agency",
             "client_id": client,
-            "caller_name": f"Caller {number}",
-            "caller_number": "+15555550123",
+            "contact_id": f"{client}-contact-{number}",
+            "contact": {"first_name": "Caller", "last_name": str(number), "phone": "+15555550123"},
+            "direction": "inbound",
             "outcome": "Booked",
             "duration_seconds": 42,
             "summary": f"Call number {number}",
-            "ended_at": (start + timedelta(milliseconds=10 * number)).isoformat(),
+            "started_at": (start + timedelta(milliseconds=10 * number)).isoformat(),
         }
         sent = publish(api, "Call Completed", detail)
         assert sent.status_code in (200, 202), sent.text
