@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from integrations.metrics import SYNC_JOBS, EmfCounter, counted
 from integrations.observability import get_logger
 
 if TYPE_CHECKING:
+    from integrations.events import PlatformEvent
     from integrations.sync.jobs import SyncJob
     from integrations.sync.worker import SyncWorker
 
@@ -74,9 +76,11 @@ def platform_event(event: dict[str, Any]) -> dict[str, str]:
         AgencyPlanChanged,
         AppointmentDeleted,
         AppointmentUpserted,
+        BookingCreated,
         CallCompleted,
         ContactDeleted,
         ContactUpserted,
+        IntegrationErrored,
     )
 
     detail_type = event.get("detail-type")
@@ -97,9 +101,32 @@ def platform_event(event: dict[str, Any]) -> dict[str, str]:
     if detail_type == ContactDeleted.detail_type:
         return _queued(container.crm_sync.contact_deleted(ContactDeleted.model_validate(detail)))
     if detail_type == CallCompleted.detail_type:
-        return _queued(container.crm_sync.call_completed(CallCompleted.model_validate(detail)))
+        call = CallCompleted.model_validate(detail)
+        # Logged in the client's CRMs, and told in its chat channels (in the order calls started).
+        told = _notified(call, call.agency_id, call.client_id, call.call_id, call.started_at)
+        return _queued([*container.crm_sync.call_completed(call), *told])
+    if detail_type == BookingCreated.detail_type:
+        booking = BookingCreated.model_validate(detail)
+        return _queued(
+            _notified(booking, booking.agency_id, booking.client_id, booking.event_id, booking.start)
+        )
+    if detail_type == IntegrationErrored.detail_type:
+        errored = IntegrationErrored.model_validate(detail)
+        key = f"{errored.connection_id}:{errored.occurred_at.isoformat()}"
+        return _queued(_notified(errored, errored.agency_id, errored.client_id, key, errored.occurred_at))
     logger.info("platform event ignored", extra={"detail_type": detail_type})
     return {"status": "ignored"}
+
+
+def _notified(
+    event: PlatformEvent, agency_id: str, client_id: str | None, event_id: str, occurred_at: datetime
+) -> list[SyncJob]:
+    """Keep the event in the outbox of each connection that announces it; their delivery jobs."""
+    jobs = container.notifier.notify(
+        event, agency_id=agency_id, client_id=client_id, event_id=event_id, occurred_at=occurred_at
+    )
+    logger.info("notification kept", extra={"detail_type": event.detail_type, "connections": len(jobs)})
+    return jobs
 
 
 def _queued(jobs: list[SyncJob]) -> dict[str, str]:

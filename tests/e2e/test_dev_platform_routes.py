@@ -123,10 +123,20 @@ def test_the_list_filters_by_detail_type_and_honours_the_limit(api: Api) -> None
 
 
 def test_an_event_type_without_a_model_is_published_as_given(api: Api) -> None:
-    answer = publish(api, "Call Completed", {"call_id": "call-1", "agency_id": "demo-agency"})
+    answer = publish(api, "Email Send Requested", {"email_id": "email-1", "agency_id": "demo-agency"})
 
     assert answer.status_code == 202, answer.text
-    assert listed(api, limit=1)[0]["detail"] == {"call_id": "call-1", "agency_id": "demo-agency"}
+    assert listed(api, limit=1)[0]["detail"] == {"email_id": "email-1", "agency_id": "demo-agency"}
+
+
+def test_a_call_completed_without_its_start_time_is_refused_naming_it(api: Api) -> None:
+    detail = sample_detail("event_call_completed.json")
+    del detail["started_at"]
+
+    answer = publish(api, "Call Completed", detail)
+
+    assert answer.status_code == 422
+    assert answer.json()["details"] == [{"field": "detail.started_at", "message": "is required"}]
 
 
 def test_an_unknown_event_type_names_the_accepted_ones(api: Api) -> None:
@@ -141,6 +151,8 @@ def test_an_unknown_event_type_names_the_accepted_ones(api: Api) -> None:
         "Appointment Deleted",
         "Appointment Upserted",
         "Call Completed",
+        "Contact Deleted",
+        "Contact Upserted",
         "Email Send Requested",
     ]
 

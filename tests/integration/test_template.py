@@ -218,8 +218,9 @@ def test_sam_translates_functions_routes_and_event_sources(translated: dict[str,
     }
     assert kinds["HttpApi"] == "AWS::ApiGatewayV2::Api"
     permissions = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Permission"]
-    # One invoke permission per route, plus the schedule and the platform-events rule.
-    assert len(permissions) == len(http_routes(load_template())) + 2
+    # One invoke permission per route, plus the schedule, the platform-events rule and the rule for
+    # our own events that chat channels are told about.
+    assert len(permissions) == len(http_routes(load_template())) + 3
 
     (mapping,) = [
         r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"

@@ -68,3 +68,20 @@ def patch_sync(connection_id: ConnectionId) -> ConnectionView:
 def post_push_existing(connection_id: ConnectionId) -> Response[PushProgressView]:
     progress = portal().push_existing(caller(router), connection_id)
     return Response(status_code=202, body=progress, content_type="application/json")
+
+
+@router.post(
+    "/connections/<connection_id>/test-message",
+    summary="Send a test message",
+    description=(
+        "Manage permission. Posts a short test message where the connection's notifications go (the "
+        "configured Slack channel), at once, and answers the connection. 409 `config_required` naming "
+        "the channel when the app cannot post there (not a member, archived, deleted), "
+        "`reauth_required` when the workspace revoked the app, `test_message_not_supported` for "
+        "integrations that send no messages."
+    ),
+    responses={200: {"description": "Sent"}},
+    tags=["sync"],
+)
+def post_test_message(connection_id: ConnectionId) -> ConnectionView:
+    return portal().send_test_message(caller(router), connection_id)

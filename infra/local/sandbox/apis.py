@@ -240,32 +240,13 @@ def calendly_event_types(sb: Sandbox, request: Request) -> Response:
         organization and organization.rsplit("/", 1)[-1] != me["current_organization"].rsplit("/", 1)[-1]
     ):
         return calendly_error(403, "Permission Denied", "You do not have permission to access this resource.")
-    collection = []
-    for name, minutes in (("Discovery Call", 15), ("Strategy Session", 30), ("Onboarding", 60)):
-        slug = name.lower().replace(" ", "-")
-        uid = stable_uuid("calendly-event-type", grant.account, name).upper()
-        collection.append(
-            {
-                "uri": f"{_calendly_base(request)}/event_types/{uid}",
-                "name": name,
-                "active": True,
-                "slug": slug,
-                "scheduling_url": f"{me['scheduling_url']}/{slug}",
-                "duration": minutes,
-                "kind": "solo",
-                "pooling_type": None,
-                "type": "StandardEventType",
-                "color": "#0069ff",
-                "created_at": "2024-01-15T10:00:00.000000Z",
-                "updated_at": "2024-01-15T10:00:00.000000Z",
-                "internal_note": None,
-                "description_plain": None,
-                "description_html": None,
-                "profile": {"type": "User", "name": me["name"], "owner": me["uri"]},
-                "secret": False,
-                "admin_managed": False,
-            }
-        )
+    from infra.local.sandbox import calendly
+
+    with sb.state.lock:
+        collection = calendly.event_types(sb, grant.account, _calendly_base(request))
+    if request.args.get("active") in ("true", "false"):
+        wanted = request.args["active"] == "true"
+        collection = [e for e in collection if e["active"] is wanted]
     pagination = {
         "count": len(collection),
         "next_page": None,
@@ -306,7 +287,7 @@ def slack_auth_test(sb: Sandbox, request: Request) -> Response:
     )
 
 
-def _slack_channels(team_name: str) -> list[dict[str, Any]]:
+def slack_channels(team_name: str) -> list[dict[str, Any]]:
     out = []
     for name, private in _SLACK_CHANNELS:
         cid = ("G" if private else "C") + stable_alnum(10, "slack-channel", team_name, name).upper()
@@ -328,6 +309,14 @@ def _slack_channels(team_name: str) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _channels(sb: Sandbox, team: str) -> list[dict[str, Any]]:
+    """The team's channels with what people changed (membership, archived)."""
+    from infra.local.sandbox import slack
+
+    with sb.state.lock:
+        return [slack.overlay(sb, team, c) for c in slack_channels(team)]
 
 
 def _slack_cursor(offset: int) -> str:
@@ -360,7 +349,7 @@ def slack_conversations_list(sb: Sandbox, request: Request) -> Response:
     exclude_archived = request.values.get("exclude_archived") in ("true", "1")
     channels = [
         c
-        for c in _slack_channels(grant.account)
+        for c in _channels(sb, grant.account)
         if ("private_channel" if c["is_private"] else "public_channel") in types
         and not (exclude_archived and c["is_archived"])
     ]
@@ -378,14 +367,25 @@ def slack_post_message(sb: Sandbox, request: Request) -> Response:
     if not channel:
         return slack_error("channel_not_found")
     match = next(
-        (c for c in _slack_channels(grant.account) if channel in (c["id"], c["name"], "#" + c["name"])), None
+        (c for c in _channels(sb, grant.account) if channel in (c["id"], c["name"], "#" + c["name"])), None
     )
-    if match is None:
+    if match is None or (match["is_private"] and not match["is_member"]):
+        # A private channel the bot is not in is invisible to it.
         return slack_error("channel_not_found")
+    if match["is_archived"]:
+        return slack_error("is_archived")
     if not match["is_member"]:
         return slack_error("not_in_channel")
     if not values.get("text") and not values.get("blocks"):
         return slack_error("no_text")
+    from infra.local.sandbox import slack
+
+    with sb.state.lock:
+        wait = slack.retry_after(sb, grant.account, "chat.postMessage", match["id"])
+    if wait is not None:
+        return json_response(
+            {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": str(wait)}
+        )
     with sb.state.lock:
         messages: list[dict[str, Any]] = sb.state.extensions.setdefault("slack_messages", [])
         ts = f"{sb.now():.6f}"
@@ -406,6 +406,16 @@ def slack_post_message(sb: Sandbox, request: Request) -> Response:
             "message": {"type": "message", "bot_id": team["bot_id"], "text": message["text"], "ts": ts},
         }
     )
+
+
+def slack_conversations_info(sb: Sandbox, request: Request) -> Response:
+    """conversations.info {channel}: a channel the bot can see (private ones only as a member)."""
+    grant = require_token(sb, request, "slack")
+    channel = str(request.values.get("channel") or "")
+    match = next((c for c in _channels(sb, grant.account) if c["id"] == channel), None)
+    if match is None or (match["is_private"] and not match["is_member"]):
+        return slack_error("channel_not_found")
+    return json_response({"ok": True, "channel": match})
 
 
 def slack_unknown_method(sb: Sandbox, request: Request, method: str) -> Response:
@@ -471,6 +481,7 @@ def routes() -> list[Route]:
         Route("/slack/api/auth.test", ("GET", "POST"), slack_auth_test, "api", "slack"),
         Route("/slack/api/conversations.list", ("GET", "POST"), slack_conversations_list, "api", "slack"),
         Route("/slack/api/chat.postMessage", ("POST",), slack_post_message, "api", "slack"),
+        Route("/slack/api/conversations.info", ("GET", "POST"), slack_conversations_info, "api", "slack"),
         Route("/slack/api/<method>", ("GET", "POST"), slack_unknown_method, "api", "slack"),
         Route("/microsoft/graph/v1.0/me", ("GET",), graph_me, "api", "microsoft"),
         Route("/microsoft/graph/v1.0/me/calendars", ("GET",), graph_calendars, "api", "microsoft"),

@@ -24,6 +24,7 @@ from infra.local.sandbox import (
     hubspot_crm,
     icloud,
     oauth,
+    slack,
 )
 from infra.local.sandbox.config import SandboxConfig
 from infra.local.sandbox.core import Reply, Route, Sandbox, html_response, is_form, json_response
@@ -70,6 +71,7 @@ class SandboxApp:
             *hubspot_crm.routes(),
             *gcal.routes(),
             *calendly.routes(),
+            *slack.routes(),
             *graph.routes(),
             *gmail.routes(),
             *icloud.routes(),

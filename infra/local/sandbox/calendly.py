@@ -37,6 +37,7 @@ EVENTS = frozenset(
         "event_type.deleted",
     }
 )
+CREATED, CANCELED = "invitee.created", "invitee.canceled"
 _ORGANIZATION_ONLY = frozenset({"routing_form_submission.created"})
 SCOPES = ("user", "organization", "group")
 _READ = {"webhooks:read", "webhooks:write"}
@@ -80,6 +81,12 @@ class Subscription:
 class CalendlyStore:
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
     invitees: list[dict[str, Any]] = field(default_factory=list)
+    # Event types a person deactivated: (account, uuid).
+    inactive: set[tuple[str, str]] = field(default_factory=set)
+    # Single-use scheduling links by token: {"owner": event type URI, "account", "used": int, "max": int}.
+    links: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Scheduled events by uuid: {"event": resource, "invitees": [resource], "owner": account}.
+    events: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def store_of(sb: Sandbox) -> CalendlyStore:
@@ -297,62 +304,77 @@ def _listens(subscription: Subscription, event: str, me: dict[str, Any]) -> bool
     )
 
 
-def control_invitee(sb: Sandbox, request: Request) -> Response:
-    """POST /_sandbox/calendly/invitees {account, event_type, name, email[, event, start_time]}.
+def _event_type_uri(base: str, account: str, name: str) -> str:
+    if name.startswith("http"):
+        return name
+    return f"{base}/event_types/{stable_uuid('calendly-event-type', account, name).upper()}"
 
-    Someone books (`invitee.created`, the default) or cancels (`event: invitee.canceled`) with the
-    account's user; each matching active subscription gets a signed delivery from the push thread.
-    """
-    body = read_json(request) or {}
-    account = str(body.get("account") or "alex@example.com")
-    event = str(body.get("event") or "invitee.created")
-    if event not in ("invitee.created", "invitee.canceled"):
-        return json_response({"error": "event must be invitee.created or invitee.canceled"}, 400)
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.000000Z")
+
+
+def _parse(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _new_booking(
+    sb: Sandbox, base: str, account: str, body: dict[str, Any], *, old_invitee: str | None = None
+) -> dict[str, Any]:
+    """A scheduled event with its one invitee, kept in the store (callers hold the state lock)."""
+    me = identity.calendly_user(account, base)
     email = str(body.get("email") or "invitee@example.com")
     name = str(body.get("name") or display_name(email))
-    base = _base(request)
-    me = identity.calendly_user(account, base)
     event_type_name = str(body.get("event_type") or "Discovery Call")
-    event_type = (
-        event_type_name
-        if event_type_name.startswith("http")
-        else f"{base}/event_types/{stable_uuid('calendly-event-type', account, event_type_name).upper()}"
-    )
     now = sb.now()
     start = datetime.fromtimestamp(now, UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
-    start_time = str(body.get("start_time") or start.strftime("%Y-%m-%dT%H:%M:%S.000000Z"))
+    start_time = str(body.get("start_time") or _iso(start))
+    minutes = int(body.get("duration_minutes") or 30)
+    end_time = _iso(_parse(start_time) + timedelta(minutes=minutes))
     event_uuid, invitee_uuid = str(uuid.uuid4()).upper(), str(uuid.uuid4()).upper()
     scheduled_uri = f"{base}/scheduled_events/{event_uuid}"
     first, _, last = name.partition(" ")
     created_at = _timestamp(now)
-    canceled = event == "invitee.canceled"
+    scheduled_event = {
+        "uri": scheduled_uri,
+        "name": event_type_name if not event_type_name.startswith("http") else "Meeting",
+        "status": "active",
+        "start_time": start_time,
+        "end_time": end_time,
+        "event_type": _event_type_uri(base, account, event_type_name),
+        "location": {
+            "type": "google_conference",
+            "status": "pushed",
+            "join_url": f"https://meet.google.com/{stable_uuid('meet', event_uuid)[:12]}",
+        },
+        "invitees_counter": {"total": 1, "active": 1, "limit": 1},
+        "event_memberships": [{"user": me["uri"], "user_email": account, "user_name": me["name"]}],
+        "event_guests": [],
+        "cancellation": None,
+        "created_at": created_at,
+        "updated_at": created_at,
+    }
+    given = body.get("answers")
+    answers: list[Any] = given if isinstance(given, list) else []
     invitee: dict[str, Any] = {
         "uri": f"{scheduled_uri}/invitees/{invitee_uuid}",
         "email": email,
         "name": name,
         "first_name": first or None,
         "last_name": last or None,
-        "status": "canceled" if canceled else "active",
-        "timezone": "America/New_York",
+        "status": "active",
+        "timezone": str(body.get("timezone") or "America/New_York"),
         "event": scheduled_uri,
         "created_at": created_at,
         "updated_at": created_at,
-        "scheduled_event": {
-            "uri": scheduled_uri,
-            "name": event_type_name if not event_type_name.startswith("http") else "Meeting",
-            "status": "canceled" if canceled else "active",
-            "start_time": start_time,
-            "end_time": start_time,
-            "event_type": event_type,
-            "location": {"type": "google_conference", "status": "pushed", "join_url": None},
-            "event_memberships": [{"user": me["uri"], "user_email": account, "user_name": me["name"]}],
-            "created_at": created_at,
-            "updated_at": created_at,
-        },
-        "questions_and_answers": [],
+        "questions_and_answers": [
+            {"question": str(a.get("question", "")), "answer": str(a.get("answer", "")), "position": i}
+            for i, a in enumerate(answers)
+            if isinstance(a, dict)
+        ],
         "tracking": {
-            "utm_campaign": None,
-            "utm_source": None,
+            "utm_campaign": body.get("utm_campaign"),
+            "utm_source": body.get("utm_source"),
             "utm_medium": None,
             "utm_content": None,
             "utm_term": None,
@@ -361,24 +383,361 @@ def control_invitee(sb: Sandbox, request: Request) -> Response:
         "cancel_url": f"https://calendly.com/cancellations/{invitee_uuid}",
         "reschedule_url": f"https://calendly.com/reschedulings/{invitee_uuid}",
         "rescheduled": False,
-        "old_invitee": None,
+        "old_invitee": old_invitee,
         "new_invitee": None,
-        "cancellation": (
-            {"canceled_by": name, "reason": None, "canceler_type": "invitee"} if canceled else None
-        ),
+        "cancellation": None,
         "no_show": None,
         "reconfirmation": None,
         "routing_form_submission": None,
-        "text_reminder_number": None,
+        "text_reminder_number": body.get("phone"),
     }
-    payload = {"event": event, "created_at": created_at, "created_by": me["uri"], "payload": invitee}
+    store = store_of(sb)
+    store.events[event_uuid] = {"event": scheduled_event, "invitees": [invitee], "owner": account}
+    store.invitees.append(invitee)
+    return invitee
+
+
+def _cancel(sb: Sandbox, invitee: dict[str, Any], reason: str | None, new_invitee: str | None) -> None:
+    """Cancel an invitee and its scheduled event in place (callers hold the state lock)."""
+    now = _timestamp(sb.now())
+    invitee.update(
+        status="canceled",
+        updated_at=now,
+        rescheduled=new_invitee is not None,
+        new_invitee=new_invitee,
+        cancellation={"canceled_by": invitee["name"], "reason": reason, "canceler_type": "invitee"},
+    )
+    entry = store_of(sb).events[_uuid_of(invitee["event"])]
+    entry["event"].update(status="canceled", updated_at=now, cancellation=invitee["cancellation"])
+
+
+def _payload_of(sb: Sandbox, invitee: dict[str, Any], me: dict[str, Any]) -> dict[str, Any]:
+    entry = store_of(sb).events[_uuid_of(invitee["event"])]
+    return {**invitee, "scheduled_event": dict(entry["event"])}
+
+
+def _announce(sb: Sandbox, event: str, invitee: dict[str, Any], account: str, base: str) -> int:
+    """Signed deliveries of `event` to every matching active subscription (state lock held)."""
+    me = identity.calendly_user(account, base)
+    payload = {
+        "event": event,
+        "created_at": invitee["updated_at"],
+        "created_by": me["uri"],
+        "payload": _payload_of(sb, invitee, me),
+    }
+    targets = [s for s in store_of(sb).subscriptions.values() if _listens(s, event, me)]
+    for subscription in targets:
+        _deliver(sb, subscription, event, payload)
+    return len(targets)
+
+
+def control_invitee(sb: Sandbox, request: Request) -> Response:
+    """POST /_sandbox/calendly/invitees {account, event_type, name, email[, start_time, phone, answers,
+    timezone, event]}: someone books with the account's user (`invitee.created`).
+
+    `answers` is a list of {question, answer}. With `event: invitee.canceled` a booking is made and
+    canceled at once. Each matching active subscription gets a signed delivery from the push thread.
+    """
+    body = read_json(request) or {}
+    account = str(body.get("account") or "alex@example.com")
+    event = str(body.get("event") or "invitee.created")
+    if event not in (CREATED, CANCELED):
+        return json_response({"error": "event must be invitee.created or invitee.canceled"}, 400)
+    base = _base(request)
     with sb.state.lock:
-        store = store_of(sb)
-        store.invitees.append(invitee)
-        targets = [s for s in store.subscriptions.values() if _listens(s, event, me)]
-        for subscription in targets:
-            _deliver(sb, subscription, event, payload)
-    return json_response({"invitee": invitee, "deliveries": len(targets)}, status=201)
+        invitee = _new_booking(sb, base, account, body)
+        if event == CANCELED:
+            _cancel(sb, invitee, None, None)
+        deliveries = _announce(sb, event, invitee, account, base)
+        answer = _payload_of(sb, invitee, {})
+    return json_response({"invitee": answer, "deliveries": deliveries}, status=201)
+
+
+def _owned_invitee(sb: Sandbox, invitee_uuid: str) -> tuple[dict[str, Any], str] | Response:
+    for entry in store_of(sb).events.values():
+        for invitee in entry["invitees"]:
+            if _uuid_of(invitee["uri"]) == invitee_uuid.upper():
+                return invitee, str(entry["owner"])
+    return json_response({"error": "no such invitee"}, 404)
+
+
+def control_cancel(sb: Sandbox, request: Request, invitee_uuid: str) -> Response:
+    """POST /_sandbox/calendly/invitees/{uuid}/cancel {reason?}: the invitee cancels their booking."""
+    body = read_json(request) or {}
+    base = _base(request)
+    with sb.state.lock:
+        found = _owned_invitee(sb, invitee_uuid)
+        if isinstance(found, Response):
+            return found
+        invitee, account = found
+        if invitee["status"] == "canceled":
+            return json_response({"error": "already canceled"}, 409)
+        _cancel(sb, invitee, str(body.get("reason") or "") or None, None)
+        deliveries = _announce(sb, CANCELED, invitee, account, base)
+        answer = _payload_of(sb, invitee, {})
+    return json_response({"invitee": answer, "deliveries": deliveries})
+
+
+def control_reschedule(sb: Sandbox, request: Request, invitee_uuid: str) -> Response:
+    """POST /_sandbox/calendly/invitees/{uuid}/reschedule {start_time}: the invitee picks a new time.
+
+    As at Calendly: the old invitee is canceled with `rescheduled: true` and `new_invitee`, and a new
+    invitee (on a new scheduled event) names the old one in `old_invitee`; two deliveries, cancel first.
+    """
+    body = read_json(request) or {}
+    base = _base(request)
+    with sb.state.lock:
+        found = _owned_invitee(sb, invitee_uuid)
+        if isinstance(found, Response):
+            return found
+        old, account = found
+        if old["status"] == "canceled":
+            return json_response({"error": "already canceled"}, 409)
+        entry = store_of(sb).events[_uuid_of(old["event"])]["event"]
+        again = {
+            "email": old["email"],
+            "name": old["name"],
+            "event_type": entry["event_type"],
+            "timezone": old["timezone"],
+            "phone": old["text_reminder_number"],
+            "answers": old["questions_and_answers"],
+            **body,
+        }
+        new = _new_booking(sb, base, account, again, old_invitee=old["uri"])
+        store_of(sb).events[_uuid_of(new["event"])]["event"]["name"] = entry["name"]
+        _cancel(sb, old, "Rescheduled", new["uri"])
+        deliveries = _announce(sb, CANCELED, old, account, base)
+        deliveries += _announce(sb, CREATED, new, account, base)
+        answer = {"old": _payload_of(sb, old, {}), "new": _payload_of(sb, new, {})}
+    return json_response({**answer, "deliveries": deliveries})
+
+
+def control_disable(sb: Sandbox, request: Request, subscription_uuid: str) -> Response:
+    """POST /_sandbox/calendly/subscriptions/{uuid}/disable: the subscription is `disabled`, as after a
+    day of failed deliveries; nothing is delivered to it again (Calendly has no re-enable)."""
+    with sb.state.lock:
+        subscription = store_of(sb).subscriptions.get(subscription_uuid)
+        if subscription is None or subscription.deleted:
+            return json_response({"error": "no such subscription"}, 404)
+        subscription.state = "disabled"
+        return json_response({"subscription": subscription.resource(_base(request))})
+
+
+# --- Event types and scheduling links ---------------------------------------------------------------
+
+_EVENT_TYPES = (("Discovery Call", 15), ("Strategy Session", 30), ("Onboarding", 60))
+
+
+def event_types(sb: Sandbox, account: str, base: str) -> list[dict[str, Any]]:
+    """The account's event types as `GET /event_types` lists them (callers hold the state lock)."""
+    me = identity.calendly_user(account, base)
+    inactive = store_of(sb).inactive
+    collection = []
+    for name, minutes in _EVENT_TYPES:
+        slug = name.lower().replace(" ", "-")
+        uid = stable_uuid("calendly-event-type", account, name).upper()
+        collection.append(
+            {
+                "uri": f"{base}/event_types/{uid}",
+                "name": name,
+                "active": (account, uid) not in inactive,
+                "slug": slug,
+                "scheduling_url": f"{me['scheduling_url']}/{slug}",
+                "duration": minutes,
+                "kind": "solo",
+                "pooling_type": None,
+                "type": "StandardEventType",
+                "color": "#0069ff",
+                "created_at": "2024-01-15T10:00:00.000000Z",
+                "updated_at": "2024-01-15T10:00:00.000000Z",
+                "internal_note": None,
+                "description_plain": None,
+                "description_html": None,
+                "profile": {"type": "User", "name": me["name"], "owner": me["uri"]},
+                "secret": False,
+                "admin_managed": False,
+            }
+        )
+    return collection
+
+
+def _event_type(sb: Sandbox, account: str, base: str, uri_or_uuid: str) -> dict[str, Any] | None:
+    wanted = _uuid_of(uri_or_uuid).upper()
+    return next((e for e in event_types(sb, account, base) if _uuid_of(e["uri"]) == wanted), None)
+
+
+def event_type_item(sb: Sandbox, request: Request, event_type_uuid: str) -> Response:
+    """GET /event_types/{uuid}: one of the token owner's event types."""
+    grant = require_token(sb, request, "calendly", {"event_types:read"})
+    with sb.state.lock:
+        found = _event_type(sb, grant.account, _base(request), event_type_uuid)
+    if found is None:
+        return _not_found()
+    return json_response({"resource": found})
+
+
+def create_scheduling_link(sb: Sandbox, request: Request) -> Response:
+    """POST /scheduling_links {max_event_count: 1, owner: event type URI, owner_type: EventType}
+    (scope scheduling_links:write) → 201 {resource: {booking_url, owner, owner_type}}: books once."""
+    grant = require_token(sb, request, "calendly", {"scheduling_links:write"})
+    body = read_json(request)
+    if body is None:
+        raise _invalid("body", "must be a JSON object")
+    if body.get("max_event_count") != 1:
+        raise _invalid("max_event_count", "must be 1")
+    if body.get("owner_type") != "EventType":
+        raise _invalid("owner_type", "must be EventType")
+    owner = _string(body, "owner", required=True) or ""
+    base = _base(request)
+    with sb.state.lock:
+        found = _event_type(sb, grant.account, base, owner)
+        if found is None:
+            raise _invalid("owner", "is invalid")
+        if not found["active"]:
+            raise _invalid("owner", "event type is inactive")
+        token = uuid.uuid4().hex[:20]
+        store_of(sb).links[token] = {"owner": found["uri"], "account": grant.account, "used": 0, "max": 1}
+    booking_url = f"{request.host_url.rstrip('/')}/_sandbox/calendly/d/{token}"
+    resource = {"booking_url": booking_url, "owner": found["uri"], "owner_type": "EventType"}
+    return json_response({"resource": resource}, status=201)
+
+
+def control_book_link(sb: Sandbox, request: Request, token: str) -> Response:
+    """POST /_sandbox/calendly/d/{token} {name, email[, start_time, phone, answers]}: book through a
+    scheduling link as the invitee; a single-use link that was used answers 410, as Calendly's page
+    says the link is no longer valid. Query parameters of the link (name, email) prefill."""
+    body = {**dict(request.args.items()), **(read_json(request) or {})}
+    base = _base(request)
+    with sb.state.lock:
+        link = store_of(sb).links.get(token)
+        if link is None:
+            return json_response({"error": "no such scheduling link"}, 404)
+        if link["used"] >= link["max"]:
+            return json_response({"error": "This link has already been used."}, 410)
+        found = _event_type(sb, link["account"], base, link["owner"])
+        if found is None or not found["active"]:
+            return json_response({"error": "This event type is no longer available."}, 410)
+        link["used"] += 1
+        invitee = _new_booking(sb, base, link["account"], {**body, "event_type": found["uri"]})
+        store_of(sb).events[_uuid_of(invitee["event"])]["event"]["name"] = found["name"]
+        deliveries = _announce(sb, CREATED, invitee, link["account"], base)
+        answer = _payload_of(sb, invitee, {})
+    return json_response({"invitee": answer, "deliveries": deliveries}, status=201)
+
+
+def control_event_type_active(sb: Sandbox, request: Request, event_type_uuid: str) -> Response:
+    """POST /_sandbox/calendly/event_types/{uuid}/active {account, active}: turn an event type off or
+    on, as its owner would at Calendly."""
+    body = read_json(request) or {}
+    account = str(body.get("account") or "alex@example.com")
+    with sb.state.lock:
+        found = _event_type(sb, account, _base(request), event_type_uuid)
+        if found is None:
+            return json_response({"error": "no such event type"}, 404)
+        key = (account, _uuid_of(found["uri"]).upper())
+        if body.get("active", False):
+            store_of(sb).inactive.discard(key)
+        else:
+            store_of(sb).inactive.add(key)
+    return json_response({"uri": found["uri"], "active": bool(body.get("active", False))})
+
+
+# --- Scheduled events and invitees (API v2) -------------------------------------------------------
+
+_EVENTS_READ = {"scheduled_events:read"}
+
+
+def _page(items: list[dict[str, Any]], request: Request, path: str) -> Response:
+    try:
+        count = int(request.args.get("count", "20"))
+        offset = int(request.args.get("page_token") or 0)
+    except ValueError:
+        raise _invalid("count", "must be an integer") from None
+    if not 1 <= count <= 100:
+        raise _invalid("count", "must be between 1 and 100")
+    page = items[offset : offset + count]
+    more = offset + count < len(items)
+    args = {k: v for k, v in request.args.items() if k != "page_token"}
+    query = "&".join(f"{k}={v}" for k, v in {**args, "page_token": str(offset + count)}.items())
+    next_page = f"{request.host_url.rstrip('/')}{path}?{query}" if more else None
+    pagination = {
+        "count": len(page),
+        "next_page": next_page,
+        "previous_page": None,
+        "next_page_token": str(offset + count) if more else None,
+        "previous_page_token": None,
+    }
+    return json_response({"collection": page, "pagination": pagination})
+
+
+def list_scheduled_events(sb: Sandbox, request: Request) -> Response:
+    """GET /scheduled_events?user=…[&status=&min_start_time=&max_start_time=&invitee_email=&sort=&count=
+    &page_token=]: the token owner's meetings, sorted by start time."""
+    grant = require_token(sb, request, "calendly", _EVENTS_READ)
+    me = identity.calendly_user(grant.account, _base(request))
+    user, organization = request.args.get("user"), request.args.get("organization")
+    if not user and not organization:
+        raise _invalid("user", "one of user, organization, group must be provided")
+    _owned(me, organization or me["current_organization"], user)
+    status = request.args.get("status")
+    if status not in (None, "active", "canceled"):
+        raise _invalid("status", "must be one of active, canceled")
+    sort = request.args.get("sort", "start_time:asc")
+    if sort not in ("start_time:asc", "start_time:desc"):
+        raise _invalid("sort", "must be start_time:asc or start_time:desc")
+    low, high = request.args.get("min_start_time"), request.args.get("max_start_time")
+    email = request.args.get("invitee_email")
+    with sb.state.lock:
+        items = [
+            dict(entry["event"])
+            for entry in store_of(sb).events.values()
+            if entry["owner"] == grant.account
+            and (status is None or entry["event"]["status"] == status)
+            and (low is None or _parse(entry["event"]["start_time"]) >= _parse(low))
+            and (high is None or _parse(entry["event"]["start_time"]) < _parse(high))
+            and (email is None or any(i["email"] == email for i in entry["invitees"]))
+        ]
+    items.sort(key=lambda e: str(e["start_time"]), reverse=sort.endswith("desc"))
+    return _page(items, request, "/calendly/scheduled_events")
+
+
+def _own_event(sb: Sandbox, request: Request, event_uuid: str) -> dict[str, Any]:
+    grant = require_token(sb, request, "calendly", _EVENTS_READ)
+    entry = store_of(sb).events.get(event_uuid.upper())
+    if entry is None:
+        raise Reply(_not_found())
+    if entry["owner"] != grant.account:
+        raise _forbidden()
+    return entry
+
+
+def scheduled_event(sb: Sandbox, request: Request, event_uuid: str) -> Response:
+    """GET /scheduled_events/{uuid}."""
+    with sb.state.lock:
+        return json_response({"resource": dict(_own_event(sb, request, event_uuid)["event"])})
+
+
+def event_invitees(sb: Sandbox, request: Request, event_uuid: str) -> Response:
+    """GET /scheduled_events/{uuid}/invitees[?status=&email=&count=&page_token=]."""
+    status, email = request.args.get("status"), request.args.get("email")
+    with sb.state.lock:
+        entry = _own_event(sb, request, event_uuid)
+        items = [
+            dict(i)
+            for i in entry["invitees"]
+            if (status is None or i["status"] == status) and (email is None or i["email"] == email)
+        ]
+    return _page(items, request, f"/calendly/scheduled_events/{event_uuid}/invitees")
+
+
+def event_invitee(sb: Sandbox, request: Request, event_uuid: str, invitee_uuid: str) -> Response:
+    """GET /scheduled_events/{uuid}/invitees/{invitee_uuid}."""
+    with sb.state.lock:
+        entry = _own_event(sb, request, event_uuid)
+        for invitee in entry["invitees"]:
+            if _uuid_of(invitee["uri"]) == invitee_uuid.upper():
+                return json_response({"resource": dict(invitee)})
+    return _not_found()
 
 
 def control_subscriptions(sb: Sandbox, request: Request) -> Response:
@@ -400,4 +759,43 @@ def routes() -> list[Route]:
         Route(f"{base}/<subscription_uuid>", ("GET", "DELETE"), subscription_item, "api", "calendly"),
         Route("/_sandbox/calendly/invitees", ("POST",), control_invitee, "control", None),
         Route("/_sandbox/calendly/subscriptions", ("GET",), control_subscriptions, "control", None),
+        Route(
+            "/_sandbox/calendly/subscriptions/<subscription_uuid>/disable",
+            ("POST",),
+            control_disable,
+            "control",
+            None,
+        ),
+        Route(
+            "/_sandbox/calendly/invitees/<invitee_uuid>/cancel", ("POST",), control_cancel, "control", None
+        ),
+        Route(
+            "/_sandbox/calendly/invitees/<invitee_uuid>/reschedule",
+            ("POST",),
+            control_reschedule,
+            "control",
+            None,
+        ),
+        Route("/calendly/scheduled_events", ("GET",), list_scheduled_events, "api", "calendly"),
+        Route("/calendly/event_types/<event_type_uuid>", ("GET",), event_type_item, "api", "calendly"),
+        Route("/calendly/scheduling_links", ("POST",), create_scheduling_link, "api", "calendly"),
+        Route("/_sandbox/calendly/d/<token>", ("POST",), control_book_link, "control", None),
+        Route(
+            "/_sandbox/calendly/event_types/<event_type_uuid>/active",
+            ("POST",),
+            control_event_type_active,
+            "control",
+            None,
+        ),
+        Route("/calendly/scheduled_events/<event_uuid>", ("GET",), scheduled_event, "api", "calendly"),
+        Route(
+            "/calendly/scheduled_events/<event_uuid>/invitees", ("GET",), event_invitees, "api", "calendly"
+        ),
+        Route(
+            "/calendly/scheduled_events/<event_uuid>/invitees/<invitee_uuid>",
+            ("GET",),
+            event_invitee,
+            "api",
+            "calendly",
+        ),
     ]

@@ -145,9 +145,11 @@ def pushes(sb: Sandbox, request: Request) -> Response:
 
 
 def slack_messages(sb: Sandbox, request: Request) -> Response:
-    """GET /_sandbox/slack/messages: what was posted to Slack channels, oldest first."""
+    """GET /_sandbox/slack/messages[?channel=]: what was posted to Slack channels, oldest first."""
+    channel = request.args.get("channel")
     with sb.state.lock:
-        return json_response({"messages": list(sb.state.extensions.get("slack_messages", []))})
+        messages = list(sb.state.extensions.get("slack_messages", []))
+    return json_response({"messages": [m for m in messages if channel in (None, m["channel"])]})
 
 
 # --- Signed webhook deliveries, as each provider signs them ----------------------------------------

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from integrations.store.leases import DynamoLeases
     from integrations.store.mirror import DynamoMirror
     from integrations.store.oauth_sessions import DynamoSessionStore
+    from integrations.store.outbox import DynamoOutbox
     from integrations.store.queue import SqsDeadLetters, SqsJobQueue
     from integrations.store.signing_keys import KmsSigningKeyBox
     from integrations.store.vault import TokenVault
@@ -54,11 +55,15 @@ if TYPE_CHECKING:
     from integrations.sync.controls import SyncControls
     from integrations.sync.crm_sources import ProviderCrms
     from integrations.sync.crm_steps import CrmSteps
+    from integrations.sync.jobs import SyncJob
+    from integrations.sync.links import SchedulingLinks
+    from integrations.sync.notifications import Notifier
     from integrations.sync.push_existing import PushExisting
     from integrations.sync.pushing import PushSteps
     from integrations.sync.runner import SyncRunner
     from integrations.sync.scheduler import SyncScheduler
     from integrations.sync.sources import ProviderCalendars
+    from integrations.sync.steps import StepContext, StepRunner
     from integrations.sync.worker import SyncWorker
     from integrations.webhooks.receiver import WebhookReceiver
     from integrations.webhooks.subscriptions import SubscriptionContext
@@ -530,9 +535,90 @@ class Container:
             clock=self.clock,
         )
 
+    def replace_stale_subscriptions(self, connection: Connection) -> int:
+        """Replace the connection's push subscriptions its provider stopped delivering to."""
+        from integrations.connections.resubscribe import replace_stale
+
+        return replace_stale(
+            self.catalog.get(connection.provider),
+            connection,
+            lambda: self.access_token(connection),
+            self.subscriptions,
+            self.connections,
+        )
+
+    def step_context(
+        self, connection: Connection, spec: ProviderSpec, job: SyncJob, remaining_ms: Callable[[], int]
+    ) -> StepContext:
+        """The ports a provider step runs with, for one job."""
+        from integrations.sync.steps import StepContext
+
+        return StepContext(
+            connection=connection,
+            spec=spec,
+            job=job,
+            access_token=lambda: self.access_token(connection),
+            publish=lambda events: self.announce(*events),
+            ledger=self.delivery_ledger,
+            replace_stale_subscriptions=lambda: self.replace_stale_subscriptions(connection),
+            save_cursor=lambda key, value: self._save_cursor(connection.id, key, value),
+            clock=self.clock,
+            outbox=self.outbox,
+            remaining_ms=remaining_ms,
+        )
+
+    def _save_cursor(self, connection_id: str, key: str, value: object) -> None:
+        now = self.clock()
+        self.sync_state.apply(connection_id, lambda c: c.cursor_saved(key, value, now))
+
+    @cached_property
+    def step_runner(self) -> StepRunner:
+        from integrations.sync.steps import StepRunner
+
+        return StepRunner(
+            connections=self.sync_state,
+            catalog=self.catalog,
+            context=self.step_context,
+            leases=self.leases_for("deliver"),
+            clock=self.clock,
+        )
+
+    @cached_property
+    def scheduling_links(self) -> SchedulingLinks:
+        """Single-use scheduling links for the internal API."""
+        from integrations.sync.links import SchedulingLinks
+
+        return SchedulingLinks(
+            catalog=self.catalog,
+            connections=self.sync_state,
+            access_token=self.access_token,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def outbox(self) -> DynamoOutbox:
+        """Notifications waiting for delivery (SyncTable)."""
+        from integrations import aws
+        from integrations.store.outbox import DynamoOutbox
+
+        return DynamoOutbox(aws.dynamodb(), self.settings.sync_table_name)
+
+    @cached_property
+    def notifier(self) -> Notifier:
+        from integrations.sync.notifications import Notifier
+        from integrations.sync.steps import step_for
+
+        return Notifier(
+            connections=self.connections,
+            outbox=self.outbox,
+            step_for=step_for,
+            clock=self.clock,
+        )
+
     def sync_worker(self, logger: Logger) -> SyncWorker:
         """The worker over the sync engine's adapters."""
         from integrations.sync.maintenance import Maintenance
+        from integrations.sync.steps import step_for
         from integrations.sync.worker import SyncWorker
 
         return SyncWorker(
@@ -547,6 +633,8 @@ class Container:
             clock=self.clock,
             logger=logger,
             crm=self.crm_steps,
+            steps=self.step_runner,
+            step_for=step_for,
         )
 
 

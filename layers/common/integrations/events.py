@@ -203,6 +203,60 @@ class AppointmentPushed(PlatformEvent):
     video_url: str | None = None
 
 
+class BookingInvitee(BaseModel):
+    """Who booked, as the scheduling tool knows them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = ""
+    email: str = ""
+    phone: str | None = None
+    time_zone: str | None = None
+    # The booking form's questions with the invitee's answers, in the form's order.
+    answers: list[dict[str, str]] = Field(default_factory=list)
+
+
+class BookingEvent(PlatformEvent):
+    """What a booking event says about the booking; `event_id` is the same for every delivery."""
+
+    event_id: str
+    booking_id: str
+    connection_id: str
+    provider: str
+    agency_id: str
+    client_id: str | None = None
+    user_id: str | None = None
+    invitee: BookingInvitee
+    event_type_id: str | None = None
+    event_type_name: str = ""
+    scheduled_event_id: str
+    start: datetime
+    end: datetime
+    time_zone: str | None = None
+    location: str | None = None
+    join_url: str | None = None
+    cancel_url: str | None = None
+    reschedule_url: str | None = None
+    tracking: dict[str, str] = Field(default_factory=dict)
+
+
+class BookingCreated(BookingEvent):
+    """Out: someone booked (a reschedule names the booking it replaces in `rescheduled_from`)."""
+
+    detail_type = "Booking Created"
+    rescheduled_from: str | None = None
+
+
+class BookingCanceled(BookingEvent):
+    """Out: a booking was canceled; a reschedule's cancel names its replacement in `rescheduled_to`."""
+
+    detail_type = "Booking Canceled"
+    rescheduled: bool = False
+    rescheduled_to: str | None = None
+    reason: str | None = None
+    canceled_by: str | None = None
+
+
 class AgencyPlanChanged(PlatformEvent):
     """In: the platform changed an agency's plan; the tier is never the agency's to set."""
 
@@ -298,6 +352,8 @@ OUTBOUND: tuple[type[PlatformEvent], ...] = (
     CalendarEventChanged,
     AppointmentPushed,
     ContactChanged,
+    BookingCreated,
+    BookingCanceled,
 )
 INBOUND: tuple[type[PlatformEvent], ...] = (
     AgencyPlanChanged,

@@ -142,3 +142,36 @@ def moves_subscriptions(
     if manager is None:
         return False
     return any(before.get(name) != after.get(name) for name in manager.config_fields)
+
+
+def replace_stale(
+    spec: ProviderSpec,
+    connection: Connection,
+    access_token: Callable[[], str],
+    context: SubscriptionContext,
+    repository: SubscriptionLookups,
+) -> int:
+    """Replace the connection's subscriptions the provider no longer delivers to (Calendly disables one
+    after a day of failed deliveries and never re-enables it): subscribe again, then retire the old.
+
+    Managers that can tell offer `stale(spec, connection, access_token, lookups) -> list[Lookup]`;
+    a connection without stored subscriptions gets them made. Returns how many were replaced."""
+    from integrations.webhooks.subscriptions import for_provider
+
+    manager = for_provider(spec.id, context)
+    stale_of = getattr(manager, "stale", None)
+    if manager is None or stale_of is None:
+        return 0
+    token = access_token()
+    old = stored_subscriptions(manager, repository, connection)
+    stale: list[Lookup] = list(stale_of(spec, connection, token, old)) if old else []
+    if old and not stale:
+        return 0
+    new = manager.subscribe(spec, connection, token)
+    repository.put_lookups(connection, new)
+    retire_replaced(spec, connection, token, manager, repository, old=old, new=new)
+    logger.info(
+        "stale subscriptions replaced",
+        extra={"provider": spec.id, "connection_id": connection.id, "stale": len(stale)},
+    )
+    return max(1, len(stale))

@@ -20,7 +20,7 @@ from integrations.domain.authorization import (
     may_see_integrations,
     resolve_scope,
 )
-from integrations.domain.connection import Connection, PortalStatus
+from integrations.domain.connection import Connection, ErrorCode, PortalStatus
 from integrations.domain.errors import Forbidden, NotFound, ValidationFailed
 from integrations.domain.principal import Principal
 from integrations.events import IntegrationConfigChanged
@@ -153,6 +153,7 @@ class PortalService:
         normalized = validate_config(spec, config)
         check_choices(spec, normalized, connection.config, self._choices(connection, spec))
         before = dict(connection.config)  # apply() may change `connection` itself
+        waited = connection.sync_error is not None and connection.sync_error.code is ErrorCode.CONFIG_REQUIRED
         applied = self._transitions.apply(
             connection,
             lambda c, now: c.configured(normalized, now),
@@ -164,7 +165,17 @@ class PortalService:
             spec, self._subscriptions(), before, normalized
         ):
             self._move_subscriptions(spec, applied.connection)
+        if waited and not applied.connection.waits_for_person:
+            self._resume_after_fix(applied.connection)
         return self._view(applied.connection, True, speaks_to_agency(principal))
+
+    def _resume_after_fix(self, connection: Connection) -> None:
+        """The config fixed what the connection waited for: run it now, so what waited (messages,
+        pushes) goes out at once instead of at the next scheduled sync. Best effort."""
+        try:
+            self._sync_controls().sync_now(connection)
+        except Exception as exc:  # the scheduler runs it anyway
+            self._log.warning("sync after config fix not queued", extra={"error": type(exc).__name__})
 
     def _move_subscriptions(self, spec: ProviderSpec, connection: Connection) -> None:
         """Watch what the new config names, then stop the old watch; best effort (sync still polls)."""
@@ -214,6 +225,16 @@ class PortalService:
             credentials = self._fresh_credentials(connection)
             options = module_for(spec.id).options(spec, connection, credentials, config_field.name, parent)
         return OptionList(options=[OptionView(value=o.value, label=o.label) for o in options])
+
+    def send_test_message(self, principal: Principal, connection_id: str) -> ConnectionView:
+        """Post a test message where the connection's notifications go (manage permission)."""
+        connection, _ = self._authorized(principal, connection_id, Action.MANAGE)
+        spec = self._catalog.get(connection.provider)
+        # A refused grant (a 401 / 403 from the provider) turns the card to reauth_required at once.
+        with self._transitions.reauth_on_refusal(connection):
+            credentials = self._fresh_credentials(connection)
+            module_for(spec.id).send_test_message(spec, connection, credentials)
+        return self._view(connection, True, speaks_to_agency(principal))
 
     def disconnect(self, principal: Principal, connection_id: str) -> None:
         """Revoke and unsubscribe (best effort), announce, then delete credentials, lookups and connection."""

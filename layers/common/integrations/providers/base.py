@@ -53,6 +53,12 @@ class ProviderModule:
     def revoke(self, spec: ProviderSpec, credentials: Credentials, app: AppCredentials | None) -> None:
         """Revoke the grant at the provider (best effort; callers log and go on)."""
 
+    def send_test_message(self, spec: ProviderSpec, connection: Connection, credentials: Credentials) -> None:
+        """ "Send a test message" from the configure step (chat providers); raises what went wrong."""
+        from integrations.domain.errors import Conflict
+
+        raise Conflict("This integration does not send messages.", code="test_message_not_supported")
+
     def on_connect(
         self, spec: ProviderSpec, connection: Connection, credentials: Credentials
     ) -> list[Lookup]:

@@ -23,6 +23,8 @@ class JobKind(StrEnum):
     PUSH_CONTACT = "push_contact"
     # Log one finished call on its contact in one CRM connection and move the deal.
     LOG_CALL = "log_call"
+    # Deliver the connection's waiting notifications, in order (a chat channel).
+    NOTIFY = "notify"
 
 
 class SyncJob(BaseModel):

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from integrations.sync.crm_steps import CrmSteps
     from integrations.sync.pushing import PushSteps
     from integrations.sync.runner import SyncRunner
+    from integrations.sync.steps import ProviderStep, StepRunner
 
 # A connection that reads nothing (or is paused) is still offered daily: its grant is refreshed
 # (Google revokes refresh tokens left unused for six months) and its push channels renewed.
@@ -66,7 +67,11 @@ class SyncWorker:
         clock: Callable[[], datetime],
         logger: Logger,
         crm: CrmSteps | None = None,
+        steps: StepRunner | None = None,
+        step_for: Callable[[Connection], ProviderStep | None] = lambda connection: None,
     ) -> None:
+        self._steps = steps
+        self._step_for = step_for
         self._connections = connections
         self._crm = crm
         self._runner = runner
@@ -119,6 +124,15 @@ class SyncWorker:
             return RunResult(Outcome.DONE, reason="paused by the owner")
         if self._crm is not None and self._crm.handles(connection):
             return self._crm.pull(job, connection, attempts, remaining_ms)
+        return self._read(job, connection, attempts, remaining_ms)
+
+    def _read(
+        self, job: SyncJob, connection: Connection, attempts: int, remaining_ms: Callable[[], int]
+    ) -> RunResult:
+        """The connection's own step (bookings, notifications), else the calendar run."""
+        step = self._step_for(connection) if self._steps is not None else None
+        if step is not None and self._steps is not None:
+            return self._steps.run(job, connection, step, attempts, remaining_ms)
         result = self._runner.run(job, receive_count=attempts, remaining_ms=remaining_ms)
         if result.reason == "nothing to read":
             self._schedule(connection, MAINTENANCE_INTERVAL)

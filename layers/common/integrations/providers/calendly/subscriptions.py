@@ -78,6 +78,29 @@ class CalendlySubscriptions:
             )
         ]
 
+    def stale(
+        self, spec: ProviderSpec, connection: Connection, access_token: str, lookups: list[Lookup]
+    ) -> list[Lookup]:
+        """The subscriptions Calendly no longer delivers to: `state: disabled` after a day of failed
+        deliveries (there is no re-enable), or gone (404)."""
+        stale: list[Lookup] = []
+        for item in of_kind(lookups, connection.provider, LOOKUP_SUBSCRIPTION):
+            uri = item.attributes.get(Attr.SUBSCRIPTION)
+            if not uri:
+                stale.append(item)
+                continue
+            try:
+                found = http.api_call("GET", _through(spec, uri), access_token=access_token)
+            except http.ProviderApiError as error:
+                if error.status != 404:
+                    raise
+                stale.append(item)
+                continue
+            resource = found.get("resource") if isinstance(found, dict) else None
+            if not isinstance(resource, dict) or resource.get("state") != "active":
+                stale.append(item)
+        return stale
+
     def unsubscribe(
         self, spec: ProviderSpec, connection: Connection, access_token: str, lookups: list[Lookup]
     ) -> None:
@@ -87,6 +110,12 @@ class CalendlySubscriptions:
                 best_effort(
                     "calendly subscription", partial(http.api_call, "DELETE", uri, access_token=access_token)
                 )
+
+
+def _through(spec: ProviderSpec, uri: str) -> str:
+    """A subscription URI read through the configured API base (the sandbox, or a proxy)."""
+    marker = "/webhook_subscriptions/"
+    return api_url(spec, "webhook_subscriptions/" + uri.split(marker, 1)[1]) if marker in uri else uri
 
 
 MANAGER = CalendlySubscriptions

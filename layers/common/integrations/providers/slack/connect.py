@@ -73,6 +73,12 @@ class SlackModule(ProviderModule):
         if isinstance(found, dict) and found.get("ok") is False and found.get("error") not in _ALREADY_GONE:
             raise http.ProviderApiError(200, found)
 
+    def send_test_message(self, spec: ProviderSpec, connection: Connection, credentials: Credentials) -> None:
+        """Post a short test message in the configured channel, now (not through the outbox)."""
+        from integrations.providers.slack.sync import send_trial
+
+        send_trial(spec, connection, bearer(credentials))
+
     def options(
         self,
         spec: ProviderSpec,
