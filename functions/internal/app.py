@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from internal_routes import availability, bookings, context
+from internal_routes import availability, bookings, context, scheduling_links
 
 from integrations import snapstart
 from integrations.api.errors import register_error_handlers
@@ -36,7 +36,7 @@ def _restore() -> None:
 
 snapstart.register(warm=_warm, restore=_restore)
 app = APIGatewayHttpResolver(enable_validation=True)
-for router in (availability.router, bookings.router):
+for router in (availability.router, bookings.router, scheduling_links.router):
     app.include_router(router)
 register_error_handlers(app, logger)
 

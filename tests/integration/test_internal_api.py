@@ -174,3 +174,25 @@ def test_the_booking_sample_event_reaches_the_booking_rules(internal: ModuleType
 
     # No calendar is linked in an empty world: the sample's body passed validation.
     assert (answer["statusCode"], body_of(answer)["code"]) == (409, "no_calendar")
+
+
+def test_a_scheduling_link_for_another_tenants_connection_is_not_found(internal: ModuleType) -> None:
+    _seed_busy({**OWNER, "agency_id": "agency-2"}, "conn-other")
+
+    answer = _call(
+        internal,
+        "/internal/scheduling-links",
+        {"agency_id": "agency-1", "connection_id": "conn-other"},
+        {**IAM},
+    )
+
+    assert answer["statusCode"] == 404, answer
+    assert body_of(answer)["code"] == "connection_not_found"
+
+
+def test_a_scheduling_link_needs_an_iam_identity_and_a_valid_body(internal: ModuleType) -> None:
+    refused = _call(internal, "/internal/scheduling-links", {"agency_id": "agency-1"}, None)
+    invalid = _call(internal, "/internal/scheduling-links", {"agency_id": "agency-1", "extra": 1}, {**IAM})
+
+    assert refused["statusCode"] == 403
+    assert invalid["statusCode"] == 422 and body_of(invalid)["code"] == "invalid_request"

@@ -321,7 +321,11 @@ def test_only_oauth_redirects_webhooks_and_the_openapi_document_are_public(templ
 def test_only_the_platforms_internal_routes_take_iam_signatures(template: dict[str, Any]) -> None:
     iam = {(r.method, r.path) for r in http_routes(template) if r.auth == "iam"}
 
-    assert iam == {("POST", "/internal/availability"), ("POST", "/internal/bookings")}
+    assert iam == {
+        ("POST", "/internal/availability"),
+        ("POST", "/internal/bookings"),
+        ("POST", "/internal/scheduling-links"),
+    }
     assert {r.function for r in http_routes(template) if r.auth == "iam"} == {"InternalFunction"}
 
 
