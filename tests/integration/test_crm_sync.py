@@ -33,6 +33,7 @@ from integrations.sync.jobs import JobKind, SyncJob
 from integrations.sync.settle import Outcome, RunResult
 from tests.support import seed
 from tests.support.sandbox import GATEWAY, Sandbox, connect, running_sandbox
+from tests.support.sync_world import queue_empty
 
 AGENCY, CLIENT = "agency-1", "client-a"
 GHL_LOCATION = "Sbx7LocQ2mK9fT4wR1pZ"
@@ -272,7 +273,7 @@ class World:
                 QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, AttributeNames=["All"]
             )
             messages = answer.get("Messages", [])
-            if not messages and self._queue_empty():
+            if not messages and queue_empty(self.queue_url):
                 return handled
             for message in messages:
                 job = SyncJob.model_validate_json(message["Body"])
@@ -283,17 +284,6 @@ class World:
                 sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
                 handled += 1
         raise AssertionError("the queue did not drain")
-
-    def _queue_empty(self) -> bool:
-        attributes = aws_clients.sqs().get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["All"])[
-            "Attributes"
-        ]
-        names = (
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        )
-        return all(int(attributes.get(name, "0")) == 0 for name in names)
 
 
 @pytest.fixture(params=["ghl", "hubspot"])

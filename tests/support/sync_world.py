@@ -50,6 +50,19 @@ def use_sandbox_catalog(sb: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyP
     clear_cache()
 
 
+def queue_empty(queue_url: str) -> bool:
+    """No message on the queue: none visible, none in flight, none delayed."""
+    attributes = aws_clients.sqs().get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])[
+        "Attributes"
+    ]
+    names = (
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
+    )
+    return all(int(attributes.get(name, "0")) == 0 for name in names)
+
+
 class WorkerWorld:
     """One connection of `provider`, the worker that syncs it, and the bus it publishes to."""
 
@@ -96,7 +109,7 @@ class WorkerWorld:
                 QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, AttributeNames=["All"]
             )
             messages = answer.get("Messages", [])
-            if not messages and self._queue_empty():
+            if not messages and queue_empty(self.queue_url):
                 return handled
             for message in messages:
                 job = SyncJob.model_validate_json(message["Body"])
@@ -112,14 +125,3 @@ class WorkerWorld:
                 sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
                 handled += 1
         raise AssertionError("the queue did not drain")
-
-    def _queue_empty(self) -> bool:
-        attributes = aws_clients.sqs().get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["All"])[
-            "Attributes"
-        ]
-        names = (
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        )
-        return all(int(attributes.get(name, "0")) == 0 for name in names)
