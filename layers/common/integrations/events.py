@@ -342,6 +342,159 @@ class CallCompleted(PlatformEvent):
     started_at: AwareDatetime
 
 
+class EmailParty(BaseModel):
+    """One address of a mail, with the display name its header gave (empty when none)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    address: str = Field(min_length=3, max_length=320)
+    name: str = Field(default="", max_length=256)
+
+
+class EmailAttachmentInfo(BaseModel):
+    """An attachment as metadata only: its bytes never travel on the bus."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    filename: str = Field(default="", max_length=512)
+    content_type: str = Field(default="application/octet-stream", max_length=256)
+    size: int = Field(default=0, ge=0)
+
+
+class EmailMessageEvent(PlatformEvent):
+    """What a mail event says about one message of a connected mailbox.
+
+    `email_id` is the same for every delivery of one message (consumers deduplicate on it);
+    `message_id` and `thread_id` are the provider's, `internet_message_id` the RFC 5322 Message-ID."""
+
+    email_id: str
+    connection_id: str
+    provider: str
+    agency_id: str
+    client_id: str | None = None
+    user_id: str | None = None
+    message_id: str
+    thread_id: str | None = None
+    internet_message_id: str | None = None
+    sender: EmailParty
+    to: list[EmailParty] = Field(default_factory=list)
+    cc: list[EmailParty] = Field(default_factory=list)
+    subject: str = ""
+    # Bodies are cut at the service's size limit; `truncated` says so.
+    text: str = ""
+    html: str = ""
+    truncated: bool = False
+    attachments: list[EmailAttachmentInfo] = Field(default_factory=list)
+    # The platform contacts this mail was exchanged with (the reason it is published at all).
+    contact_ids: list[str] = Field(default_factory=list)
+    sent_at: datetime
+
+
+class EmailReceived(EmailMessageEvent):
+    """Out: mail from one of the platform's contacts arrived in a connected mailbox."""
+
+    detail_type = "Email Received"
+
+
+class EmailSent(EmailMessageEvent):
+    """Out: mail to one of the platform's contacts left a connected mailbox (sent by the person in
+    their mail client, or by this service for an `Email Send Requested`, named in `request_id`)."""
+
+    detail_type = "Email Sent"
+    request_id: str | None = None
+
+
+class EmailAttachmentRef(BaseModel):
+    """An attachment the platform offers by reference: an HTTPS URL this service downloads once."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = Field(min_length=8, max_length=2048)
+    filename: str = Field(min_length=1, max_length=512)
+    content_type: str = Field(default="application/octet-stream", max_length=256)
+
+
+class EmailSendRequested(PlatformEvent):
+    """In: the platform asks to send a mail as a person, from one of their connected mailboxes.
+
+    Sent at most once per `request_id`, however often the event is delivered."""
+
+    detail_type = "Email Send Requested"
+    request_id: str = Field(min_length=1, max_length=128)
+    agency_id: str = Field(min_length=1, max_length=128)
+    client_id: str | None = Field(default=None, max_length=128)
+    user_id: str = Field(min_length=1, max_length=128)
+    # Which mailbox; None: the person's only (or first connected) mailbox.
+    connection_id: str | None = Field(default=None, max_length=128)
+    to: list[EmailParty] = Field(min_length=1, max_length=100)
+    cc: list[EmailParty] = Field(default_factory=list, max_length=100)
+    bcc: list[EmailParty] = Field(default_factory=list, max_length=100)
+    subject: str = Field(default="", max_length=998)
+    text: str = Field(default="", max_length=1_000_000)
+    html: str = Field(default="", max_length=2_000_000)
+    attachments: list[EmailAttachmentRef] = Field(default_factory=list, max_length=20)
+    # Reply in the thread of this message (the provider's message id, as Email Received gave it).
+    reply_to_message_id: str | None = Field(default=None, max_length=256)
+
+    @model_validator(mode="after")
+    def _has_a_body(self) -> EmailSendRequested:
+        if not (self.text or self.html):
+            raise ValueError("a mail needs a text or an HTML body")
+        return self
+
+
+EmailSendFailureReason = Literal[
+    "invalid_recipient",
+    "quota_exceeded",
+    "reauth_required",
+    "no_mailbox",
+    "attachment_unavailable",
+    "message_too_large",
+    "reply_target_not_found",
+    "provider_rejected",
+]
+
+
+class EmailSendFailed(PlatformEvent):
+    """Out: a requested mail was not sent, with a stable reason and a message a person understands."""
+
+    detail_type = "Email Send Failed"
+    request_id: str
+    agency_id: str
+    client_id: str | None = None
+    user_id: str
+    connection_id: str | None = None
+    provider: str | None = None
+    reason: EmailSendFailureReason
+    message: str
+    failed_at: datetime = Field(default_factory=utcnow)
+
+
+class EmailLogged(PlatformEvent):
+    """Out: a mail was logged on a contact in one of the client's CRMs (through the BCC logging
+    address or a synced mailbox). `log_id` is the same for every delivery of one logging."""
+
+    detail_type = "Email Logged"
+    log_id: str
+    agency_id: str
+    client_id: str
+    # The CRM connection it was logged in, and the record the CRM made (note, conversation message,
+    # email engagement).
+    connection_id: str
+    provider: str
+    record_id: str
+    contact_external_id: str
+    contact_id: str | None = None
+    # The contact did not exist in the CRM and was created from the mail.
+    contact_created: bool = False
+    direction: Literal["inbound", "outbound"]
+    via: Literal["bcc", "mailbox"]
+    internet_message_id: str
+    subject: str = ""
+    sender: EmailParty
+    logged_at: datetime = Field(default_factory=utcnow)
+
+
 OUTBOUND: tuple[type[PlatformEvent], ...] = (
     IntegrationConnected,
     IntegrationDisconnected,
@@ -354,6 +507,10 @@ OUTBOUND: tuple[type[PlatformEvent], ...] = (
     ContactChanged,
     BookingCreated,
     BookingCanceled,
+    EmailReceived,
+    EmailSent,
+    EmailSendFailed,
+    EmailLogged,
 )
 INBOUND: tuple[type[PlatformEvent], ...] = (
     AgencyPlanChanged,
@@ -362,6 +519,7 @@ INBOUND: tuple[type[PlatformEvent], ...] = (
     ContactUpserted,
     ContactDeleted,
     CallCompleted,
+    EmailSendRequested,
 )
 
 
