@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from portal_routes import agency, connections, context, integrations, me, openapi, sync
+from portal_routes import agency, agency_accounts, connections, context, integrations, me, openapi, sync
 
 from integrations import snapstart
 from integrations.api.errors import register_error_handlers
@@ -40,6 +40,7 @@ for router in (
     integrations.router,
     connections.router,
     sync.router,
+    agency_accounts.router,
     agency.router,
     openapi.router,
 ):

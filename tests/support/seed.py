@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from integrations import aws
 from integrations.config import Settings
@@ -44,6 +45,7 @@ def connection(
     account_id: str | None = None,
     access_token: str = "at-secret-value",
     refresh_token: str = "rt-secret-value",
+    extra: dict[str, Any] | None = None,
 ) -> Connection:
     connections, _ = repositories()
     conn = Connection(
@@ -63,6 +65,7 @@ def connection(
             access_token=access_token,  # type: ignore[arg-type]
             refresh_token=refresh_token,  # type: ignore[arg-type]
             expires_at=conn.token_expires_at,
+            extra=extra or {},
         ),
     )
     return conn

@@ -35,6 +35,8 @@ class CrmStore:
     # Call → contact and deal → contact associations (HubSpot).
     hubspot_associations: set[tuple[str, str, str]] = field(default_factory=set)
     deleted_stages: set[str] = field(default_factory=set)
+    # GHL agencies: location id → {"companyId", "name"} (seeded by ghl_agency on first use).
+    ghl_locations: dict[str, dict[str, str]] = field(default_factory=dict)
     windows: dict[str, deque[float]] = field(default_factory=dict)
     # How many 429s the limits answered, per app (tests count the storm).
     throttled: dict[str, int] = field(default_factory=dict)

@@ -38,6 +38,9 @@ def _call(sb: Sandbox, request: Request, scopes: set[str]) -> str:
     """Version header, token and the location's burst limit; the token's location id."""
     apis.ghl_version(request)
     grant = require_token(sb, request, "ghl", scopes)
+    if grant.extra.get("user_type", "Location") != "Location":
+        # Sub-account APIs need a Location token (provider page §1.3): mint one from the company's.
+        raise Reply(ghl_error(401, "This authClass type is not allowed to access this scope."))
     wait, left = take(sb, "ghl", f"ghl:{grant.account}", GHL_BURST)
     if wait is not None:
         response = ghl_error(429, "Too many requests")

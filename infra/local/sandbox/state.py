@@ -231,6 +231,10 @@ class OAuthStore:
             return TokenProblem.INVALID
         if grant.revoked:
             return TokenProblem.REVOKED
+        parent = self.grants.get(grant.extra.get("company_grant", ""))
+        if parent is not None and parent.revoked:
+            # A location token minted from a company token dies with the company's grant (GHL).
+            return TokenProblem.REVOKED
         if access.expires_at is not None and now >= access.expires_at:
             return TokenProblem.EXPIRED
         return access, grant

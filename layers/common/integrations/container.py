@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from integrations.connections.apply import ConnectionTransitions, SyncState
     from integrations.connections.connect import Connector
     from integrations.connections.disconnect import Disconnector
+    from integrations.connections.served import ServedAccounts
     from integrations.domain.connection import Connection
     from integrations.domain.credentials import AppCredentials, Credentials
     from integrations.events import PlatformEvent
@@ -292,6 +293,7 @@ class Container:
             inbound_email_domain=self.settings.inbound_email_domain,
             clock=self.clock,
             revoke=self.revoke_grant,
+            retire=lambda connection: self.disconnector.disconnect(connection),  # noqa: PLW0108 - built lazily
         )
 
     @cached_property
@@ -346,6 +348,21 @@ class Container:
             clock=self.clock,
             logger=logger,
             subscriptions=lambda: self.subscriptions,
+            served=lambda: self.served_accounts,
+            public_api_url=self.settings.public_api_url,
+        )
+
+    @cached_property
+    def served_accounts(self) -> ServedAccounts:
+        from integrations.connections.served import ServedAccounts
+
+        return ServedAccounts(
+            catalog=self.catalog,
+            connections=self.connections,
+            connector=lambda: self.connector,
+            disconnector=lambda: self.disconnector,
+            fresh_credentials=self.fresh_credentials,
+            clock=self.clock,
         )
 
     def webhook_receiver(self, logger: Logger) -> WebhookReceiver:

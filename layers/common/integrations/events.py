@@ -85,6 +85,9 @@ class CallRequested(PlatformEvent):
     name: str | None = None
     email: str | None = None
     workflow_id: str | None = None
+    # The voice agent the workflow names (its custom data's `agent_id`), and the rest of its custom data.
+    agent_id: str | None = None
+    custom: dict[str, str] = Field(default_factory=dict)
     received_at: datetime = Field(default_factory=utcnow)
 
 

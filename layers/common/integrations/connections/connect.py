@@ -153,8 +153,11 @@ class Connector:
         inbound_email_domain: str,
         clock: Callable[[], datetime],
         revoke: Revoke,
+        retire: Callable[[Connection], None] | None = None,
     ) -> None:
         self._revoke = revoke
+        # Removes a connection the agency served for a client once the client connects its own.
+        self._retire = retire
         self._catalog = catalog
         self._connections = connections
         self._agencies = agencies
@@ -355,11 +358,16 @@ class Connector:
         existing = self._connections.list_for_scope(scope)
         # Checked again here: a conflicting integration may have been connected since the start.
         self.check_conflicts(spec, scope, existing)
-        mine = [c for c in existing if c.provider == spec.id]
-        same = next((c for c in mine if c.account.id == account.id), None)
+        everything = [c for c in existing if c.provider == spec.id]
+        # The client's own connection always wins over one the agency serves: those make no conflict
+        # and are retired once the own one exists (the same account is simply taken over).
+        served = [c for c in everything if c.served_by is not None]
+        mine = [c for c in everything if c.served_by is None]
+        same = next((c for c in everything if c.account.id == account.id), None)
         if same is not None:
             connection = self._reauthorize(same, account, oauth_scopes, credentials)
             self._after.run(spec, connection, credentials)
+            self._retire_served([c for c in served if c.id != connection.id])
             return ConnectResult(connection, created=False)
         if mine and not spec.multiple_accounts:
             raise Conflict(
@@ -370,7 +378,46 @@ class Connector:
         connection = self._create(spec, scope, account, oauth_scopes, credentials)
         self._after.run(spec, connection, credentials)
         self._transitions.publish(connection, [IntegrationConnected.of(connection)])
+        self._retire_served(served)
         return ConnectResult(connection, created=True)
+
+    def connect_served(
+        self,
+        spec: ProviderSpec,
+        scope: Scope,
+        account: ExternalAccount,
+        credentials: Credentials,
+        served_by: str,
+    ) -> ConnectResult:
+        """A client's sub-account served through the agency's connection `served_by`: created (or its
+        minted token replaced) like any connection; 409 `client_has_own_connection` when the client
+        has connected this provider itself, which always wins."""
+        existing = [c for c in self._connections.list_for_scope(scope) if c.provider == spec.id]
+        own = next((c for c in existing if c.served_by is None), None)
+        if own is not None:
+            raise Conflict(
+                f"This client has connected its own {spec.name} account; it is used instead.",
+                code="client_has_own_connection",
+                details={"connection_id": own.id},
+            )
+        same = next((c for c in existing if c.account.id == account.id), None)
+        if same is not None:
+            self._vault.put(credential_ref(same), credentials)
+            return ConnectResult(same, created=False)
+        self._retire_served(existing)
+        connection = self._create(spec, scope, account, [], credentials, served_by=served_by)
+        self._after.run(spec, connection, credentials)
+        self._transitions.publish(connection, [IntegrationConnected.of(connection)])
+        return ConnectResult(connection, created=True)
+
+    def _retire_served(self, served: list[Connection]) -> None:
+        for connection in served:
+            if self._retire is None:
+                return
+            try:
+                self._retire(connection)
+            except Exception:  # the own connection stands; the served one fails to mint and says so
+                logger.exception("served connection not retired", extra={"connection_id": connection.id})
 
     def _reauthorize(
         self,
@@ -411,6 +458,8 @@ class Connector:
         account: ExternalAccount,
         oauth_scopes: list[str],
         credentials: Credentials,
+        *,
+        served_by: str | None = None,
     ) -> Connection:
         now = self._clock()
         connection = Connection(
@@ -423,6 +472,7 @@ class Connector:
             account=account,
             oauth_scopes=oauth_scopes,
             token_expires_at=credentials.expires_at,
+            served_by=served_by,
             created_at=now,
             updated_at=now,
         )
@@ -509,6 +559,7 @@ def build_connector(
     inbound_email_domain: str,
     clock: Callable[[], datetime],
     revoke: Revoke,
+    retire: Callable[[Connection], None] | None = None,
 ) -> Connector:
     """The Connector with its after-connect steps (push subscriptions, lookups, the first sync job)."""
     from integrations.connections.after_connect import AfterConnect
@@ -523,4 +574,5 @@ def build_connector(
         inbound_email_domain=inbound_email_domain,
         clock=clock,
         revoke=revoke,
+        retire=retire,
     )

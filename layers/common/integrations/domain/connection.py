@@ -116,6 +116,9 @@ class Connection(BaseModel):
     token_expires_at: datetime | None = None
     cursors: dict[str, Any] = Field(default_factory=dict)
     lookup_keys: list[str] = Field(default_factory=list)
+    # A client's sub-account served through the agency's connection (its id): tokens are minted from
+    # the agency's grant until the client connects its own account, which clears this.
+    served_by: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     version: int = 0
@@ -147,6 +150,7 @@ class Connection(BaseModel):
             now,
             oauth_scopes=oauth_scopes,
             account=account,
+            served_by=None,
             auth_health=AuthHealth.OK,
             consecutive_failures=0,
             auth_error=None,

@@ -94,12 +94,16 @@ class TokenManager:
     # Each refresh this instance makes at the provider: ok, failed (outage, refusal to answer,
     # a store that failed) or reauth (the grant is dead). Waiting on a peer's refresh counts nothing.
     counter: Counter = field(default_factory=NoCounter)
+    # Mints a sub-account token from an agency-level grant (default: the provider module's hook).
+    sub_account_token: Callable[[ProviderSpec, Credentials, str], dict[str, Any]] | None = None
 
     # --- what callers use ---
 
     def credentials(self, connection: Connection) -> Credentials:
         """Usable credentials: refreshed first when they expire within the margin."""
         current = self._read(connection)
+        if connection.served_by is not None:
+            return self._served(connection, current, connection.served_by)
         if not self._due(current):
             return current
         if connection.auth_health is AuthHealth.REAUTH_REQUIRED:
@@ -123,6 +127,80 @@ class TokenManager:
         if spec.oauth is None or current.refresh_token is None:
             return current
         return self._refresh(connection, spec, current, force=True)
+
+    # --- sub-accounts served through an agency-level connection ---
+
+    def _served(self, connection: Connection, seen: Credentials, served_by: str) -> Credentials:
+        """A token minted from the agency's grant for this connection's sub-account (GHL location),
+        cached in this connection's own vault item and minted again, single-flight, when it is due."""
+        if seen.access_token is not None and not self._due(seen):
+            return seen
+        deadline = time.monotonic() + self.policy.wait_seconds
+        while not self.leases.acquire(
+            connection.id, self.owner, self.clock().timestamp(), self.policy.lease_seconds
+        ).acquired:
+            self.sleep(self.policy.poll_seconds)
+            latest = self._read(connection)
+            if latest.access_token is not None and not self._due(latest):
+                return latest
+            if time.monotonic() > deadline:
+                raise ProviderUnavailable("A token for this connection is being minted; try again shortly.")
+        try:
+            current = self._read(connection)
+            if current.access_token is not None and not self._due(current):
+                return current
+            agency = self._serving(connection, served_by)
+            spec = self.catalog.get(connection.provider)
+            try:
+                answer = self._mint(spec, self.credentials(agency), connection.account.id)
+            except ReauthRequired:
+                # The agency's grant is gone or no longer covers this sub-account.
+                return self._served_lost(connection)
+            fresh = Credentials(
+                access_token=SecretStr(str(answer["access_token"])),
+                token_type=str(answer.get("token_type") or "Bearer"),
+                expires_at=_expiry(self.clock(), answer.get("expires_in")),
+                extra=dict(current.extra),
+            )
+            self.vault.put(credential_ref(connection), fresh)
+            self._record(connection.id, lambda c, now: c.provider_succeeded(now), fresh.expires_at)
+            self._count(connection, "ok")
+            return fresh
+        finally:
+            self.leases.release(connection.id, self.owner)
+
+    def _serving(self, connection: Connection, served_by: str) -> Connection:
+        """The agency-level connection that serves this one: same agency and provider, agency level."""
+        from integrations.domain.access import Level
+
+        agency = self.connections.get(served_by)
+        if (
+            agency is None
+            or agency.level is not Level.AGENCY
+            or agency.agency_id != connection.agency_id
+            or agency.provider != connection.provider
+            or connection.client_id is None
+        ):
+            self._served_lost(connection)
+        assert agency is not None
+        return agency
+
+    def _served_lost(self, connection: Connection) -> Credentials:
+        message = (
+            "The agency's connection no longer serves this account; the agency can map it again, "
+            "or connect your own account."
+        )
+        self._record(
+            connection.id, lambda c, now: c.auth_failed(ErrorCode.REAUTH_REQUIRED, message, now), None
+        )
+        raise ReauthRequired(message)
+
+    def _mint(self, spec: ProviderSpec, agency: Credentials, sub_account_id: str) -> dict[str, Any]:
+        if self.sub_account_token is not None:
+            return self.sub_account_token(spec, agency, sub_account_id)
+        from integrations.providers.registry import module_for
+
+        return module_for(spec.id).sub_account_token(spec, agency, sub_account_id)
 
     # --- the single-flight refresh ---
 

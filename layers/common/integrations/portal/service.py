@@ -21,7 +21,7 @@ from integrations.domain.authorization import (
     resolve_scope,
 )
 from integrations.domain.connection import Connection, ErrorCode, PortalStatus
-from integrations.domain.errors import Forbidden, NotFound, ValidationFailed
+from integrations.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from integrations.domain.principal import Principal
 from integrations.events import IntegrationConfigChanged
 from integrations.portal.views import (
@@ -34,10 +34,15 @@ from integrations.portal.views import (
     OptionList,
     OptionView,
     PushProgressView,
+    ServeSubAccount,
     SettingsView,
     StatusError,
+    SubAccountList,
+    SubAccountView,
     SyncChange,
     SyncView,
+    WorkflowWebhookSecretView,
+    WorkflowWebhookView,
 )
 from integrations.portal.words import speaks_to_agency, status_label
 from integrations.providers.registry import module_for
@@ -48,7 +53,9 @@ if TYPE_CHECKING:
     from integrations.catalog.loader import Catalog
     from integrations.connections.apply import ConnectionTransitions
     from integrations.connections.disconnect import Disconnector
+    from integrations.connections.served import ServedAccounts
     from integrations.domain.credentials import Credentials
+    from integrations.domain.lookup import Lookup
     from integrations.store.agencies import AgencyRepository
     from integrations.store.connections import ConnectionRepository
     from integrations.sync.controls import SyncControls
@@ -69,8 +76,13 @@ class PortalService:
         clock: Callable[[], datetime],
         logger: Logger,
         subscriptions: Callable[[], SubscriptionContext] | None = None,
+        served: Callable[[], ServedAccounts] | None = None,
+        public_api_url: str = "",
     ) -> None:
+        self._public_api_url = public_api_url
         self._clock = clock
+        # Sub-accounts an agency-level connection serves for clients (built on first use).
+        self._served = served
         # Push subscriptions that follow the config (a watch channel on the chosen calendar); built on
         # first use, so the keys and secrets they need cost nothing at cold start.
         self._subscriptions = subscriptions
@@ -241,6 +253,69 @@ class PortalService:
         connection, _ = self._authorized(principal, connection_id, Action.MANAGE)
         self._disconnector.disconnect(connection)
 
+    # --- sub-accounts an agency-level connection serves (agency admins) ---
+
+    def sub_accounts(self, principal: Principal, connection_id: str) -> SubAccountList:
+        """The agency connection's sub-accounts as the provider lists them, and whom each serves."""
+        connection, _ = self._authorized(principal, connection_id, Action.MANAGE)
+        with self._transitions.reauth_on_refusal(connection):
+            found = self._served_accounts().list(connection)
+        return SubAccountList(sub_accounts=[SubAccountView(**vars_of(a)) for a in found])
+
+    def serve_sub_account(
+        self,
+        principal: Principal,
+        connection_id: str,
+        sub_account_id: str,
+        read_body: Callable[[], ServeSubAccount],
+    ) -> ConnectionView:
+        """Map a client to a sub-account: the client's card shows it connected through the agency."""
+        connection, _ = self._authorized(principal, connection_id, Action.MANAGE)
+        body = read_body()
+        with self._transitions.reauth_on_refusal(connection):
+            served = self._served_accounts().serve(connection, body.client_id, sub_account_id)
+        return self._view(served, True, speaks_to_agency(principal))
+
+    def stop_serving(self, principal: Principal, connection_id: str, sub_account_id: str) -> None:
+        connection, _ = self._authorized(principal, connection_id, Action.MANAGE)
+        self._served_accounts().stop(connection, sub_account_id)
+
+    def _served_accounts(self) -> ServedAccounts:
+        if self._served is None:
+            raise Conflict("Sub-accounts are not available here.", code="sub_accounts_not_supported")
+        return self._served()
+
+    # --- the URL a CRM workflow asks for calls through (manage) ---
+
+    def workflow_webhook(self, principal: Principal, connection_id: str) -> WorkflowWebhookView:
+        """The workflow URL and whether a secret is set; never the secret (only its digest is kept)."""
+        connection, _ = self._authorized(principal, connection_id, Action.MANAGE)
+        module = module_for(connection.provider)
+        url = module.workflow_url(connection, self._public_api_url)
+        held = self._workflow_lookup(connection)
+        return WorkflowWebhookView(
+            url=url, secret_set=held is not None and held.connection_id == connection.id
+        )
+
+    def rotate_workflow_webhook(self, principal: Principal, connection_id: str) -> WorkflowWebhookSecretView:
+        """Issue a new secret, shown once; the previous one is refused from now on."""
+        connection, _ = self._authorized(principal, connection_id, Action.MANAGE)
+        held = self._workflow_lookup(connection)
+        if held is not None and held.connection_id != connection.id:
+            # Another connection (another client's, for the same location) owns the workflow URL.
+            raise Conflict(
+                "Another connection receives this account's workflow calls.", code="workflow_webhook_taken"
+            )
+        issued = module_for(connection.provider).issue_workflow_secret(connection, self._public_api_url)
+        self._connections.put_lookups(connection, [issued.lookup])
+        return WorkflowWebhookSecretView(url=issued.url, secret=issued.secret)
+
+    def _workflow_lookup(self, connection: Connection) -> Lookup | None:
+        kind = module_for(connection.provider).workflow_lookup
+        if kind is None:
+            return None
+        return self._connections.get_lookup(connection.provider, kind, connection.account.id)
+
     # --- sync controls (manage) ---
 
     def sync_now(self, principal: Principal, connection_id: str) -> ConnectionView:
@@ -355,6 +430,7 @@ class PortalService:
             created_at=connection.created_at,
             updated_at=connection.updated_at,
             can_manage=can_manage,
+            served_by=connection.served_by,
         )
 
 
@@ -388,3 +464,11 @@ def _settings_view(settings: AgencySettings) -> SettingsView:
         staff_personal_connections=settings.staff_personal_connections,
         contact_personal_connections=settings.contact_personal_connections,
     )
+
+
+def vars_of(account: object) -> dict[str, object]:
+    """A dataclass's fields as a dict (slots dataclasses have no __dict__)."""
+    from dataclasses import asdict, is_dataclass
+
+    assert is_dataclass(account) and not isinstance(account, type)
+    return asdict(account)

@@ -305,6 +305,8 @@ class ConnectionView(BaseModel):
     created_at: datetime
     updated_at: datetime
     can_manage: bool
+    # Set when the agency's connection serves this client's account (no own connection yet).
+    served_by: str | None = None
 
 
 class ConfigUpdate(BaseModel):
@@ -415,3 +417,39 @@ class SettingsView(BaseModel):
     enabled_providers: list[str] | None
     staff_personal_connections: bool
     contact_personal_connections: bool
+
+
+class WorkflowWebhookView(BaseModel):
+    """Where a CRM workflow posts call requests; the secret itself is shown only when issued."""
+
+    url: str
+    secret_set: bool
+
+
+class WorkflowWebhookSecretView(BaseModel):
+    """Shown once: send it as `Authorization: Bearer <secret>` from the workflow's webhook action."""
+
+    url: str
+    secret: str
+
+
+class SubAccountView(BaseModel):
+    """One sub-account of an agency-level connection (a GHL location) and the client it serves."""
+
+    id: str
+    label: str
+    client_id: str | None = None
+    connection_id: str | None = None
+    served_by_agency: bool = False
+
+
+class SubAccountList(BaseModel):
+    sub_accounts: list[SubAccountView]
+
+
+class ServeSubAccount(BaseModel):
+    """Which client the sub-account serves."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    client_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from integrations.catalog.model import ProviderSpec
@@ -20,8 +20,24 @@ class Option:
     label: str
 
 
+class WorkflowSecretLike(Protocol):
+    """providers/<id>/webhook.py's issued secret: the secret (shown once), its URL, its lookup item."""
+
+    @property
+    def secret(self) -> str: ...
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def lookup(self) -> Lookup: ...
+
+
 class ProviderModule:
     """Hooks around a connection's life. `token` is a fresh access token from the token manager."""
+
+    # The lookup kind `on_connect` writes for a sub-account (GHL: "location"); None without sub-accounts.
+    sub_account_lookup: str | None = None
 
     def identity(
         self, spec: ProviderSpec, token_answer: dict[str, Any], access_token: str
@@ -58,6 +74,33 @@ class ProviderModule:
         from integrations.domain.errors import Conflict
 
         raise Conflict("This integration does not send messages.", code="test_message_not_supported")
+
+    # The lookup kind holding a workflow's call-request secret (GHL: "workflow"); None without workflows.
+    workflow_lookup: str | None = None
+
+    def issue_workflow_secret(self, connection: Connection, public_api_url: str) -> WorkflowSecretLike:
+        """A new random secret for the URL a CRM workflow posts call requests to (shown once)."""
+        from integrations.domain.errors import Conflict
+
+        raise Conflict("This integration has no workflows.", code="workflow_webhook_not_supported")
+
+    def workflow_url(self, connection: Connection, public_api_url: str) -> str:
+        """The URL a CRM workflow posts call requests to."""
+        from integrations.domain.errors import Conflict
+
+        raise Conflict("This integration has no workflows.", code="workflow_webhook_not_supported")
+
+    def sub_accounts(self, spec: ProviderSpec, credentials: Credentials) -> list[Option]:
+        """The sub-accounts an agency-level grant covers (GHL: the company's locations); none by default."""
+        return []
+
+    def sub_account_token(
+        self, spec: ProviderSpec, credentials: Credentials, sub_account_id: str
+    ) -> dict[str, Any]:
+        """A token answer for one sub-account, minted with the agency-level grant's credentials."""
+        from integrations.domain.errors import Conflict
+
+        raise Conflict("This integration has no sub-accounts.", code="sub_accounts_not_supported")
 
     def on_connect(
         self, spec: ProviderSpec, connection: Connection, credentials: Credentials

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from integrations.domain.connection import Connection
     from integrations.domain.credentials import Credentials
     from integrations.domain.lookup import Lookup
+    from integrations.providers.ghl.webhook import WorkflowSecret
 
 API_VERSION = "2021-07-28"
 LOOKUP_LOCATION = "location"
@@ -29,6 +30,32 @@ def _headers() -> dict[str, str]:
 
 
 class GhlModule(ProviderModule):
+    sub_account_lookup = LOOKUP_LOCATION
+    workflow_lookup = "workflow"
+
+    def issue_workflow_secret(self, connection: Connection, public_api_url: str) -> WorkflowSecret:
+        """A location's workflow secret; its lookup replaces the previous one (now refused)."""
+        from integrations.providers.ghl.webhook import issue_workflow_secret
+
+        self._location_only(connection)
+        return issue_workflow_secret(connection, public_api_url)
+
+    def workflow_url(self, connection: Connection, public_api_url: str) -> str:
+        from integrations.providers.ghl.webhook import workflow_url
+
+        self._location_only(connection)
+        return workflow_url(public_api_url, connection.account.id)
+
+    @staticmethod
+    def _location_only(connection: Connection) -> None:
+        from integrations.domain.errors import Conflict
+
+        if connection.account.id.startswith("company:"):
+            raise Conflict(
+                "Workflow call requests belong to a location: use the client's GoHighLevel connection.",
+                code="workflow_webhook_not_supported",
+            )
+
     def identity(
         self, spec: ProviderSpec, token_answer: dict[str, Any], access_token: str
     ) -> ExternalAccount:
@@ -94,6 +121,45 @@ class GhlModule(ProviderModule):
                     if s.get("id")
                 ]
         return []
+
+    def sub_accounts(self, spec: ProviderSpec, credentials: Credentials) -> list[Option]:
+        """The company's locations: `GET /locations/search?companyId=` with the Company token."""
+        company_id = text(answer_fact(credentials, "companyId"))
+        if not company_id:
+            return []
+        found = http.api_call(
+            "GET",
+            api_url(spec, "locations/search"),
+            access_token=bearer(credentials),
+            headers=_headers(),
+            params={"companyId": company_id, "limit": 1000},
+        )
+        rows = found.get("locations", []) if isinstance(found, dict) else []
+        return [
+            Option(value=text(row.get("id")), label=text(row.get("name")) or text(row.get("id")))
+            for row in rows
+            if isinstance(row, dict) and row.get("id")
+        ]
+
+    def sub_account_token(
+        self, spec: ProviderSpec, credentials: Credentials, sub_account_id: str
+    ) -> dict[str, Any]:
+        """`POST /oauth/locationToken` (form companyId, locationId) with the Company token (provider
+        page §1.3). The answer may lack a refresh token: the token manager re-mints when it expires."""
+        company_id = text(answer_fact(credentials, "companyId"))
+        answer = http.api_call(
+            "POST",
+            api_url(spec, "oauth/locationToken"),
+            access_token=bearer(credentials),
+            headers=_headers(),
+            data={"companyId": company_id, "locationId": sub_account_id},
+        )
+        if not isinstance(answer, dict) or not answer.get("access_token"):
+            raise IdentityUnavailable("GoHighLevel minted no location token.")
+        if text(answer.get("locationId")) not in ("", sub_account_id):
+            # Never keep a token for another location than the one asked for.
+            raise IdentityUnavailable("GoHighLevel minted a token for another location.")
+        return {**answer, "locationId": sub_account_id, "companyId": company_id}
 
 
 MODULE = GhlModule()

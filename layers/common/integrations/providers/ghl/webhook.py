@@ -412,6 +412,8 @@ class GhlWorkflowWebhook(WebhookPlugin):
             name=call.name,
             email=call.email,
             workflow_id=call.workflow_id,
+            agent_id=call.agent_id,
+            custom=call.custom,
             received_at=request.received_at,
         )
 
