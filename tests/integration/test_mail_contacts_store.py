@@ -117,11 +117,12 @@ def test_a_mail_is_claimed_once_and_a_dead_writers_claim_is_taken_over(
     first = log.claim("conn-1", "<m1@x>", "ext-1", NOW, lease)
     second = log.claim("conn-1", "<m1@x>", "ext-1", NOW + timedelta(seconds=1), lease)
     later = log.claim("conn-1", "<m1@x>", "ext-1", NOW + timedelta(seconds=61), lease)
-    log.confirm("conn-1", "<m1@x>", "ext-1", "note-1")
+    log.confirm("conn-1", "<m1@x>", "ext-1", "note-1", NOW + timedelta(seconds=62))
     done = log.claim("conn-1", "<m1@x>", "ext-1", NOW + timedelta(days=400), lease)
 
     assert [first.state, second.state, later.state] == [LogState.CLAIMED, LogState.BUSY, LogState.TAKEN_OVER]
     assert (done.state, done.record_id, done.announced) == (LogState.DONE, "note-1", False)
+    assert done.done_at == NOW + timedelta(seconds=62)
     assert log.claim("conn-2", "<m1@x>", "ext-1", NOW, lease).state is LogState.CLAIMED
 
 

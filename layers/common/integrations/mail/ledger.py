@@ -25,8 +25,9 @@ class LogState(Enum):
 class LogClaim:
     state: LogState
     record_id: str = ""
-    # For DONE: whether its Email Logged was published.
+    # For DONE: whether its Email Logged was published, and when the log was confirmed.
     announced: bool = False
+    done_at: datetime | None = None
 
 
 class MailLedger(Protocol):
@@ -34,7 +35,9 @@ class MailLedger(Protocol):
         self, connection_id: str, message_id: str, external_id: str, now: datetime, lease: timedelta
     ) -> LogClaim: ...
 
-    def confirm(self, connection_id: str, message_id: str, external_id: str, record_id: str) -> None: ...
+    def confirm(
+        self, connection_id: str, message_id: str, external_id: str, record_id: str, now: datetime
+    ) -> None: ...
 
     def announced(self, connection_id: str, message_id: str, external_id: str) -> None: ...
 

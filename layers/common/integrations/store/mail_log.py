@@ -3,7 +3,8 @@ logger (mail/logger.py), like the call records of store/crm.py.
 
 Item `pk = MLOG#<connection>#<digest of the Message-ID>`, `sk = CT#<contact's id in the CRM>`:
 `status` (`pending` while one logger writes to the CRM, `done` after), `pending_until` (the writer's
-lease), `record_id` (the note or engagement the CRM made), `announced` (its Email Logged published).
+lease), `record_id` (the note or engagement the CRM made), `done_at`, `announced` (its Email Logged
+published).
 No expiry: a mailbox resynced months later still finds its mails logged.
 
 The claim is a conditional put: of two loggers of one mail (its BCC copy and its mailbox copy, or two
@@ -14,7 +15,7 @@ the next one takes it over and is told so, because that writer may have written 
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
@@ -74,20 +75,28 @@ class DynamoMailLog:
                 raise
             held = from_item(exc.response.get("Item") or {})  # type: ignore[arg-type]
             if held.get("status") == DONE:
-                return LogClaim(LogState.DONE, str(held.get("record_id") or ""), bool(held.get("announced")))
+                done_at = held.get("done_at")
+                return LogClaim(
+                    LogState.DONE,
+                    str(held.get("record_id") or ""),
+                    bool(held.get("announced")),
+                    datetime.fromtimestamp(int(done_at) / 1000, UTC) if done_at is not None else None,
+                )
             return LogClaim(LogState.BUSY)
         old = answer.get("Attributes")
         return LogClaim(LogState.TAKEN_OVER if old else LogState.CLAIMED)
 
     @_unavailable
-    def confirm(self, connection_id: str, message_id: str, external_id: str, record_id: str) -> None:
+    def confirm(
+        self, connection_id: str, message_id: str, external_id: str, record_id: str, now: datetime
+    ) -> None:
         """The CRM made `record_id`: the mail is logged on this contact for good."""
         self._db.update_item(
             TableName=self._table,
             Key=to_values({"pk": log_pk(connection_id, message_id), "sk": f"CT#{external_id}"}),
-            UpdateExpression="SET #s = :done, record_id = :r REMOVE pending_until",
+            UpdateExpression="SET #s = :done, record_id = :r, done_at = :t REMOVE pending_until",
             ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues=to_values({":done": DONE, ":r": record_id}),
+            ExpressionAttributeValues=to_values({":done": DONE, ":r": record_id, ":t": _ms(now)}),
         )
 
     @_unavailable
