@@ -414,6 +414,7 @@ class Container:
             ),
             announce=lambda connection, pushed: self.announce(appointment_pushed(connection, pushed)),
             clock=self.clock,
+            takes=self.provider_calendars.takes,
         )
 
     @cached_property
