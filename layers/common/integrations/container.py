@@ -417,6 +417,15 @@ class Container:
             takes=self.provider_calendars.takes,
         )
 
+    def stopped_by_agency(self, connection: Connection) -> bool:
+        """Whether the agency's settings switched this person's connections off (one read, and only
+        for personal connections: no switch touches the others)."""
+        from integrations.domain.agency import personal_group
+
+        if personal_group(connection) is None:
+            return False
+        return self.agencies.get(connection.agency_id).stops(connection)
+
     @cached_property
     def availability(self) -> AvailabilityService:
         from integrations.sync.availability import AvailabilityService
@@ -429,6 +438,7 @@ class Container:
             appointments=self.appointments,
             clock=self.clock,
             default_interval=timedelta(minutes=DEFAULT_INTERVAL_MINUTES),
+            stopped_by_agency=self.stopped_by_agency,
         )
 
     @cached_property
@@ -636,6 +646,7 @@ class Container:
             crm=self.crm_steps,
             steps=self.step_runner,
             step_for=step_for,
+            stopped_by_agency=self.stopped_by_agency,
         )
 
 

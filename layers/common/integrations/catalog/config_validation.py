@@ -99,23 +99,11 @@ def _check(field: ConfigField, value: Any) -> str | None:
     if field.type is ConfigFieldType.BOOLEAN:
         return None if isinstance(value, bool) else "must be true or false"
     if field.type is ConfigFieldType.INTEGER:
-        # bool is an int in Python: `true` is not a number of days.
-        if not isinstance(value, int) or isinstance(value, bool):
-            return "must be a whole number"
-        assert field.minimum is not None and field.maximum is not None  # the catalog model says so
-        if not field.minimum <= value <= field.maximum:
-            return f"must be from {field.minimum} to {field.maximum}"
-        return None
+        return _check_number(field, value)
     if field.type is ConfigFieldType.MULTI_SELECT:
         return _check_many(field, value)
     if field.type in (ConfigFieldType.STRING, ConfigFieldType.SELECT):
-        if not isinstance(value, str):
-            return "must be a string"
-        if len(value) > field.max_length:
-            return f"must be at most {field.max_length} characters"
-        if field.choices and value not in field.choice_values():
-            return f"must be one of: {', '.join(field.choice_values())}"
-        return None
+        return _check_text(field, value)
     # Mapping: platform key -> provider property name.
     if not isinstance(value, dict):
         return "must be an object mapping platform fields to provider properties"
@@ -126,6 +114,26 @@ def _check(field: ConfigField, value: Any) -> str | None:
     bad = [k for k, v in value.items() if not isinstance(v, str) or not v or len(v) > field.max_length]
     if bad:
         return f"needs a property name for {', '.join(sorted(bad))}"
+    return None
+
+
+def _check_number(field: ConfigField, value: Any) -> str | None:
+    # bool is an int in Python: `true` is not a number of days.
+    if not isinstance(value, int) or isinstance(value, bool):
+        return "must be a whole number"
+    assert field.minimum is not None and field.maximum is not None  # the catalog model says so
+    if not field.minimum <= value <= field.maximum:
+        return f"must be from {field.minimum} to {field.maximum}"
+    return None
+
+
+def _check_text(field: ConfigField, value: Any) -> str | None:
+    if not isinstance(value, str):
+        return "must be a string"
+    if len(value) > field.max_length:
+        return f"must be at most {field.max_length} characters"
+    if field.choices and value not in field.choice_values():
+        return f"must be one of: {', '.join(field.choice_values())}"
     return None
 
 

@@ -184,6 +184,9 @@ class CalendarPuller:
         events = _last_per_id(page.events)
         ids = [e.external_id for e in events]
         stored = self._mirror.get_many(connection_id, calendar_id, ids) if ids else {}
+        # Outside the sync window and never mirrored: not ours to keep or announce. One we hold
+        # already is followed as usual, so a move out of the window is still seen.
+        events = [e for e in events if e.external_id in stored or self._in_window(e)]
         ours = [e.external_id for e in events if e.appointment_id]
         pushed = self._pushed.by_external_ids(connection_id, calendar_id, ours) if ours else {}
         to_publish: list[EventChange] = []
@@ -192,10 +195,6 @@ class CalendarPuller:
         echoes = 0
         for event in events:
             before = stored.get(event.external_id)
-            if before is None and not self._in_window(event):
-                # Outside the sync window and never mirrored: not ours to keep or announce. One we
-                # hold already is followed as usual, so a move out of the window is still seen.
-                continue
             change = diff(before, event)
             if event.is_deletion:
                 if before is not None:

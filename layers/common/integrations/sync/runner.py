@@ -134,7 +134,7 @@ class SyncRunner:
                     mirror=self._mirror,
                     pushed=self._pushed,
                     publish=(lambda found: self._publish(connection, found)) if publishes else _unannounced,
-                    checkpoint=lambda calendar_id, cursor: self._checkpoint(connection.id, calendar_id, cursor),
+                    checkpoint=lambda calendar, cursor: self._checkpoint(connection.id, calendar, cursor),
                     window=window,
                 )
                 cursor = CalendarCursor.of(connection.cursors.get(cursor_key(calendar_id)))
