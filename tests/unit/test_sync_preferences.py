@@ -49,7 +49,8 @@ def test_the_catalog_defaults_are_the_engines_defaults(provider: str) -> None:
     assert fields["fetch"].default is defaults.fetch
     assert fields["conflict"].default is defaults.conflict
     assert fields["show_as"].default == defaults.show_as
-    assert set(fields["push_types"].default or []) == defaults.push_types
+    push_types = fields["push_types"].default
+    assert isinstance(push_types, list) and set(push_types) == defaults.push_types
     assert fields["window_past_days"].default == defaults.past_days
     assert fields["window_future_days"].default == defaults.future_days
     assert all(fields[name].advanced for name in fields if name not in ("calendar_id", "calendar_url"))
@@ -131,7 +132,7 @@ def test_the_one_way_calendar_takes_only_push_preferences() -> None:
 def test_the_agency_switch_stops_its_own_group(
     client_id: str | None, settings: dict[str, bool], stopped: bool
 ) -> None:
-    agency = AgencySettings(agency_id="agency-1", **settings)  # type: ignore[arg-type]
+    agency = AgencySettings(agency_id="agency-1", **settings)
     assert agency.stops(_connection(client_id=client_id)) is stopped
 
 
