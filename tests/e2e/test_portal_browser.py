@@ -213,7 +213,8 @@ def test_advanced_settings_are_saved_and_shown_again(page: Page, stack: LocalSta
     expect(page.get_by_test_id("config-field-conflict")).to_be_checked()
     expect(page.get_by_test_id("config-field-push_types-task")).to_be_checked()
     expect(page.get_by_test_id("config-field-window_future_days")).to_have_value("365")
-    conflict_calendars = page.get_by_test_id("config-field-conflict_calendars").locator("input[type=checkbox]")
+    conflict_box = page.get_by_test_id("config-field-conflict_calendars")
+    conflict_calendars = conflict_box.locator("input[type=checkbox]")
     expect(conflict_calendars.first).to_be_attached()
 
     # And they switch pushing off, leave tasks out, show busy only, narrow the window, pick a calendar
