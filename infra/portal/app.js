@@ -1184,6 +1184,8 @@ function buildConfigField(form, spec, value) {
   if (spec.type === 'multi_select') {
     const box = h('div', { class: 'checks', 'data-testid': `config-field-${name}` });
     control.checks = box;
+    // The box stands in for the input where errors are marked (aria-invalid) and cleared.
+    control.input = box;
     const fixed = Array.isArray(spec.choices) ? spec.choices : [];
     if (fixed.length > 0) {
       const chosen = Array.isArray(value) ? value : Array.isArray(spec.default) ? spec.default : [];
