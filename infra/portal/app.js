@@ -1116,7 +1116,21 @@ async function openConfigure(card, level, connection) {
   if (state.configForm !== form) return;
   const config = current?.config && typeof current.config === 'object' ? current.config : {};
   const schema = Array.isArray(card.config_schema) ? card.config_schema : [];
-  fieldsBox.replaceChildren(...schema.map((spec) => buildConfigField(form, spec, config[spec.name])));
+  const main = schema.filter((spec) => spec.advanced !== true);
+  const advanced = schema.filter((spec) => spec.advanced === true);
+  const parts = main.map((spec) => buildConfigField(form, spec, config[spec.name]));
+  if (advanced.length > 0) {
+    // Sync preferences: collapsed, since their defaults are what most people want.
+    parts.push(
+      h(
+        'details',
+        { class: 'advanced', 'data-testid': 'config-advanced' },
+        h('summary', { 'data-testid': 'config-advanced-toggle' }, 'Advanced settings'),
+        ...advanced.map((spec) => buildConfigField(form, spec, config[spec.name])),
+      ),
+    );
+  }
+  fieldsBox.replaceChildren(...parts);
   save.disabled = false;
 
   // Fill dropdowns: independent ones now, dependent ones once their parent has a value.
@@ -1126,8 +1140,12 @@ async function openConfigure(card, level, connection) {
       // The parent's own options are still loading, so start from its saved value.
       const parentValue = config[spec.depends_on];
       void fillDependent(form, control, parentValue ? String(parentValue) : '', config[spec.name]);
+    } else if (spec.type === 'select' && !spec.options_source && Array.isArray(spec.choices) && spec.choices.length) {
+      fillSelect(control.input, spec.choices, config[spec.name] ?? spec.default ?? '', '— Default —');
     } else if (spec.type === 'select') {
       void fillOptions(form, control, null, config[spec.name]);
+    } else if (spec.type === 'multi_select' && spec.options_source) {
+      void fillChecks(form, control, config[spec.name]);
     } else if (spec.type === 'mapping') {
       void fillOptions(form, control, null, config[spec.name]);
     }
@@ -1157,9 +1175,32 @@ function buildConfigField(form, spec, value) {
       'data-testid': `config-field-${name}`,
       'aria-describedby': describedBy,
     });
-    input.checked = value === true;
+    // An unset preference shows its default (push, fetch and conflicts are on unless switched off).
+    input.checked = value === undefined || value === null ? spec.default === true : value === true;
     control.input = input;
     return h('div', { class: 'field field--check' }, h('label', { class: 'check', for: inputId }, input, label), description, error);
+  }
+
+  if (spec.type === 'multi_select') {
+    const box = h('div', { class: 'checks', 'data-testid': `config-field-${name}` });
+    control.checks = box;
+    // The box stands in for the input where errors are marked (aria-invalid) and cleared.
+    control.input = box;
+    const fixed = Array.isArray(spec.choices) ? spec.choices : [];
+    if (fixed.length > 0) {
+      const chosen = Array.isArray(value) ? value : Array.isArray(spec.default) ? spec.default : [];
+      box.replaceChildren(...fixed.map((choice) => checkRow(name, choice, chosen.includes(choice.value))));
+    } else {
+      box.replaceChildren(h('p', { class: 'muted' }, 'Loading…'));
+    }
+    return h(
+      'fieldset',
+      { class: 'field', 'aria-describedby': describedBy },
+      h('legend', {}, label),
+      description,
+      box,
+      error,
+    );
   }
 
   if (spec.type === 'mapping') {
@@ -1201,6 +1242,19 @@ function buildConfigField(form, spec, value) {
     input.addEventListener('change', () => {
       for (const child of dependents()) void fillDependent(form, child, input.value, null);
     });
+  } else if (spec.type === 'integer') {
+    input = h('input', {
+      type: 'number',
+      id: inputId,
+      name,
+      'data-testid': `config-field-${name}`,
+      'aria-describedby': describedBy,
+      min: Number.isInteger(spec.minimum) ? spec.minimum : null,
+      max: Number.isInteger(spec.maximum) ? spec.maximum : null,
+      step: 1,
+    });
+    const shown = value ?? spec.default;
+    input.value = shown === undefined || shown === null ? '' : String(shown);
   } else {
     input = h('input', {
       type: 'text',
@@ -1216,6 +1270,37 @@ function buildConfigField(form, spec, value) {
   }
   control.input = input;
   return h('div', { class: 'field' }, h('label', { for: inputId }, label), input, description, error);
+}
+
+/** One checkbox of a multi_select, named `<field>` with the choice's value. */
+function checkRow(name, choice, checked) {
+  const value = String(choice.value);
+  const id = `config-input-${idPart(name)}-${idPart(value)}`;
+  const input = h('input', { type: 'checkbox', id, name, value, 'data-testid': `config-field-${name}-${value}` });
+  input.checked = checked;
+  return h('label', { class: 'check', for: id }, input, String(choice.label ?? value));
+}
+
+/** A multi_select whose choices come from the account (the conflict calendars). */
+async function fillChecks(form, control, currentValue) {
+  const requestId = ++control.requestId;
+  showFieldError(control.error, null);
+  const chosen = Array.isArray(currentValue) ? currentValue.map(String) : [];
+  let options = [];
+  try {
+    const answer = await api('GET', `/connections/${enc(form.connectionId)}/options/${enc(control.spec.name)}`);
+    options = (Array.isArray(answer?.options) ? answer.options : [])
+      .filter((option) => option && option.value !== undefined && option.value !== null)
+      .map((option) => ({ value: String(option.value), label: String(option.label ?? option.value) }));
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) return;
+    if (requestId !== control.requestId || state.configForm !== form) return;
+    showFieldError(control.error, `Could not load the choices: ${err.message}`);
+  }
+  if (requestId !== control.requestId || state.configForm !== form) return;
+  // Keep saved values the account no longer lists, so Save does not drop them silently.
+  for (const value of chosen) if (!options.some((o) => o.value === value)) options.push({ value, label: `${value} (current)` });
+  control.checks.replaceChildren(...options.map((option) => checkRow(control.spec.name, option, chosen.includes(option.value))));
 }
 
 /** A dependent select (e.g. a stage of a pipeline): empty and disabled until its parent has a value. */
@@ -1287,6 +1372,13 @@ function collectConfig(form) {
     const { spec } = control;
     if (spec.type === 'boolean') {
       config[name] = /** @type {HTMLInputElement} */ (control.input).checked;
+    } else if (spec.type === 'multi_select') {
+      const values = [...control.checks.querySelectorAll('input[type="checkbox"]:checked')].map((input) => input.value);
+      // Fixed choices are always saved (none ticked means none); account calendars left unticked mean the default.
+      if (!spec.options_source || values.length > 0) config[name] = values;
+    } else if (spec.type === 'integer') {
+      const text = /** @type {HTMLInputElement} */ (control.input).value.trim();
+      if (text) config[name] = Number(text);
     } else if (spec.type === 'mapping') {
       const mapping = {};
       for (const [key, select] of control.selects) if (select.value) mapping[key] = select.value;

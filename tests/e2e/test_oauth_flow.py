@@ -75,7 +75,7 @@ def test_connect_configure_and_disconnect_google_calendar(api: Api) -> None:
         "PATCH",
         f"/connections/{connection['id']}",
         identity=MANAGER_B,
-        json={"config": {"calendar_id": "pat@example.com", "check_conflicts": True}},
+        json={"config": {"calendar_id": "pat@example.com", "conflict": True}},
     )
     assert configured.status_code == 200, configured.text
     # Its first sync runs right after the connect: the card may still say so.

@@ -187,3 +187,52 @@ def test_the_page_speaks_in_words_and_the_health_view_fits_1280_px(page: Page, s
         button.click()
         page.get_by_test_id("confirm-disconnect").click()
         expect(page.get_by_test_id("disconnect-dialog")).not_to_be_visible()
+
+
+def test_advanced_settings_are_saved_and_shown_again(page: Page, stack: LocalStack) -> None:
+    from playwright.sync_api import expect
+
+    assert stack.urls is not None
+    # Given a client user with a connected Google Calendar
+    page.goto(stack.urls.portal)
+    page.get_by_test_id("signin-role").select_option("client-manager")
+    page.get_by_test_id("signin-button").click()
+    card = page.get_by_test_id("section-client").get_by_test_id("card-google_calendar")
+    card.get_by_test_id("connect-google_calendar").click()
+    page.wait_for_url(f"{stack.urls.sandbox}/**")
+    page.locator("#allow").click()
+    page.wait_for_url(f"{stack.urls.portal}**")
+    configure = card.locator("[data-testid^='configure-']")
+    expect(configure).to_have_count(1)
+
+    # When they open Advanced settings: the defaults show (push, fetch, conflicts on; every type)
+    configure.click()
+    page.get_by_test_id("config-advanced-toggle").click()
+    expect(page.get_by_test_id("config-field-push")).to_be_checked()
+    expect(page.get_by_test_id("config-field-fetch")).to_be_checked()
+    expect(page.get_by_test_id("config-field-conflict")).to_be_checked()
+    expect(page.get_by_test_id("config-field-push_types-task")).to_be_checked()
+    expect(page.get_by_test_id("config-field-window_future_days")).to_have_value("365")
+    conflict_box = page.get_by_test_id("config-field-conflict_calendars")
+    conflict_calendars = conflict_box.locator("input[type=checkbox]")
+    expect(conflict_calendars.first).to_be_attached()
+
+    # And they switch pushing off, leave tasks out, show busy only, narrow the window, pick a calendar
+    page.get_by_test_id("config-field-push").uncheck()
+    page.get_by_test_id("config-field-push_types-task").uncheck()
+    page.get_by_test_id("config-field-show_as").select_option("busy")
+    page.get_by_test_id("config-field-window_future_days").fill("60")
+    conflict_calendars.first.check()
+    picked = conflict_calendars.first.get_attribute("value")
+    page.get_by_test_id("config-save").click()
+    expect(page.get_by_test_id("config-dialog")).not_to_be_visible()
+
+    # Then opening the settings again shows what was saved
+    configure.click()
+    page.get_by_test_id("config-advanced-toggle").click()
+    expect(page.get_by_test_id("config-field-push")).not_to_be_checked()
+    expect(page.get_by_test_id("config-field-push_types-task")).not_to_be_checked()
+    expect(page.get_by_test_id("config-field-push_types-appointment")).to_be_checked()
+    expect(page.get_by_test_id("config-field-show_as")).to_have_value("busy")
+    expect(page.get_by_test_id("config-field-window_future_days")).to_have_value("60")
+    expect(page.get_by_test_id(f"config-field-conflict_calendars-{picked}")).to_be_checked()

@@ -32,6 +32,9 @@ class Source:
     def calendars(self, connection: Connection) -> Sequence[str]:
         return ["primary"]
 
+    def publishes(self, connection: Connection, calendar_id: str) -> bool:
+        return True
+
 
 class World:
     def __init__(self) -> None:

@@ -431,7 +431,17 @@ class Container:
             ),
             announce=lambda connection, pushed: self.announce(appointment_pushed(connection, pushed)),
             clock=self.clock,
+            takes=self.provider_calendars.takes,
         )
+
+    def stopped_by_agency(self, connection: Connection) -> bool:
+        """Whether the agency's settings switched this person's connections off (one read, and only
+        for personal connections: no switch touches the others)."""
+        from integrations.domain.agency import personal_group
+
+        if personal_group(connection) is None:
+            return False
+        return self.agencies.get(connection.agency_id).stops(connection)
 
     @cached_property
     def availability(self) -> AvailabilityService:
@@ -445,6 +455,7 @@ class Container:
             appointments=self.appointments,
             clock=self.clock,
             default_interval=timedelta(minutes=DEFAULT_INTERVAL_MINUTES),
+            stopped_by_agency=self.stopped_by_agency,
         )
 
     @cached_property
@@ -652,6 +663,7 @@ class Container:
             crm=self.crm_steps,
             steps=self.step_runner,
             step_for=step_for,
+            stopped_by_agency=self.stopped_by_agency,
         )
 
 

@@ -117,6 +117,8 @@ class CalendarEventChanged(PlatformEvent):
     end_date: date | None = None
     busy: bool = True
     title: str = ""
+    # `busy`: the linked calendar shares busy time only, so the title says "Busy" and nothing more.
+    show_as: Literal["details", "busy"] = "details"
     # Exceptions of a recurring series: the series and the instance they replace.
     series_id: str | None = None
     original_start: str | None = None

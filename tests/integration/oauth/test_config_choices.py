@@ -53,6 +53,7 @@ def test_the_one_way_calendar_is_a_dropdown_of_the_persons_writable_calendars(
     [
         ("google_calendar_oneway", {"calendar_id": "made-up@example.com"}, "calendar_id"),
         ("google_calendar", {"calendar_id": "made-up@example.com"}, "calendar_id"),
+        ("google_calendar", {"conflict_calendars": ["made-up@example.com"]}, "conflict_calendars"),
         ("slack", {"channel_id": "C-MADE-UP"}, "channel_id"),
         ("ghl", {"pipeline_id": "p-made-up", "stage_id": "s-1"}, "pipeline_id"),
     ],
@@ -62,7 +63,7 @@ def test_a_made_up_choice_is_a_422_naming_the_field(
     connectors: Any,
     lambda_context: Any,
     provider: str,
-    config: dict[str, str],
+    config: dict[str, Any],
     refused: str,
 ) -> None:
     connection_id = _connected(browser, connectors, lambda_context, provider)
@@ -72,3 +73,27 @@ def test_a_made_up_choice_is_a_422_naming_the_field(
     assert answer["statusCode"] == 422, body_of(answer)
     assert body_of(answer)["code"] == "invalid_config"
     assert [d["field"] for d in body_of(answer)["details"]] == [refused]
+
+
+def test_sync_preferences_are_saved_through_the_config_route_with_the_accounts_calendars(
+    browser: Browser, connectors: Any, lambda_context: Any
+) -> None:
+    connection_id = _connected(browser, connectors, lambda_context, "google_calendar")
+    listed = portal(
+        connectors, lambda_context, "GET", f"/connections/{connection_id}/options/conflict_calendars"
+    )
+    assert listed["statusCode"] == 200, body_of(listed)
+    calendars = [o["value"] for o in body_of(listed)["options"]]
+    assert calendars
+    config = {
+        "push": False,
+        "push_types": ["appointment"],
+        "conflict_calendars": calendars[:2],
+        "show_as": "busy",
+        "window_future_days": 90,
+    }
+
+    saved = portal(connectors, lambda_context, "PATCH", f"/connections/{connection_id}", {"config": config})
+
+    assert saved["statusCode"] == 200, body_of(saved)
+    assert body_of(saved)["config"] == config

@@ -80,6 +80,9 @@ def check_choices(
 
 
 def _not_offered(provider: ProviderSpec, field: ConfigField, value: Any, allowed: set[str]) -> str | None:
+    if field.type is ConfigFieldType.MULTI_SELECT:
+        unknown = sorted({v for v in value if v not in allowed})
+        return f"names calendars {provider.name} does not list: {', '.join(unknown)}" if unknown else None
     if field.type is ConfigFieldType.MAPPING:
         unknown = sorted({v for v in value.values() if v not in allowed})
         return f"names properties {provider.name} does not have: {', '.join(unknown)}" if unknown else None
@@ -95,10 +98,12 @@ def _named(problems: list[dict[str, str]], name: str) -> bool:
 def _check(field: ConfigField, value: Any) -> str | None:
     if field.type is ConfigFieldType.BOOLEAN:
         return None if isinstance(value, bool) else "must be true or false"
+    if field.type is ConfigFieldType.INTEGER:
+        return _check_number(field, value)
+    if field.type is ConfigFieldType.MULTI_SELECT:
+        return _check_many(field, value)
     if field.type in (ConfigFieldType.STRING, ConfigFieldType.SELECT):
-        if not isinstance(value, str):
-            return "must be a string"
-        return None if len(value) <= field.max_length else f"must be at most {field.max_length} characters"
+        return _check_text(field, value)
     # Mapping: platform key -> provider property name.
     if not isinstance(value, dict):
         return "must be an object mapping platform fields to provider properties"
@@ -109,6 +114,46 @@ def _check(field: ConfigField, value: Any) -> str | None:
     bad = [k for k, v in value.items() if not isinstance(v, str) or not v or len(v) > field.max_length]
     if bad:
         return f"needs a property name for {', '.join(sorted(bad))}"
+    return None
+
+
+def _check_number(field: ConfigField, value: Any) -> str | None:
+    # bool is an int in Python: `true` is not a number of days.
+    if not isinstance(value, int) or isinstance(value, bool):
+        return "must be a whole number"
+    assert field.minimum is not None and field.maximum is not None  # the catalog model says so
+    if not field.minimum <= value <= field.maximum:
+        return f"must be from {field.minimum} to {field.maximum}"
+    return None
+
+
+def _check_text(field: ConfigField, value: Any) -> str | None:
+    if not isinstance(value, str):
+        return "must be a string"
+    if len(value) > field.max_length:
+        return f"must be at most {field.max_length} characters"
+    if field.choices and value not in field.choice_values():
+        return f"must be one of: {', '.join(field.choice_values())}"
+    return None
+
+
+# A multi_select holds at most this many values (conflict calendars of one account, say).
+MAX_VALUES = 50
+
+
+def _check_many(field: ConfigField, value: Any) -> str | None:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        return "must be a list of strings"
+    if len(value) > MAX_VALUES:
+        return f"may name at most {MAX_VALUES} values"
+    if len(set(value)) != len(value):
+        return "names a value twice"
+    too_long = [v for v in value if len(v) > field.max_length]
+    if too_long:
+        return f"values must be at most {field.max_length} characters"
+    unknown = [v for v in value if field.choices and v not in field.choice_values()]
+    if unknown:
+        return f"has unknown values {', '.join(sorted(unknown))}; allowed: {', '.join(field.choice_values())}"
     return None
 
 

@@ -31,6 +31,19 @@ class ConfigFieldType(StrEnum):
     SELECT = "select"
     # Platform field -> provider property; values picked from provider options.
     MAPPING = "mapping"
+    # Several values, each from the field's fixed `choices` or from the provider's options.
+    MULTI_SELECT = "multi_select"
+    # A whole number within `minimum` and `maximum` (a sync window in days).
+    INTEGER = "integer"
+
+
+class ConfigChoice(BaseModel):
+    """One value a field offers without asking the provider (what to push, how events show)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    value: str
+    label: str
 
 
 class ConfigField(BaseModel):
@@ -50,6 +63,27 @@ class ConfigField(BaseModel):
     # For mapping fields: the platform-side keys that may be mapped.
     mapping_keys: list[str] = Field(default_factory=list)
     max_length: int = 256
+    # Values offered by the catalog itself (select and multi_select without an options_source).
+    choices: list[ConfigChoice] = Field(default_factory=list)
+    # What an unset field means (the portal shows it; the engine reads the same default).
+    default: bool | int | str | list[str] | None = None
+    minimum: int | None = None
+    maximum: int | None = None
+    # Shown under "Advanced settings" on the configure step rather than with the main settings.
+    advanced: bool = False
+
+    @model_validator(mode="after")
+    def _choices_fit(self) -> ConfigField:
+        if self.choices and self.options_source:
+            raise ValueError(f"config field {self.name}: fixed choices or an options_source, not both")
+        if self.type is ConfigFieldType.MULTI_SELECT and not (self.choices or self.options_source):
+            raise ValueError(f"config field {self.name}: a multi_select needs choices or an options_source")
+        if self.type is ConfigFieldType.INTEGER and (self.minimum is None or self.maximum is None):
+            raise ValueError(f"config field {self.name}: an integer needs a minimum and a maximum")
+        return self
+
+    def choice_values(self) -> list[str]:
+        return [c.value for c in self.choices]
 
 
 _POINTER = r"^(/[^/]*)+$"

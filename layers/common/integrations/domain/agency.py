@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Literal
+
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from integrations.domain.access import Tier
+from integrations.domain.access import Level, Tier
+
+if TYPE_CHECKING:
+    from integrations.domain.connection import Connection
+
+# What the card and the health view say of a connection the agency's settings stop.
+PAUSED_BY_AGENCY = "sync.paused_by_agency"
+
+
+def personal_group(connection: Connection) -> Literal["staff", "contact"] | None:
+    """For a person's own connection, the group the agency's personal-connection switches name:
+    agency staff (no client), or a client's people (its contacts). None for agency and client
+    connections, which no such switch touches."""
+    if connection.level is not Level.USER:
+        return None
+    return "staff" if connection.client_id is None else "contact"
 
 
 class AgencySettings(BaseModel):
@@ -22,6 +39,16 @@ class AgencySettings(BaseModel):
 
     def enables(self, provider: str) -> bool:
         return self.enabled_providers is None or provider in self.enabled_providers
+
+    def stops(self, connection: Connection) -> bool:
+        """Whether the agency switched personal connections off for this connection's group: it then
+        neither syncs nor takes pushes until the switch is on again (nothing is deleted)."""
+        group = personal_group(connection)
+        if group == "staff":
+            return not self.staff_personal_connections
+        if group == "contact":
+            return not self.contact_personal_connections
+        return False
 
 
 class AgencySettingsUpdate(BaseModel):

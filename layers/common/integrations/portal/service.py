@@ -147,6 +147,7 @@ class PortalService:
             conflict,
             can_manage=can_manage,
             agency=speaks_to_agency(principal),
+            settings=settings,
         )
 
     # --- one connection ---
@@ -362,8 +363,9 @@ class PortalService:
             principal.agency_id, status=status, provider=provider, cursor=cursor, limit=limit
         )
         now = self._clock()
+        settings = self._agencies.get(principal.agency_id)
         return HealthPageView(
-            items=[HealthItem.of(c, self._catalog.get(c.provider), now) for c in page.connections],
+            items=[HealthItem.of(c, self._catalog.get(c.provider), now, settings) for c in page.connections],
             next_cursor=page.next_cursor,
         )
 
@@ -426,7 +428,7 @@ class PortalService:
             config_schema=spec.config_schema,
             last_sync_at=connection.last_sync_at,
             next_sync_at=connection.next_sync_at,
-            sync=SyncView.of(connection),
+            sync=SyncView.of(connection, self._agencies.get(connection.agency_id)),
             created_at=connection.created_at,
             updated_at=connection.updated_at,
             can_manage=can_manage,

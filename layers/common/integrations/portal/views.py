@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from integrations.catalog.model import ConfigField, ProviderSpec
 from integrations.domain.access import Level, Tier
+from integrations.domain.agency import PAUSED_BY_AGENCY, AgencySettings
 from integrations.domain.authorization import Decision
 from integrations.domain.connection import Connection, ConnectionError_, ErrorCode, PortalStatus
 from integrations.portal import words
@@ -97,17 +98,30 @@ class SyncView(BaseModel):
     last_sync_at: datetime | None
     next_sync_at: datetime | None
     push_existing: PushProgressView | None = Field(description='The latest "Push existing data", if any.')
+    paused_by_agency: bool = Field(
+        default=False,
+        description="The agency switched personal connections off for this person's group: nothing is "
+        "read or pushed until it switches them on again.",
+    )
+    state_reason: Literal["sync.paused_by_agency"] | None = Field(
+        default=None, description="Why sync is stopped when the owner did not stop it; null otherwise."
+    )
+    state_message: str | None = Field(default=None, description="The same, in words for people.")
 
     @classmethod
-    def of(cls, connection: Connection) -> SyncView:
+    def of(cls, connection: Connection, settings: AgencySettings | None = None) -> SyncView:
         progress = PushProgress.of(connection)
+        stopped = settings is not None and settings.stops(connection)
         return cls(
             syncing=connection.status is PortalStatus.SYNCING,
             paused=connection.paused,
             interval_minutes=connection.sync_interval_minutes or DEFAULT_INTERVAL_MINUTES,
             last_sync_at=connection.last_sync_at,
-            next_sync_at=None if connection.paused else connection.next_sync_at,
+            next_sync_at=None if connection.paused or stopped else connection.next_sync_at,
             push_existing=PushProgressView.of(progress) if progress is not None else None,
+            paused_by_agency=stopped,
+            state_reason=PAUSED_BY_AGENCY if stopped else None,
+            state_message="Your agency has switched off sync for these calendars." if stopped else None,
         )
 
 
@@ -136,7 +150,14 @@ class ConnectionSummary(BaseModel):
     sync: SyncView
 
     @classmethod
-    def of(cls, connection: Connection, spec: ProviderSpec, *, agency: bool) -> ConnectionSummary:
+    def of(
+        cls,
+        connection: Connection,
+        spec: ProviderSpec,
+        *,
+        agency: bool,
+        settings: AgencySettings | None = None,
+    ) -> ConnectionSummary:
         return cls(
             id=connection.id,
             account_label=connection.account.label,
@@ -144,7 +165,7 @@ class ConnectionSummary(BaseModel):
             status_label=words.status_label(connection.status),
             error=StatusError.of(connection.error, spec, connection, agency=agency),
             last_sync_at=connection.last_sync_at,
-            sync=SyncView.of(connection),
+            sync=SyncView.of(connection, settings),
         )
 
 
@@ -221,6 +242,7 @@ class Card(BaseModel):
         *,
         can_manage: bool,
         agency: bool,
+        settings: AgencySettings | None = None,
     ) -> Card:
         """A card as this caller may see it: the plan only for agency admins, words for every status."""
         statuses = {c.status for c in connections}
@@ -239,7 +261,8 @@ class Card(BaseModel):
             status=status,
             status_label=words.status_label(status),
             connections=[
-                ConnectionSummary.of(c, spec, agency=agency) for c in sorted(connections, key=_created)
+                ConnectionSummary.of(c, spec, agency=agency, settings=settings)
+                for c in sorted(connections, key=_created)
             ],
             can_manage=can_manage,
             auth=spec.auth.value,
@@ -372,9 +395,15 @@ class HealthItem(BaseModel):
     grant: GrantLapse | None = Field(
         description="Null where the provider's grants do not lapse by time (HubSpot, Calendly, Slack)."
     )
+    state_reason: Literal["sync.paused_by_agency"] | None = Field(
+        default=None,
+        description="sync.paused_by_agency: the agency's settings switched this person's connections off.",
+    )
 
     @classmethod
-    def of(cls, connection: Connection, spec: ProviderSpec, now: datetime) -> HealthItem:
+    def of(
+        cls, connection: Connection, spec: ProviderSpec, now: datetime, settings: AgencySettings | None = None
+    ) -> HealthItem:
         """One row of the agency's health view (read by agency admins only)."""
         owner = words.owner_of(connection)
         lapse = words.grant_lapse(spec, connection, now)
@@ -399,6 +428,7 @@ class HealthItem(BaseModel):
             error=StatusError.of(connection.error, spec, connection, agency=True),
             last_sync_at=connection.last_sync_at,
             token_expires_at=connection.token_expires_at,
+            state_reason=PAUSED_BY_AGENCY if settings is not None and settings.stops(connection) else None,
             grant=GrantLapse(
                 lapses_at=lapse.lapses_at, lapses_soon=lapse.soon, message=lapse.message, note=lapse.note
             )

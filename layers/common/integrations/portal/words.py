@@ -12,6 +12,7 @@ from typing import Literal
 
 from integrations.catalog.model import ProviderSpec
 from integrations.domain.access import Level, Role
+from integrations.domain.agency import personal_group
 from integrations.domain.connection import Connection, ErrorCode, PortalStatus
 from integrations.domain.principal import Principal
 
@@ -161,6 +162,6 @@ def owner_of(connection: Connection) -> Owner:
     if connection.level is Level.CLIENT:
         return Owner("client", None, f"Client {connection.client_id}")
     person = connection.user_id or "unknown person"
-    if connection.client_id is None:
+    if personal_group(connection) == "staff":
         return Owner("person", "staff", f"{person} (agency staff)")
     return Owner("person", "contact", f"{person} (contact at {connection.client_id})")

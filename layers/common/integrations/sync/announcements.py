@@ -6,11 +6,14 @@ from integrations.domain.connection import Connection
 from integrations.events import AppointmentPushed, CalendarEventChanged
 from integrations.sync.calendar import PushedEvent
 from integrations.sync.calendar_sync import EventChange
+from integrations.sync.preferences import BUSY_TITLE, preferences_of
 
 
 def calendar_event_changed(connection: Connection, change: EventChange) -> CalendarEventChanged:
-    """One real change of a synced calendar, for the connection's tenant and owner."""
+    """One real change of a synced calendar, for the connection's tenant and owner. A calendar that
+    shows busy only tells when, never what: the title becomes "Busy"."""
     event = change.event
+    show_as = preferences_of(connection).show_as
     return CalendarEventChanged(
         change_id=change.change_id,
         connection_id=connection.id,
@@ -28,7 +31,8 @@ def calendar_event_changed(connection: Connection, change: EventChange) -> Calen
         start_date=event.start_date,
         end_date=event.end_date,
         busy=event.busy and not event.declined,
-        title=event.title,
+        title=BUSY_TITLE if show_as == "busy" else event.title,
+        show_as=show_as,
         series_id=event.series_id,
         original_start=event.original_start,
     )

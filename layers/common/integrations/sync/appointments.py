@@ -36,6 +36,9 @@ class PushResult(StrEnum):
     UNCHANGED = "unchanged"
     DELETED = "deleted"
     NOTHING_TO_DELETE = "nothing_to_delete"
+    # The connection's preferences do not take this appointment (push off, or its type not chosen):
+    # nothing is written, and a copy pushed before stays where it is.
+    NOT_TAKEN = "not_taken"
 
 
 class Projection(Protocol):
@@ -140,7 +143,9 @@ class AppointmentPusher:
         pushing_connections: Callable[[AppointmentOwner], list[Connection]],
         announce: Callable[[Connection, PushedEvent], None],
         clock: Callable[[], datetime],
+        takes: Callable[[Connection, AppointmentUpserted], bool] = lambda connection, appointment: True,
     ) -> None:
+        self._takes = takes
         self._clock = clock
         self._projection = projection
         self._pushes = pushes
@@ -151,7 +156,8 @@ class AppointmentPusher:
         """Project the appointment and name the pushes it needs (queued even for a redelivery: the
         first delivery may have crashed before its jobs were queued, and pushes are idempotent)."""
         self._projection.upsert(event)
-        return push_jobs(self._pushing(event.owner), event.appointment_id, event.owner)
+        takers = [c for c in self._pushing(event.owner) if self._takes(c, event)]
+        return push_jobs(takers, event.appointment_id, event.owner)
 
     def deleted(self, event: AppointmentDeleted) -> list[SyncJob]:
         """Tombstone the appointment and name every connection holding a copy, or that could."""
@@ -193,6 +199,8 @@ class AppointmentPusher:
             target.adapter.delete(mapping)
             self._pushes.forget_push(owner.agency_id, mapping)
             return PushResult.DELETED
+        if not self._takes(connection, current):
+            return PushResult.NOT_TAKEN
         in_place = mapping is not None and mapping.calendar_id == target.calendar_id
         if in_place and mapping is not None and mapping.version == current.version:
             return PushResult.UNCHANGED

@@ -1,7 +1,8 @@
 """Availability for one owner or a team over a window (design §8, Conflict calendars and availability).
 
 Busy = the mirror of every conflict calendar of the owner (their calendar connections that read
-changes, each synced calendar) plus the projected appointments. Free slots are the aligned slots of
+changes and check conflicts, each with the conflict calendars its preferences name) plus the
+projected appointments. Free slots are the aligned slots of
 `slot_minutes` (their local start a multiple of the slot length after local midnight), inside the
 working hours when given, that meet no busy block. A conflict calendar in `error`, paused, never
 synced or not synced within twice its interval makes the answer `degraded` with the reason: its busy
@@ -221,7 +222,9 @@ class AvailabilityService:
         appointments: AppointmentsWindow,
         clock: Callable[[], datetime],
         default_interval: timedelta,
+        stopped_by_agency: Callable[[Connection], bool] = lambda connection: False,
     ) -> None:
+        self._stopped_by_agency = stopped_by_agency
         self._connections = connections
         self._calendars = calendars
         self._mirror = mirror
@@ -230,11 +233,13 @@ class AvailabilityService:
         self._default_interval = default_interval
 
     def conflict_connections(self, owner: AppointmentOwner) -> list[tuple[Connection, Sequence[str]]]:
-        """The owner's calendar connections that read changes, each with its conflict calendars."""
+        """The owner's calendar connections that read changes, each with its conflict calendars. A
+        calendar with conflicts off, or one the agency's settings switched off, blocks nothing and
+        cannot make the answer degraded."""
         found = []
         for connection in self._connections.list_for_scope(owner_scope(owner)):
             calendars = self._calendars.conflict_calendars(connection)
-            if calendars:
+            if calendars and not self._stopped_by_agency(connection):
                 found.append((connection, calendars))
         return found
 

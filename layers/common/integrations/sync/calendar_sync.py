@@ -19,6 +19,7 @@ import hashlib
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, time
 from typing import Protocol
 
 from integrations.sync.calendar import (
@@ -131,7 +132,9 @@ class CalendarPuller:
         publish: Callable[[Sequence[EventChange]], None],
         checkpoint: Callable[[str, CalendarCursor], None],
         new_pass_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+        window: tuple[datetime, datetime] | None = None,
     ) -> None:
+        self._window = window
         self._mirror = mirror
         self._pushed = pushed
         self._publish = publish
@@ -181,6 +184,9 @@ class CalendarPuller:
         events = _last_per_id(page.events)
         ids = [e.external_id for e in events]
         stored = self._mirror.get_many(connection_id, calendar_id, ids) if ids else {}
+        # Outside the sync window and never mirrored: not ours to keep or announce. One we hold
+        # already is followed as usual, so a move out of the window is still seen.
+        events = [e for e in events if e.external_id in stored or self._in_window(e)]
         ours = [e.external_id for e in events if e.appointment_id]
         pushed = self._pushed.by_external_ids(connection_id, calendar_id, ours) if ours else {}
         to_publish: list[EventChange] = []
@@ -212,6 +218,19 @@ class CalendarPuller:
             self._mirror.delete_many(connection_id, calendar_id, to_delete)
         return len(to_publish), echoes
 
+    def _in_window(self, event: CalendarEvent) -> bool:
+        if self._window is None or event.is_deletion:
+            return True
+        low, high = self._window
+        span = event_span(event)
+        if span is None:
+            return True
+        starts, ends = span
+        if starts >= high:
+            return False
+        # A series master may recur into the window long after its first instance ended.
+        return bool(event.recurrence) or ends > low
+
     def _remove_unseen(self, connection_id: str, calendar_id: str, pass_id: str) -> int:
         removed = 0
         batch: list[MirrorEntry] = []
@@ -234,6 +253,18 @@ class CalendarPuller:
         )
         self._mirror.delete_many(connection_id, calendar_id, [e.external_id for e in gone])
         return len(gone)
+
+
+def event_span(event: CalendarEvent) -> tuple[datetime, datetime] | None:
+    """The event's own start and end as UTC instants (all-day dates from midnight UTC), if it has them."""
+    if event.start is not None and event.end is not None:
+        return event.start, event.end
+    if event.start_date is not None and event.end_date is not None:
+        return (
+            datetime.combine(event.start_date, time(), tzinfo=UTC),
+            datetime.combine(event.end_date, time(), tzinfo=UTC),
+        )
+    return None
 
 
 def as_deletion(event: CalendarEvent) -> CalendarEvent:

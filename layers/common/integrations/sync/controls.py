@@ -27,6 +27,8 @@ class Calendars(Protocol):
 
     def pushes(self, connection: Connection) -> bool: ...
 
+    def takes_pushes(self, connection: Connection) -> bool: ...
+
     def push_calendar(self, connection: Connection) -> str | None: ...
 
     def calendar_label(self, connection: Connection, calendar_id: str) -> str: ...
@@ -109,9 +111,14 @@ class SyncControls:
         """Start replaying the owner's upcoming appointments into the chosen calendar (or answer the
         replay that is still running: pressing the button twice starts nothing new)."""
         _ready(connection)
-        if not self._calendars.pushes(connection):
+        if not self._calendars.takes_pushes(connection):
             raise Conflict(
                 "This connection does not take the platform's appointments.", code="push_not_supported"
+            )
+        if not self._calendars.pushes(connection):
+            raise Conflict(
+                "Pushing appointments is off for this calendar; turn it on in its advanced settings.",
+                code="push_turned_off",
             )
         current = PushProgress.of(connection)
         if current is not None and current.state == "pushing" and not self._stalled(current, connection):

@@ -19,7 +19,7 @@ from integrations.domain.connection import Connection, StatusChange
 from integrations.domain.errors import ProviderUnavailable, ReauthRequired
 from integrations.events import AppointmentOwner, AppointmentUpserted
 from integrations.http import ProviderApiError
-from integrations.sync.appointments import AppointmentPusher, PushTarget
+from integrations.sync.appointments import AppointmentPusher, PushResult, PushTarget
 from integrations.sync.errors import ConfigRequired
 from integrations.sync.progress import CURSOR_KEY, PushProgress
 
@@ -90,8 +90,12 @@ class PushExisting:
             if not has_time():
                 return progress
             try:
-                self._pusher.push(target, owner, appointment.appointment_id)
-                progress = progress.model_copy(update={"pushed": progress.pushed + 1})
+                result = self._pusher.push(target, owner, appointment.appointment_id)
+                if result is PushResult.NOT_TAKEN:
+                    # Not one the calendar takes (its type is not pushed): not counted as to push.
+                    progress = progress.model_copy(update={"total": max(progress.total - 1, 0)})
+                else:
+                    progress = progress.model_copy(update={"pushed": progress.pushed + 1})
             except (ProviderUnavailable, ReauthRequired, ConfigRequired):
                 raise
             except ProviderApiError as error:

@@ -21,6 +21,7 @@ from integrations.sync.calendar import CalendarAdapter
 from integrations.sync.calendar_sync import CalendarCursor, CalendarPuller, EventChange, Mirror, PushedEvents
 from integrations.sync.intervals import DEFAULT_INTERVAL_MINUTES
 from integrations.sync.jobs import SyncJob
+from integrations.sync.preferences import preferences_of
 from integrations.sync.settle import (
     ConnectionState,
     Leases,
@@ -49,6 +50,12 @@ class CalendarSource(Protocol):
     def adapter(self, connection: Connection) -> CalendarAdapter | None: ...
 
     def calendars(self, connection: Connection) -> Sequence[str]: ...
+
+    def publishes(self, connection: Connection, calendar_id: str) -> bool: ...
+
+
+def _unannounced(changes: Sequence[EventChange]) -> None:
+    """Where a calendar's changes go when nobody is to hear of them."""
 
 
 def _covered(connection: Connection, job: SyncJob) -> bool:
@@ -117,15 +124,19 @@ class SyncRunner:
     ) -> RunResult:
         now = self._clock()
         self._connections.apply(connection.id, lambda c: c.sync_started(now, now + self._interval_of(c)))
-        puller = CalendarPuller(
-            mirror=self._mirror,
-            pushed=self._pushed,
-            publish=lambda changes: self._publish(connection, changes),
-            checkpoint=lambda calendar_id, cursor: self._checkpoint(connection.id, calendar_id, cursor),
-        )
+        window = preferences_of(connection).window(now)
         changes = 0
         try:
             for calendar_id in self._source.calendars(connection):
+                # A conflict calendar is read for its busy time only: its changes are not announced.
+                publishes = self._source.publishes(connection, calendar_id)
+                puller = CalendarPuller(
+                    mirror=self._mirror,
+                    pushed=self._pushed,
+                    publish=(lambda found: self._publish(connection, found)) if publishes else _unannounced,
+                    checkpoint=lambda calendar, cursor: self._checkpoint(connection.id, calendar, cursor),
+                    window=window,
+                )
                 cursor = CalendarCursor.of(connection.cursors.get(cursor_key(calendar_id)))
                 result = puller.pull(
                     connection.id, calendar_id, adapter, cursor, lambda: remaining_ms() > SAFETY_MARGIN_MS

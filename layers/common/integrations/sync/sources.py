@@ -11,8 +11,10 @@ from integrations.catalog import Catalog
 from integrations.domain.connection import Connection
 from integrations.domain.credentials import Credentials
 from integrations.domain.errors import ReauthRequired
+from integrations.events import AppointmentUpserted
 from integrations.providers.registry import part
 from integrations.sync.calendar import CalendarAdapter
+from integrations.sync.preferences import preferences_of
 
 # How long an adapter reuses credentials before asking the token manager again.
 CREDENTIALS_REUSE = timedelta(minutes=1)
@@ -49,11 +51,9 @@ class ProviderCalendars:
         self._clock = clock
 
     def adapter(self, connection: Connection) -> CalendarAdapter | None:
-        """The adapter to read changes with; None for entries that never read (one-way calendars)."""
-        if (
-            connection.provider not in self._catalog
-            or not self._catalog.get(connection.provider).reads_changes
-        ):
+        """The adapter to read changes with; None for entries that never read (one-way calendars) and
+        for connections whose preferences read nothing (neither fetching nor checking conflicts)."""
+        if not self._reads(connection) or not self.calendars(connection):
             return None
         return self.writer(connection)
 
@@ -85,14 +85,35 @@ class ProviderCalendars:
         return credentials
 
     def conflict_calendars(self, connection: Connection) -> Sequence[str]:
-        """The calendars whose busy time blocks availability: every synced one of a connection
-        that reads changes (none for one-way calendars)."""
-        spec = self._catalog.get(connection.provider) if connection.provider in self._catalog else None
-        return self.calendars(connection) if spec is not None and spec.reads_changes else []
+        """The calendars whose busy time blocks availability: the connection's conflict calendars
+        (its synced calendar unless chosen otherwise); none when conflicts are off or it never reads."""
+        synced = self.synced_calendar(connection)
+        if synced is None or not self._reads(connection):
+            return []
+        return preferences_of(connection).conflict_set(synced)
 
     def calendars(self, connection: Connection) -> Sequence[str]:
+        """The calendars sync reads: the synced one when fetching, and the conflict calendars."""
+        synced = self.synced_calendar(connection)
+        return preferences_of(connection).read_set(synced) if synced is not None else []
+
+    def synced_calendar(self, connection: Connection) -> str | None:
+        """The calendar the connection is linked to (where it pushes and what it fetches)."""
         module = self._module(connection)
-        return list(module.calendars(connection)) if module is not None else []
+        found = list(module.calendars(connection)) if module is not None else []
+        return found[0] if found else None
+
+    def publishes(self, connection: Connection, calendar_id: str) -> bool:
+        """Whether changes read from this calendar become `Calendar Event Changed`: only the synced
+        calendar's, and only while fetching (conflict calendars are read for their busy time)."""
+        return preferences_of(connection).fetch and calendar_id == self.synced_calendar(connection)
+
+    def takes(self, connection: Connection, appointment: AppointmentUpserted) -> bool:
+        """Whether this appointment goes to the connection's calendar (push on, its type chosen)."""
+        return self.pushes(connection) and preferences_of(connection).pushes_type(appointment.type)
+
+    def _reads(self, connection: Connection) -> bool:
+        return connection.provider in self._catalog and self._catalog.get(connection.provider).reads_changes
 
     def push_calendar(self, connection: Connection) -> str | None:
         module = self._module(connection)
@@ -109,7 +130,16 @@ class ProviderCalendars:
             return calendar_id
 
     def pushes(self, connection: Connection) -> bool:
-        """Whether appointments go to this connection's calendar."""
+        """Whether appointments go to this connection's calendar: the entry takes them and the
+        owner has not switched pushing off."""
+        return (
+            connection.provider in self._catalog
+            and self._catalog.get(connection.provider).pushes_appointments
+            and preferences_of(connection).push
+        )
+
+    def takes_pushes(self, connection: Connection) -> bool:
+        """Whether the entry can take appointments at all, whatever the preferences say."""
         return (
             connection.provider in self._catalog
             and self._catalog.get(connection.provider).pushes_appointments

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
+from integrations.domain.agency import PAUSED_BY_AGENCY
+from integrations.sync.intervals import DEFAULT_INTERVAL_MINUTES
 from integrations.sync.jobs import JobKind, JobSink, SyncJob
 from integrations.sync.settle import ConnectionState, Outcome, RunResult, settle_failure
 
@@ -69,7 +71,9 @@ class SyncWorker:
         crm: CrmSteps | None = None,
         steps: StepRunner | None = None,
         step_for: Callable[[Connection], ProviderStep | None] = lambda connection: None,
+        stopped_by_agency: Callable[[Connection], bool] = lambda connection: False,
     ) -> None:
+        self._stopped_by_agency = stopped_by_agency
         self._steps = steps
         self._step_for = step_for
         self._connections = connections
@@ -122,6 +126,10 @@ class SyncWorker:
         if connection.paused:
             self._schedule(connection, MAINTENANCE_INTERVAL)
             return RunResult(Outcome.DONE, reason="paused by the owner")
+        if self._stopped_by_agency(connection):
+            # Looked at again after one interval, so switching the setting back on resumes promptly.
+            self._schedule(connection, self._interval_of(connection))
+            return RunResult(Outcome.DONE, reason=PAUSED_BY_AGENCY)
         if self._crm is not None and self._crm.handles(connection):
             return self._crm.pull(job, connection, attempts, remaining_ms)
         return self._read(job, connection, attempts, remaining_ms)
@@ -149,7 +157,12 @@ class SyncWorker:
         # A paused connection takes no writes; "Push existing data" catches it up after resuming.
         if connection.paused:
             return RunResult(Outcome.DONE, reason="paused by the owner")
+        if self._stopped_by_agency(connection):
+            return RunResult(Outcome.DONE, reason=PAUSED_BY_AGENCY)
         return step()
+
+    def _interval_of(self, connection: Connection) -> timedelta:
+        return timedelta(minutes=connection.sync_interval_minutes or DEFAULT_INTERVAL_MINUTES)
 
     def _schedule(self, connection: Connection, after: timedelta) -> None:
         now = self._clock()

@@ -17,11 +17,21 @@ if TYPE_CHECKING:
 
 def writable_calendars(spec: ProviderSpec, credentials: Credentials) -> list[Option]:
     """calendarList.list with minAccessRole=writer: the calendars events can be written to."""
+    return _calendars(spec, credentials, "writer")
+
+
+def readable_calendars(spec: ProviderSpec, credentials: Credentials) -> list[Option]:
+    """calendarList.list with minAccessRole=reader: the calendars whose events sync can read
+    (conflict calendars need not be writable: a shared team calendar blocks time too)."""
+    return _calendars(spec, credentials, "reader")
+
+
+def _calendars(spec: ProviderSpec, credentials: Credentials, min_role: str) -> list[Option]:
     options: list[Option] = []
     for item in http.paginate(
         paging_of(spec),
         api_url(spec, "users/me/calendarList"),
-        params={"minAccessRole": "writer"},
+        params={"minAccessRole": min_role},
         access_token=bearer(credentials),
     ):
         calendar_id = text(item.get("id"))
@@ -46,6 +56,8 @@ class GoogleCalendarModule(GoogleModule):
         source = spec.config_field(field)
         if source is not None and source.options_source == "calendars":
             return writable_calendars(spec, credentials)
+        if source is not None and source.options_source == "readable_calendars":
+            return readable_calendars(spec, credentials)
         return []
 
 

@@ -33,10 +33,10 @@ PRIMARY = "primary"
 
 def calendars_to_watch(connection: Connection) -> list[str]:
     """The calendars this connection syncs: the configured one (primary until one is chosen), plus any
-    extra conflict calendars the configuration names."""
+    conflict calendars the configuration names (sync preferences decide which of them are read)."""
     config = connection.config
     chosen = config.get("calendar_id")
-    extra = config.get("conflict_calendar_ids")
+    extra = config.get("conflict_calendars")
     ids = [chosen if isinstance(chosen, str) and chosen else PRIMARY]
     if isinstance(extra, list):
         ids += [c for c in extra if isinstance(c, str) and c]
@@ -48,7 +48,7 @@ class GoogleCalendarChannels:
 
     kinds = frozenset({LOOKUP_CHANNEL})
     # The calendars watched (calendars_to_watch): a change moves the channels.
-    config_fields: frozenset[str] = frozenset({"calendar_id", "conflict_calendar_ids"})
+    config_fields: frozenset[str] = frozenset({"calendar_id", "conflict_calendars"})
 
     def __init__(self, context: SubscriptionContext) -> None:
         self._context = context

@@ -123,7 +123,7 @@ class IcloudCalendarModule(ProviderModule):
         parent: str | None,
     ) -> list[Option]:
         source = spec.config_field(field)
-        if source is None or source.options_source != "calendars":
+        if source is None or source.options_source not in ("calendars", "readable_calendars"):
             return []
         password = credentials.secrets.get("app_password")
         username = str(credentials.extra.get("username") or connection.account.id)

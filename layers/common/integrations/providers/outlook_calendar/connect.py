@@ -37,14 +37,16 @@ class OutlookCalendarModule(ProviderModule):
         parent: str | None,
     ) -> list[Option]:
         source = spec.config_field(field)
-        if source is None or source.options_source != "calendars":
+        if source is None or source.options_source not in ("calendars", "readable_calendars"):
             return []
+        # Pushes need a calendar we can edit; conflict calendars only need to be readable.
+        writable = source.options_source == "calendars"
         token = bearer(credentials)
         calendars = http.paginate(paging_of(spec), api_url(spec, "me/calendars"), access_token=token)
         return [
             Option(value=text(calendar["id"]), label=text(calendar.get("name")))
             for calendar in calendars
-            if calendar.get("id") and calendar.get("canEdit", True)
+            if calendar.get("id") and (not writable or calendar.get("canEdit", True))
         ]
 
 
