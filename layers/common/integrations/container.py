@@ -538,6 +538,7 @@ class Container:
     def replace_stale_subscriptions(self, connection: Connection) -> int:
         """Replace the connection's push subscriptions its provider stopped delivering to."""
         from integrations.connections.resubscribe import replace_stale
+        from integrations.sync.notices import RecreationOnCard
 
         return replace_stale(
             self.catalog.get(connection.provider),
@@ -545,6 +546,7 @@ class Container:
             lambda: self.access_token(connection),
             self.subscriptions,
             self.connections,
+            RecreationOnCard(self.sync_state, self.clock),
         )
 
     def step_context(

@@ -133,6 +133,7 @@ class PortalService:
             explained_to(principal, decision),
             by_provider.get(spec.id, []),
             conflict,
+            self._clock(),
             can_manage=can_manage,
             agency=speaks_to_agency(principal),
         )
@@ -351,7 +352,7 @@ class PortalService:
             config_schema=spec.config_schema,
             last_sync_at=connection.last_sync_at,
             next_sync_at=connection.next_sync_at,
-            sync=SyncView.of(connection),
+            sync=SyncView.of(connection, spec, self._clock()),
             created_at=connection.created_at,
             updated_at=connection.updated_at,
             can_manage=can_manage,

@@ -10,7 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 from integrations.catalog.model import ConfigField, ProviderSpec
 from integrations.domain.access import Level, Tier
 from integrations.domain.authorization import Decision
-from integrations.domain.connection import Connection, ConnectionError_, ErrorCode, PortalStatus
+from integrations.domain.connection import (
+    Connection,
+    ConnectionError_,
+    ErrorCode,
+    Notice,
+    NoticeCode,
+    PortalStatus,
+)
 from integrations.portal import words
 from integrations.sync.intervals import DEFAULT_INTERVAL_MINUTES, MAX_INTERVAL_MINUTES, MIN_INTERVAL_MINUTES
 from integrations.sync.progress import PushProgress
@@ -88,6 +95,25 @@ class PushProgressView(BaseModel):
         )
 
 
+class NoticeView(BaseModel):
+    """Something the card says besides its status; nothing for the person to do."""
+
+    code: NoticeCode = Field(
+        description="Stable machine-readable code: subscription_recreating (the provider stopped sending "
+        "updates and the subscription is being made again; cleared once it is) or messages_dropped "
+        "(messages waited beyond what is kept and the oldest were dropped; shown for a week)."
+    )
+    message: str = Field(description="The same, in plain words.")
+    since: datetime
+    count: int = Field(description="How many things it is about (messages dropped); else 0.")
+
+    @classmethod
+    def of(cls, notice: Notice, spec: ProviderSpec) -> NoticeView:
+        return cls(
+            code=notice.code, message=words.notice(notice, spec), since=notice.since, count=notice.count
+        )
+
+
 class SyncView(BaseModel):
     """The connection's sync on the card: when it ran, when it runs next, and the owner's controls."""
 
@@ -97,9 +123,12 @@ class SyncView(BaseModel):
     last_sync_at: datetime | None
     next_sync_at: datetime | None
     push_existing: PushProgressView | None = Field(description='The latest "Push existing data", if any.')
+    notices: list[NoticeView] = Field(
+        description="What the card says while something is being put right (never a status change)."
+    )
 
     @classmethod
-    def of(cls, connection: Connection) -> SyncView:
+    def of(cls, connection: Connection, spec: ProviderSpec, now: datetime) -> SyncView:
         progress = PushProgress.of(connection)
         return cls(
             syncing=connection.status is PortalStatus.SYNCING,
@@ -108,6 +137,7 @@ class SyncView(BaseModel):
             last_sync_at=connection.last_sync_at,
             next_sync_at=None if connection.paused else connection.next_sync_at,
             push_existing=PushProgressView.of(progress) if progress is not None else None,
+            notices=[NoticeView.of(n, spec) for n in connection.notices_at(now)],
         )
 
 
@@ -136,7 +166,9 @@ class ConnectionSummary(BaseModel):
     sync: SyncView
 
     @classmethod
-    def of(cls, connection: Connection, spec: ProviderSpec, *, agency: bool) -> ConnectionSummary:
+    def of(
+        cls, connection: Connection, spec: ProviderSpec, now: datetime, *, agency: bool
+    ) -> ConnectionSummary:
         return cls(
             id=connection.id,
             account_label=connection.account.label,
@@ -144,7 +176,7 @@ class ConnectionSummary(BaseModel):
             status_label=words.status_label(connection.status),
             error=StatusError.of(connection.error, spec, connection, agency=agency),
             last_sync_at=connection.last_sync_at,
-            sync=SyncView.of(connection),
+            sync=SyncView.of(connection, spec, now),
         )
 
 
@@ -218,6 +250,7 @@ class Card(BaseModel):
         availability: Decision,
         connections: list[Connection],
         conflict: tuple[ProviderSpec, Connection] | None,
+        now: datetime,
         *,
         can_manage: bool,
         agency: bool,
@@ -239,7 +272,7 @@ class Card(BaseModel):
             status=status,
             status_label=words.status_label(status),
             connections=[
-                ConnectionSummary.of(c, spec, agency=agency) for c in sorted(connections, key=_created)
+                ConnectionSummary.of(c, spec, now, agency=agency) for c in sorted(connections, key=_created)
             ],
             can_manage=can_manage,
             auth=spec.auth.value,
