@@ -19,6 +19,7 @@ from integrations.catalog.loader import clear_cache
 from integrations.domain.access import Level
 from integrations.domain.connection import Connection, ErrorCode, PortalStatus
 from integrations.providers.registry import clear_cache as clear_parts
+from integrations.sync import notifications
 from integrations.sync.jobs import SyncJob
 from integrations.sync.settle import Outcome, RunResult
 from tests.support import seed
@@ -196,6 +197,65 @@ def test_bot_removed_from_the_channel_waits_for_the_fix_then_posts_what_waited(w
         "Caller 3",
     ]
     assert world.connection.error is None
+
+
+class Counts:
+    """Records what the worker counts (CloudWatch metrics in Lambda)."""
+
+    def __init__(self) -> None:
+        self.counted: list[tuple[str, int, dict[str, str]]] = []
+
+    def count(self, name: str, value: int = 1, **dimensions: str) -> None:
+        self.counted.append((name, value, dimensions))
+
+
+def _card(world: World) -> dict[str, Any]:
+    connectors = load_handler("connectors")
+    event = http_event("GET", f"/connections/{world.connection_id}", claims=claims())
+    answer: dict[str, Any] = connectors.handler(event, LambdaContextStub())
+    assert answer["statusCode"] == 200, answer["body"]
+    card: dict[str, Any] = json.loads(answer["body"])
+    return card
+
+
+def test_an_outbox_over_its_cap_drops_the_oldest_counts_them_and_the_card_says_so(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(notifications, "MAX_WAITING", 3)
+    counts = Counts()
+    world.app.container.__dict__.pop("notifier", None)
+    world.app.container.__dict__["counter"] = counts
+    membership = f"/_sandbox/slack/channels/{world.channel['call-alerts']}/membership"
+    world.control(membership, team=TEAM, member=False)
+
+    for number in range(1, 6):
+        world.call_completed(number)
+    world.drain()
+
+    assert counts.counted == [
+        ("OutboxMessagesDropped", 1, {"provider": "slack"}),
+        ("OutboxMessagesDropped", 1, {"provider": "slack"}),
+    ]
+    logged = [r for r in caplog.records if r.getMessage() == "outbox full: oldest messages dropped"]
+    assert [(r.__dict__["connection_id"], r.__dict__["dropped"]) for r in logged] == [
+        (world.connection_id, 1),
+        (world.connection_id, 1),
+    ]
+    assert all(world.token not in str(r.__dict__) for r in logged)
+    [notice] = _card(world)["sync"]["notices"]
+    assert notice["code"] == "messages_dropped" and notice["count"] == 2
+    assert notice["message"].startswith("2 messages were dropped")
+
+    world.control(membership, team=TEAM, member=True)
+    world.configure(channel_id=world.channel["call-alerts"])
+    world.app.container.sync_controls.sync_now(world.connection)
+    world.drain()
+
+    assert [m["text"].split(":")[1].split("(")[0].strip() for m in world.messages()] == [
+        "Caller 3",
+        "Caller 4",
+        "Caller 5",
+    ]
 
 
 def test_an_archived_channel_names_the_channel(world: World) -> None:

@@ -615,6 +615,8 @@ class Container:
             outbox=self.outbox,
             step_for=step_for,
             clock=self.clock,
+            notices=self.sync_state,
+            counter=self.counter,
         )
 
     def sync_worker(self, logger: Logger) -> SyncWorker:

@@ -95,10 +95,10 @@ def notice(said: Notice, spec: ProviderSpec) -> str:
             f"{spec.name} stopped sending us updates, so we are setting them up again. "
             "Nothing is lost: what happened meanwhile is caught up."
         )
-    noun = "message" if said.count == 1 else "messages"
+    noun = "message was" if said.count == 1 else "messages were"
     return (
-        f"{said.count} {noun} could not be delivered in time and were dropped, oldest first, "
-        f"since {said.since.date().isoformat()}."
+        f"{said.count} {noun} dropped since {said.since.date().isoformat()}: too many were waiting to be "
+        f"posted to {spec.name}, so the oldest went first."
     )
 
 
