@@ -20,7 +20,7 @@ from integrations.domain.access import Level
 from integrations.domain.connection import Connection, ErrorCode, PortalStatus
 from integrations.providers.registry import clear_cache as clear_parts
 from integrations.sync import notifications
-from integrations.sync.jobs import SyncJob
+from integrations.sync.jobs import JobKind, SyncJob
 from integrations.sync.settle import Outcome, RunResult
 from tests.support import seed
 from tests.support.events import claims, http_event
@@ -283,6 +283,61 @@ def test_a_revoked_token_is_reauth_required(world: World) -> None:
     error = world.connection.error
     assert error is not None and error.code is ErrorCode.REAUTH_REQUIRED
     assert world.messages() == []
+
+
+def _last_checked(world: World, when: datetime | None) -> None:
+    """As Slack grants are: no expiry; checked at `when` (None: never since connecting)."""
+    connections = world.app.container.connections
+    connection = connections.get(world.connection_id)
+    assert connection is not None
+    connection.token_expires_at = None
+    connection.grant_checked_at = when
+    connections.save(connection)
+
+
+def _scheduled_run(world: World) -> RunResult:
+    job = SyncJob(kind=JobKind.SYNC, connection_id=world.connection_id, provider="slack")
+    result: RunResult = world.app.worker().handle(job, remaining_ms=lambda: 600_000)
+    return result
+
+
+def _auth_tests(world: World) -> list[dict[str, Any]]:
+    return world.sb.requests_log(app="slack", route="/slack/api/auth.test")
+
+
+def test_a_revoked_grant_is_found_by_the_daily_check_before_any_message(world: World) -> None:
+    _last_checked(world, datetime.now(UTC) - timedelta(days=1, minutes=1))
+    world.control("/_sandbox/faults", app="slack", kind="revoke_grants")  # the app is uninstalled
+
+    _scheduled_run(world)
+
+    error = world.connection.error
+    assert error is not None and error.code is ErrorCode.REAUTH_REQUIRED
+    assert len(_auth_tests(world)) == 1
+    assert world.messages() == []
+
+
+def test_a_working_grant_is_checked_once_a_day(world: World) -> None:
+    _last_checked(world, datetime.now(UTC) - timedelta(days=2))
+    before = len(_auth_tests(world))
+
+    _scheduled_run(world)
+    _scheduled_run(world)
+
+    assert len(_auth_tests(world)) == before + 1
+    checked = world.connection.grant_checked_at
+    assert checked is not None and datetime.now(UTC) - checked < timedelta(minutes=1)
+    assert world.connection.status is PortalStatus.CONNECTED
+
+
+def test_a_grant_checked_within_the_day_is_not_asked_again(world: World) -> None:
+    _last_checked(world, None)  # connected just now (connecting called auth.test)
+    before = len(_auth_tests(world))
+
+    _scheduled_run(world)
+
+    assert len(_auth_tests(world)) == before
+    assert world.connection.grant_checked_at is None
 
 
 def test_bookings_are_posted_only_when_the_config_asks(world: World) -> None:

@@ -388,6 +388,16 @@ class Container:
             before=before,
         )
 
+    def check_grant(self, connection: Connection) -> bool:
+        """Ask the provider whether the grant still works, where its module offers a check."""
+        from integrations.providers.registry import module_for
+
+        module = module_for(connection.provider)
+        if not module.checks_grant or connection.provider not in self.catalog:
+            return False
+        module.check_grant(self.catalog.get(connection.provider), self.fresh_credentials(connection))
+        return True
+
     def refresh_grant(self, connection: Connection) -> Credentials:
         """Refresh now, whatever the expiry (maintenance keeps idle grants alive)."""
         return self.token_manager.refresh_now(connection)
@@ -630,7 +640,11 @@ class Container:
             runner=self.sync_runner,
             pushes=self.push_steps,
             maintenance=Maintenance(
-                refresh=self.refresh_grant, renew=self.renew_subscriptions, clock=self.clock
+                refresh=self.refresh_grant,
+                renew=self.renew_subscriptions,
+                clock=self.clock,
+                check_grant=self.check_grant,
+                connections=self.sync_state,
             ),
             jobs=self.jobs,
             dead_letters=self.dead_letters,
