@@ -20,10 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from integrations.events import CallCompleted, ContactFields, ContactUpserted
-from integrations.store.dynamo import from_item, is_condition_failure, to_item, to_values
+from integrations.store.dynamo import from_item, put_if_newer, to_item, to_values
 from integrations.store.errors import unavailable_on_aws_error
 from integrations.sync.crm import LoggedCall, MirroredContact
 
@@ -34,7 +32,6 @@ if TYPE_CHECKING:
 TOMBSTONE_RETENTION = timedelta(days=14)
 _GET_BATCH = 100
 _WRITE_BATCH = 25
-_NEWER = "attribute_not_exists(pk) OR version < :v"
 _unavailable = unavailable_on_aws_error("The CRM sync store")
 
 
@@ -254,18 +251,7 @@ class DynamoCrmStore:
                 pending = dict(answer.get("UnprocessedItems") or {})
 
     def _put_if_newer(self, pk: str, sk: str, version: int, body: dict[str, Any]) -> bool:
-        try:
-            self._db.put_item(
-                TableName=self._table,
-                Item=to_item({"pk": pk, "sk": sk, "version": version, **body}),
-                ConditionExpression=_NEWER,
-                ExpressionAttributeValues=to_values({":v": version}),
-            )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return False
-            raise
-        return True
+        return put_if_newer(self._db, self._table, {"pk": pk, "sk": sk, **body}, version)
 
 
 def _mirrored(values: dict[str, Any]) -> MirroredContact:
