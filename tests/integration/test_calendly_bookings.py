@@ -21,9 +21,10 @@ from integrations import aws as aws_clients
 from integrations.catalog.loader import clear_cache
 from integrations.config import Settings
 from integrations.container import Container
-from integrations.domain.access import Level
-from integrations.domain.connection import ErrorCode
+from integrations.domain.access import Level, Role
+from integrations.domain.connection import ErrorCode, NoticeCode
 from integrations.domain.errors import NotFound
+from integrations.domain.principal import Principal
 from integrations.events import BookingCanceled, BookingCreated, PlatformEvent
 from integrations.observability import get_logger
 from integrations.providers.registry import clear_cache as clear_parts
@@ -151,7 +152,22 @@ class World:
         ).json()["subscriptions"]
         return found
 
+    def disable_subscription(self) -> dict[str, Any]:
+        """Calendly gives up on a subscription after a day of failed deliveries."""
+        [subscription] = [s for s in self.subscriptions() if not s["deleted"]]
+        uuid = subscription["uri"].rsplit("/", 1)[-1]
+        url = self.sb.url(f"/_sandbox/calendly/subscriptions/{uuid}/disable")
+        disabled = self.sb.http.post(url, timeout=5)
+        assert disabled.status_code == 200
+        return subscription
+
     # --- our side ---
+
+    def card_notices(self) -> list[tuple[str, str]]:
+        """The notices on the connection's card, as the portal answers an agency admin."""
+        admin = Principal(sub="admin", agency_id="agency-1", role=Role.AGENCY_ADMIN, permissions=frozenset())
+        view = self.container.portal_service(get_logger("test")).connection(admin, self.connection_id)
+        return [(n.code.value, n.message) for n in view.sync.notices]
 
     def scheduled_run(self) -> None:
         job = SyncJob(kind=JobKind.SYNC, connection_id=self.connection_id, provider="calendly")
@@ -273,10 +289,7 @@ def test_a_cancel_is_published_once(world: World) -> None:
 
 
 def test_a_disabled_subscription_is_recreated_and_no_booking_in_between_is_lost(world: World) -> None:
-    [subscription] = [s for s in world.subscriptions() if not s["deleted"]]
-    uuid = subscription["uri"].rsplit("/", 1)[-1]
-    disabled = world.sb.http.post(world.sb.url(f"/_sandbox/calendly/subscriptions/{uuid}/disable"), timeout=5)
-    assert disabled.status_code == 200
+    subscription = world.disable_subscription()
     missed = world.book(email="missed@example.com")
     assert world.gateway.wait_for(1, timeout=0.5) == []  # nothing was delivered
 
@@ -292,6 +305,35 @@ def test_a_disabled_subscription_is_recreated_and_no_booking_in_between_is_lost(
     later = world.book(email="later@example.com")
     world.deliver(1)
     assert [getattr(e, "booking_id", None) for e in world.bus.bookings()] == [missed["uri"], later["uri"]]
+    assert world.card_notices() == []
+
+
+def test_the_card_says_the_subscription_is_being_recreated_until_it_is(world: World) -> None:
+    world.disable_subscription()
+    # Calendly is down while the new one is made (users/me is read first when subscribing).
+    fault = world.sb.http.post(
+        world.sb.url("/_sandbox/faults"),
+        json={"app": "calendly", "kind": "server_error", "path": "/calendly/users/me", "count": 20},
+        timeout=5,
+    )
+    assert fault.status_code == 201, fault.text
+
+    failed = world.worker.handle(
+        SyncJob(kind=JobKind.SYNC, connection_id=world.connection_id, provider="calendly"),
+        remaining_ms=lambda: 600_000,
+    )
+
+    assert failed.outcome is not Outcome.DONE
+    [(code, message)] = world.card_notices()
+    assert code == NoticeCode.SUBSCRIPTION_RECREATING.value
+    assert message.startswith("Calendly stopped sending us updates")
+    assert [s["state"] for s in world.subscriptions() if not s["deleted"]] == ["disabled"]
+
+    world.sb.http.delete(world.sb.url("/_sandbox/faults"), timeout=5)  # Calendly is back
+    world.scheduled_run()
+
+    assert [s["state"] for s in world.subscriptions() if not s["deleted"]] == ["active"]
+    assert world.card_notices() == []
 
 
 # --- Scheduling links ------------------------------------------------------------------------------

@@ -4,22 +4,19 @@ DynamoDB (moto). Each test compares what the CRM holds (the sandbox's truth) wit
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from infra.local.sandbox import SandboxConfig, catalog_overrides
+from infra.local.sandbox import SandboxConfig
 from infra.local.sandbox.crm_store import parse_instant
 from integrations import aws as aws_clients
 from integrations.catalog.loader import clear_cache
-from integrations.config import Settings
-from integrations.container import Container
-from integrations.domain.connection import Connection, PortalStatus
+from integrations.domain.connection import PortalStatus
 from integrations.events import (
     CallCompleted,
     ContactChanged,
@@ -28,12 +25,11 @@ from integrations.events import (
     ContactUpserted,
     PlatformEvent,
 )
-from integrations.observability import get_logger
-from integrations.sync.jobs import JobKind, SyncJob
-from integrations.sync.settle import Outcome, RunResult
+from integrations.sync.jobs import SyncJob
+from integrations.sync.settle import Outcome
 from tests.support import seed
 from tests.support.sandbox import GATEWAY, Sandbox, connect, running_sandbox
-from tests.support.sync_world import queue_empty
+from tests.support.sync_world import WorkerWorld
 
 AGENCY, CLIENT = "agency-1", "client-a"
 GHL_LOCATION = "Sbx7LocQ2mK9fT4wR1pZ"
@@ -62,25 +58,12 @@ def server() -> Iterator[Sandbox]:
         yield sandbox
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[PlatformEvent] = []
+class World(WorkerWorld):
+    """A GoHighLevel or HubSpot connection of the client, over the sandbox's CRM."""
 
-    def publish(self, *events: PlatformEvent) -> None:
-        self.events.extend(events)
-
-    def changed(self) -> list[ContactChanged]:
-        return [e for e in self.events if isinstance(e, ContactChanged)]
-
-
-class World:
     def __init__(self, provider: str, sb: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         self.provider = provider
-        self.sb = sb
-        overrides = tmp_path / "overrides.json"
-        overrides.write_text(json.dumps(catalog_overrides(sb.base)))
-        monkeypatch.setenv("INTEGRATIONS_CATALOG_OVERRIDES", str(overrides))
-        clear_cache()
+        super().__init__(sb, tmp_path, monkeypatch)
         app = "ghl" if provider == "ghl" else "hubspot"
         tokens = connect(sb, app)
         self.account = GHL_LOCATION if provider == "ghl" else HUB
@@ -92,10 +75,6 @@ class World:
             access_token=str(tokens["access_token"]),
             refresh_token=str(tokens["refresh_token"]),
         ).id
-        self.container = Container(Settings.from_env())
-        self.bus = Recorder()
-        self.container.__dict__["events"] = self.bus
-        self.worker = self.container.sync_worker(get_logger("test"))
         # Jobs queued again, with their delay (a deferred job is invisible on the queue until then).
         self.sent: list[tuple[SyncJob, int]] = []
         queue = self.container.jobs
@@ -106,9 +85,21 @@ class World:
             send(job, delay_seconds)
 
         queue.send = recorded  # type: ignore[method-assign]
-        self.queue_url = Settings.from_env().sync_queue_url
-        self.results: list[RunResult] = []
         self.pipelines = self._pipelines(str(tokens["access_token"]))
+
+    def changed(self) -> list[ContactChanged]:
+        """The Contact Changed events on the bus."""
+        return list(self.bus.of(ContactChanged.detail_type))
+
+    def drain(
+        self,
+        timeout: float = 60.0,
+        remaining_ms: Callable[[], int] | None = None,
+        *,
+        fail_on_error: bool = True,
+    ) -> int:
+        """Run every job on the queue until it is empty; a job that raises fails the test at once."""
+        return super().drain(timeout, remaining_ms, fail_on_error=fail_on_error)
 
     # --- the CRM's side ---
 
@@ -255,35 +246,7 @@ class World:
         assert app.platform_event(bus_event)["status"] == "applied"
 
     def sync_job(self, **hint: Any) -> SyncJob:
-        return SyncJob(kind=JobKind.SYNC, connection_id=self.connection_id, provider=self.provider, hint=hint)
-
-    @property
-    def connection(self) -> Connection:
-        found = self.container.connections.get(self.connection_id)
-        assert found is not None
-        return found
-
-    def drain(self, timeout: float = 60.0) -> int:
-        """Run every job on the queue, as the event source mapping would, until it is empty."""
-        sqs = aws_clients.sqs()
-        handled = 0
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            answer = sqs.receive_message(
-                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, AttributeNames=["All"]
-            )
-            messages = answer.get("Messages", [])
-            if not messages and queue_empty(self.queue_url):
-                return handled
-            for message in messages:
-                job = SyncJob.model_validate_json(message["Body"])
-                count = int(message["Attributes"]["ApproximateReceiveCount"])
-                self.results.append(
-                    self.worker.handle(job, receive_count=count, remaining_ms=lambda: 600_000)
-                )
-                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
-                handled += 1
-        raise AssertionError("the queue did not drain")
+        return self.job(**hint)
 
 
 @pytest.fixture(params=["ghl", "hubspot"])
@@ -320,12 +283,12 @@ def test_a_platform_contact_lands_in_the_crm_mapped_and_comes_back_only_when_the
     world.drain()
     result = world.worker.handle(world.sync_job(reason="sweep"), remaining_ms=lambda: 600_000)
     assert result.outcome is Outcome.DONE
-    assert world.bus.changed() == []
+    assert world.changed() == []
 
     world.person_edits_first_name(str(contact["id"]), "Samantha")
     world.worker.handle(world.sync_job(reason="webhook"), remaining_ms=lambda: 600_000)
 
-    (changed,) = world.bus.changed()
+    (changed,) = world.changed()
     assert changed.change == "updated"
     assert changed.contact_id == "ct-1"
     assert changed.external_id == str(contact["id"])
@@ -340,7 +303,7 @@ def test_a_contact_made_in_the_crm_is_announced_once_as_added(world: World) -> N
     world.worker.handle(world.sync_job(reason="webhook"), remaining_ms=lambda: 600_000)
     world.worker.handle(world.sync_job(reason="sweep"), remaining_ms=lambda: 600_000)
 
-    (changed,) = world.bus.changed()
+    (changed,) = world.changed()
     assert (changed.change, changed.external_id, changed.contact_id) == ("added", external_id, None)
     assert changed.fields.email == "jo@example.com"
 
@@ -351,8 +314,8 @@ def test_the_initial_import_reads_every_contact_in_pages_and_then_only_changes(w
     result = world.worker.handle(world.sync_job(reason="connected"), remaining_ms=lambda: 600_000)
 
     assert result.outcome is Outcome.DONE
-    assert len({e.external_id for e in world.bus.changed()}) == 450
-    assert {e.change for e in world.bus.changed()} == {"added"}
+    assert len({e.external_id for e in world.changed()}) == 450
+    assert {e.change for e in world.changed()} == {"added"}
     searches = world.requests("/contacts/search")
     page = 100 if world.provider == "ghl" else 200
     assert len(searches) == -(-450 // page) + (1 if 450 % page == 0 else 0)
@@ -360,7 +323,7 @@ def test_the_initial_import_reads_every_contact_in_pages_and_then_only_changes(w
 
     world.bus.events.clear()
     world.worker.handle(world.sync_job(reason="sweep"), remaining_ms=lambda: 600_000)
-    assert world.bus.changed() == []
+    assert world.changed() == []
 
 
 def test_a_burst_of_webhooks_for_one_contact_is_one_re_read(world: World) -> None:
@@ -373,7 +336,7 @@ def test_a_burst_of_webhooks_for_one_contact_is_one_re_read(world: World) -> Non
     world.drain()
 
     assert len(world.requests("/contacts/search")) - before == 1
-    (changed,) = world.bus.changed()
+    (changed,) = world.changed()
     assert changed.fields.first_name == "Joanna"
 
 
@@ -396,7 +359,7 @@ def test_every_platform_event_delivered_three_times_writes_once(world: World) ->
         world.contact_deleted(version=2)
     world.drain()
     assert world.truth() == []
-    assert world.bus.changed() == []
+    assert world.changed() == []
 
 
 def test_an_older_contact_version_arriving_late_changes_nothing(world: World) -> None:
@@ -562,7 +525,7 @@ def test_an_import_of_2000_contacts_with_live_calls_interleaved_keeps_the_limits
     ]
     assert all(s is not None and s - started < 60 for s in stamps)
     # The import finished and read every contact once as added.
-    assert len({e.external_id for e in world.bus.changed()}) >= 2000
+    assert len({e.external_id for e in world.changed()}) >= 2000
     assert world.connection.status is PortalStatus.CONNECTED
     # No 429 storm: refused calls waited the window instead of retrying into it. HubSpot's marketplace
     # rule (errors under 5% of calls) is the bar for both.
@@ -581,7 +544,7 @@ def test_a_contact_deleted_in_the_crm_is_announced_as_deleted_even_after_a_later
     world.worker.handle(hinted, remaining_ms=lambda: 600_000)
     world.worker.handle(hinted, remaining_ms=lambda: 600_000)
 
-    (changed,) = world.bus.changed()
+    (changed,) = world.changed()
     assert (changed.change, changed.external_id, changed.contact_id) == (
         "deleted",
         str(contact["id"]),

@@ -19,7 +19,8 @@ from integrations.catalog.loader import clear_cache
 from integrations.domain.access import Level
 from integrations.domain.connection import Connection, ErrorCode, PortalStatus
 from integrations.providers.registry import clear_cache as clear_parts
-from integrations.sync.jobs import SyncJob
+from integrations.sync import notifications
+from integrations.sync.jobs import JobKind, SyncJob
 from integrations.sync.settle import Outcome, RunResult
 from tests.support import seed
 from tests.support.events import claims, http_event
@@ -198,6 +199,65 @@ def test_bot_removed_from_the_channel_waits_for_the_fix_then_posts_what_waited(w
     assert world.connection.error is None
 
 
+class Counts:
+    """Records what the worker counts (CloudWatch metrics in Lambda)."""
+
+    def __init__(self) -> None:
+        self.counted: list[tuple[str, int, dict[str, str]]] = []
+
+    def count(self, name: str, value: int = 1, **dimensions: str) -> None:
+        self.counted.append((name, value, dimensions))
+
+
+def _card(world: World) -> dict[str, Any]:
+    connectors = load_handler("connectors")
+    event = http_event("GET", f"/connections/{world.connection_id}", claims=claims())
+    answer: dict[str, Any] = connectors.handler(event, LambdaContextStub())
+    assert answer["statusCode"] == 200, answer["body"]
+    card: dict[str, Any] = json.loads(answer["body"])
+    return card
+
+
+def test_an_outbox_over_its_cap_drops_the_oldest_counts_them_and_the_card_says_so(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(notifications, "MAX_WAITING", 3)
+    counts = Counts()
+    world.app.container.__dict__.pop("notifier", None)
+    world.app.container.__dict__["counter"] = counts
+    membership = f"/_sandbox/slack/channels/{world.channel['call-alerts']}/membership"
+    world.control(membership, team=TEAM, member=False)
+
+    for number in range(1, 6):
+        world.call_completed(number)
+    world.drain()
+
+    assert counts.counted == [
+        ("OutboxMessagesDropped", 1, {"provider": "slack"}),
+        ("OutboxMessagesDropped", 1, {"provider": "slack"}),
+    ]
+    logged = [r for r in caplog.records if r.getMessage() == "outbox full: oldest messages dropped"]
+    assert [(r.__dict__["connection_id"], r.__dict__["dropped"]) for r in logged] == [
+        (world.connection_id, 1),
+        (world.connection_id, 1),
+    ]
+    assert all(world.token not in str(r.__dict__) for r in logged)
+    [notice] = _card(world)["sync"]["notices"]
+    assert notice["code"] == "messages_dropped" and notice["count"] == 2
+    assert notice["message"].startswith("2 messages were dropped")
+
+    world.control(membership, team=TEAM, member=True)
+    world.configure(channel_id=world.channel["call-alerts"])
+    world.app.container.sync_controls.sync_now(world.connection)
+    world.drain()
+
+    assert [m["text"].split(":")[1].split("(")[0].strip() for m in world.messages()] == [
+        "Caller 3",
+        "Caller 4",
+        "Caller 5",
+    ]
+
+
 def test_an_archived_channel_names_the_channel(world: World) -> None:
     world.control(
         f"/_sandbox/slack/channels/{world.channel['call-alerts']}/archive", team=TEAM, archived=True
@@ -223,6 +283,61 @@ def test_a_revoked_token_is_reauth_required(world: World) -> None:
     error = world.connection.error
     assert error is not None and error.code is ErrorCode.REAUTH_REQUIRED
     assert world.messages() == []
+
+
+def _last_checked(world: World, when: datetime | None) -> None:
+    """As Slack grants are: no expiry; checked at `when` (None: never since connecting)."""
+    connections = world.app.container.connections
+    connection = connections.get(world.connection_id)
+    assert connection is not None
+    connection.token_expires_at = None
+    connection.grant_checked_at = when
+    connections.save(connection)
+
+
+def _scheduled_run(world: World) -> RunResult:
+    job = SyncJob(kind=JobKind.SYNC, connection_id=world.connection_id, provider="slack")
+    result: RunResult = world.app.worker().handle(job, remaining_ms=lambda: 600_000)
+    return result
+
+
+def _auth_tests(world: World) -> list[dict[str, Any]]:
+    return world.sb.requests_log(app="slack", route="/slack/api/auth.test")
+
+
+def test_a_revoked_grant_is_found_by_the_daily_check_before_any_message(world: World) -> None:
+    _last_checked(world, datetime.now(UTC) - timedelta(days=1, minutes=1))
+    world.control("/_sandbox/faults", app="slack", kind="revoke_grants")  # the app is uninstalled
+
+    _scheduled_run(world)
+
+    error = world.connection.error
+    assert error is not None and error.code is ErrorCode.REAUTH_REQUIRED
+    assert len(_auth_tests(world)) == 1
+    assert world.messages() == []
+
+
+def test_a_working_grant_is_checked_once_a_day(world: World) -> None:
+    _last_checked(world, datetime.now(UTC) - timedelta(days=2))
+    before = len(_auth_tests(world))
+
+    _scheduled_run(world)
+    _scheduled_run(world)
+
+    assert len(_auth_tests(world)) == before + 1
+    checked = world.connection.grant_checked_at
+    assert checked is not None and datetime.now(UTC) - checked < timedelta(minutes=1)
+    assert world.connection.status is PortalStatus.CONNECTED
+
+
+def test_a_grant_checked_within_the_day_is_not_asked_again(world: World) -> None:
+    _last_checked(world, None)  # connected just now (connecting called auth.test)
+    before = len(_auth_tests(world))
+
+    _scheduled_run(world)
+
+    assert len(_auth_tests(world)) == before
+    assert world.connection.grant_checked_at is None
 
 
 def test_bookings_are_posted_only_when_the_config_asks(world: World) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,8 +16,10 @@ from integrations.domain.authorization import Scope
 from integrations.domain.credentials import Credentials
 from integrations.domain.errors import BadRequest, VersionConflict
 from integrations.domain.lookup import Lookup
+from integrations.store.delivery_ledger import DynamoDeliveryLedger, delivery_pk
 from integrations.store.vault import CredentialRef, CredentialsUnreadable, TokenVault
 from tests.support import seed
+from tests.support.aws import template
 
 
 @pytest.fixture(params=[TokenStorage.KMS, TokenStorage.SECRETS_MANAGER], ids=["kms", "secretsmanager"])
@@ -164,3 +167,24 @@ def test_agency_settings_default_until_the_platform_sets_a_tier(aws: Any) -> Non
 
     assert before.tier is Tier.STARTER and before.enabled_providers is None
     assert after.tier is Tier.ENTERPRISE
+
+
+def test_published_once_claims_expire_after_seven_days_through_the_state_tables_ttl(aws: Any) -> None:
+    # Given a provider step's publish-once claim written through the container's ledger
+    settings = Settings.from_env()
+    now = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    # (the worker's StepContext.publish_once claims "published:<key>" on this same ledger)
+    ledger = DynamoDeliveryLedger(aws_clients.dynamodb(), settings.state_table_name)
+    assert ledger.claim("calendly", "published:booking-1", now, "conn-1")
+    ledger.confirm("calendly", "published:booking-1")
+
+    # Then the item carries its expiry on the attribute the state table's TTL reads
+    item = aws_clients.dynamodb().get_item(
+        TableName=settings.state_table_name,
+        Key={"pk": {"S": delivery_pk("calendly", "published:booking-1")}},
+    )["Item"]
+    declared = template()["Resources"]["StateTable"]["Properties"]["TimeToLiveSpecification"]
+    assert declared == {"AttributeName": "expires_at", "Enabled": True}
+    assert int(item[declared["AttributeName"]]["N"]) == int((now + timedelta(days=7)).timestamp())
+    ttl = aws_clients.dynamodb().describe_time_to_live(TableName=settings.state_table_name)
+    assert ttl["TimeToLiveDescription"]["TimeToLiveStatus"] == "ENABLED"

@@ -99,8 +99,17 @@ class WorkerWorld:
         self.results.append(result)
         return result
 
-    def drain(self, timeout: float = 30.0, remaining_ms: Callable[[], int] | None = None) -> int:
-        """Run every job on the queue, as the event source mapping would, until the queue is empty."""
+    def drain(
+        self,
+        timeout: float = 30.0,
+        remaining_ms: Callable[[], int] | None = None,
+        *,
+        fail_on_error: bool = False,
+    ) -> int:
+        """Run every job on the queue, as the event source mapping would, until the queue is empty.
+
+        A job that raises stays on the queue and is tried again, as in Lambda; with `fail_on_error` it
+        fails the test at once instead."""
         sqs = aws_clients.sqs()
         handled = 0
         deadline = time.monotonic() + timeout
@@ -118,6 +127,8 @@ class WorkerWorld:
                 try:
                     self.results.append(self.worker.handle(job, receive_count=count, remaining_ms=budget))
                 except (Exception, WorkerDied):  # a failed delivery stays on the queue, as in Lambda
+                    if fail_on_error:
+                        raise
                     sqs.change_message_visibility(
                         QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
                     )

@@ -247,3 +247,27 @@ def test_any_mix_of_changes_faults_and_cut_runs_ends_equal_to_the_provider(
     # Nothing is reported that is not in the provider, and every live event was reported as added.
     added = {c.event.external_id for c in h.published if c.change is not MirrorChange.DELETED}
     assert set(calendar.live()) <= added
+
+
+def test_each_pulled_event_is_hashed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    calendar = FakeCalendar(page_size=10)
+    for n in range(4):
+        calendar.upsert(_event(n))
+    h = Harness(calendar)
+    h.run()
+    calendar.upsert(_event(1, title="Moved"))
+    calendar.upsert(_event(2, title="Renamed"))
+    calendar.remove("evt3")
+    hashed: list[str] = []
+    original = CalendarEvent.change_hash
+
+    def counted(event: CalendarEvent) -> str:
+        hashed.append(event.external_id)
+        return original(event)
+
+    monkeypatch.setattr(CalendarEvent, "change_hash", counted)
+
+    h.run()
+
+    assert sorted(hashed) == ["evt1", "evt2", "evt3"]
+    assert [c.change for c in h.published][-3:] == [MirrorChange.UPDATED] * 2 + [MirrorChange.DELETED]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,6 +13,7 @@ from integrations.domain.connection import (
     Connection,
     ErrorCode,
     ExternalAccount,
+    NoticeCode,
     PortalStatus,
     SyncHealth,
 )
@@ -148,3 +149,29 @@ def test_a_change_is_reported_exactly_when_the_status_changes(steps: list) -> No
         )
         if after is PortalStatus.ERROR:
             assert conn.error is not None
+
+
+def test_a_notice_never_changes_the_status_and_clears_when_its_cause_is_over() -> None:
+    conn = connection()
+
+    assert conn.noticed(NoticeCode.SUBSCRIPTION_RECREATING, NOW) is None
+    assert [n.code for n in conn.notices_at(NOW)] == [NoticeCode.SUBSCRIPTION_RECREATING]
+    assert conn.status is PortalStatus.CONNECTED
+    assert conn.notice_cleared(NoticeCode.SUBSCRIPTION_RECREATING, NOW) is None
+    assert conn.notices_at(NOW) == []
+
+
+def test_dropped_messages_add_up_while_shown_and_start_again_after() -> None:
+    conn = connection()
+    week = timedelta(days=7)
+
+    conn.noticed(NoticeCode.MESSAGES_DROPPED, NOW, count=2, until=NOW + week)
+    conn.noticed(NoticeCode.MESSAGES_DROPPED, NOW + timedelta(hours=1), count=3, until=NOW + week)
+    [shown] = conn.notices_at(NOW + timedelta(hours=2))
+    assert (shown.count, shown.since) == (5, NOW)
+    assert conn.notices_at(NOW + week) == []
+
+    later = NOW + timedelta(days=8)
+    conn.noticed(NoticeCode.MESSAGES_DROPPED, later, count=1, until=later + week)
+    [again] = conn.notices_at(later)
+    assert (again.count, again.since) == (1, later)

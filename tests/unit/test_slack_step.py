@@ -6,9 +6,13 @@ from typing import Any
 
 import pytest
 
+from integrations import http
+from integrations.catalog import load_catalog
 from integrations.domain.access import Level
 from integrations.domain.connection import Connection, ExternalAccount
+from integrations.domain.credentials import Credentials
 from integrations.http import AccessRefused
+from integrations.providers.registry import module_for
 from integrations.providers.slack.messages import call_completed, duration, escape
 from integrations.providers.slack.sync import STEP
 from integrations.sync.jobs import JobKind, SyncJob
@@ -71,3 +75,25 @@ def test_a_recording_link_that_is_not_http_gets_no_button() -> None:
     _, blocks = call_completed({"recording_url": "javascript:alert(1)", "summary": ""})
 
     assert [b["type"] for b in blocks] == ["header", "section"]
+
+
+@pytest.mark.parametrize("error", ["invalid_auth", "token_revoked", "account_inactive"])
+def test_the_grant_check_is_auth_test_and_slacks_refusals_are_reauth_required(
+    error: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[str] = []
+
+    def api_call(method: str, url: str, **_: Any) -> dict[str, Any]:
+        asked.append(url.rsplit("/", 1)[-1])
+        return {"ok": False, "error": error}  # Slack refuses with HTTP 200
+
+    monkeypatch.setattr(http, "api_call", api_call)
+    module = module_for("slack")
+
+    with pytest.raises(AccessRefused):
+        module.check_grant(
+            load_catalog().get("slack"), Credentials.model_validate({"access_token": "xoxb-1"})
+        )
+
+    assert module.checks_grant is True
+    assert asked == ["auth.test"]

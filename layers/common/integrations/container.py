@@ -405,6 +405,16 @@ class Container:
             before=before,
         )
 
+    def check_grant(self, connection: Connection) -> bool:
+        """Ask the provider whether the grant still works, where its module offers a check."""
+        from integrations.providers.registry import module_for
+
+        module = module_for(connection.provider)
+        if not module.checks_grant or connection.provider not in self.catalog:
+            return False
+        module.check_grant(self.catalog.get(connection.provider), self.fresh_credentials(connection))
+        return True
+
     def refresh_grant(self, connection: Connection) -> Credentials:
         """Refresh now, whatever the expiry (maintenance keeps idle grants alive)."""
         return self.token_manager.refresh_now(connection)
@@ -566,6 +576,7 @@ class Container:
     def replace_stale_subscriptions(self, connection: Connection) -> int:
         """Replace the connection's push subscriptions its provider stopped delivering to."""
         from integrations.connections.resubscribe import replace_stale
+        from integrations.sync.notices import RecreationOnCard
 
         return replace_stale(
             self.catalog.get(connection.provider),
@@ -573,6 +584,7 @@ class Container:
             lambda: self.access_token(connection),
             self.subscriptions,
             self.connections,
+            RecreationOnCard(self.sync_state, self.clock),
         )
 
     def step_context(
@@ -641,6 +653,8 @@ class Container:
             outbox=self.outbox,
             step_for=step_for,
             clock=self.clock,
+            notices=self.sync_state,
+            counter=self.counter,
         )
 
     def sync_worker(self, logger: Logger) -> SyncWorker:
@@ -654,7 +668,11 @@ class Container:
             runner=self.sync_runner,
             pushes=self.push_steps,
             maintenance=Maintenance(
-                refresh=self.refresh_grant, renew=self.renew_subscriptions, clock=self.clock
+                refresh=self.refresh_grant,
+                renew=self.renew_subscriptions,
+                clock=self.clock,
+                check_grant=self.check_grant,
+                connections=self.sync_state,
             ),
             jobs=self.jobs,
             dead_letters=self.dead_letters,

@@ -23,6 +23,7 @@ WEBHOOK_DELIVERIES = "WebhookDeliveries"
 TOKEN_REFRESHES = "TokenRefreshes"  # noqa: S105 (a metric name)
 SCHEDULED_JOBS = "ScheduledJobs"
 SYNC_JOBS = "SyncJobs"
+OUTBOX_DROPPED = "OutboxMessagesDropped"
 
 
 class Counter(Protocol):

@@ -23,6 +23,16 @@ if TYPE_CHECKING:
 logger = get_logger()
 
 
+class RecreationNotice(Protocol):
+    """What the card says while subscriptions the provider stopped delivering to are made again."""
+
+    def recreating(self, connection: Connection) -> Connection:
+        """Save the notice; the connection as saved (later writes of it check its version)."""
+        ...
+
+    def recreated(self, connection: Connection) -> None: ...
+
+
 class SubscriptionLookups(Protocol):
     """The connection's lookup items (store.connections.ConnectionRepository)."""
 
@@ -150,12 +160,15 @@ def replace_stale(
     access_token: Callable[[], str],
     context: SubscriptionContext,
     repository: SubscriptionLookups,
+    notice: RecreationNotice | None = None,
 ) -> int:
     """Replace the connection's subscriptions the provider no longer delivers to (Calendly disables one
     after a day of failed deliveries and never re-enables it): subscribe again, then retire the old.
 
     Managers that can tell offer `stale(spec, connection, access_token, lookups) -> list[Lookup]`;
-    a connection without stored subscriptions gets them made. Returns how many were replaced."""
+    a connection without stored subscriptions gets them made. Returns how many were replaced.
+    `notice` is told when stale ones are found and again once they are replaced: a failure in
+    between leaves the card saying so until a later run succeeds."""
     from integrations.webhooks.subscriptions import for_provider
 
     manager = for_provider(spec.id, context)
@@ -166,12 +179,24 @@ def replace_stale(
     old = stored_subscriptions(manager, repository, connection)
     stale: list[Lookup] = list(stale_of(spec, connection, token, old)) if old else []
     if old and not stale:
+        if notice is not None and _shows_recreating(connection):
+            notice.recreated(connection)  # replaced by a run whose clearing was lost, or healthy again
         return 0
+    if notice is not None and stale:
+        connection = notice.recreating(connection)
     new = manager.subscribe(spec, connection, token)
     repository.put_lookups(connection, new)
     retire_replaced(spec, connection, token, manager, repository, old=old, new=new)
+    if notice is not None:
+        notice.recreated(connection)
     logger.info(
         "stale subscriptions replaced",
         extra={"provider": spec.id, "connection_id": connection.id, "stale": len(stale)},
     )
     return max(1, len(stale))
+
+
+def _shows_recreating(connection: Connection) -> bool:
+    from integrations.domain.connection import NoticeCode
+
+    return any(n.code is NoticeCode.SUBSCRIPTION_RECREATING for n in connection.notices)

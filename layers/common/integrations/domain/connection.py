@@ -49,6 +49,31 @@ class ErrorCode(StrEnum):
     SYNC_FAILED = "sync_failed"
 
 
+class NoticeCode(StrEnum):
+    """What a card tells people besides its status: nothing for them to do, but worth knowing."""
+
+    # The provider stopped delivering to a push subscription (Calendly disables one after a day of
+    # failed deliveries); it is being made again, and what was missed is caught up.
+    SUBSCRIPTION_RECREATING = "subscription_recreating"
+    # Messages waited longer than the outbox keeps that many; the oldest were dropped.
+    MESSAGES_DROPPED = "messages_dropped"
+
+
+class Notice(BaseModel):
+    """One notice on a connection: since when, how many things it counts, until when it shows."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: NoticeCode
+    since: datetime
+    count: int = 0
+    # None: shown until cleared by what it is about.
+    until: datetime | None = None
+
+    def shows_at(self, now: datetime) -> bool:
+        return self.until is None or now < self.until
+
+
 class ConnectionError_(BaseModel):
     """Why a connection needs attention."""
 
@@ -115,6 +140,10 @@ class Connection(BaseModel):
     sync_interval_minutes: int | None = None
     token_expires_at: datetime | None = None
     cursors: dict[str, Any] = Field(default_factory=dict)
+    # Not errors and never part of the status: what the card says while something is being put right.
+    notices: list[Notice] = Field(default_factory=list)
+    # When a grant that never expires was last checked at the provider (maintenance, daily).
+    grant_checked_at: datetime | None = None
     lookup_keys: list[str] = Field(default_factory=list)
     # A client's sub-account served through the agency's connection (its id): tokens are minted from
     # the agency's grant until the client connects its own account, which clears this.
@@ -227,6 +256,33 @@ class Connection(BaseModel):
     def cursor_saved(self, key: str, value: Any, now: datetime) -> StatusChange | None:
         """A checkpoint: one scope's cursor moved on (never a status change)."""
         return self._transition(now, cursors={**self.cursors, key: value})
+
+    def noticed(
+        self, code: NoticeCode, now: datetime, *, count: int = 0, until: datetime | None = None
+    ) -> StatusChange | None:
+        """Show a notice (never a status change); one still shown keeps its `since` and adds `count`."""
+        kept = next((n for n in self.notices if n.code is code and n.shows_at(now)), None)
+        notice = Notice(
+            code=code,
+            since=kept.since if kept is not None else now,
+            count=(kept.count if kept is not None else 0) + count,
+            until=until,
+        )
+        return self._transition(now, notices=[*(n for n in self.notices if n.code is not code), notice])
+
+    def notice_cleared(self, code: NoticeCode, now: datetime) -> StatusChange | None:
+        """What the notice was about is over."""
+        if all(n.code is not code for n in self.notices):
+            return None
+        return self._transition(now, notices=[n for n in self.notices if n.code is not code])
+
+    def notices_at(self, now: datetime) -> list[Notice]:
+        """The notices a card shows at `now`."""
+        return [n for n in self.notices if n.shows_at(now)]
+
+    def grant_checked(self, now: datetime) -> StatusChange | None:
+        """The provider still accepts the grant (a daily check of grants that never expire)."""
+        return self._transition(now, grant_checked_at=now)
 
     @property
     def waits_for_person(self) -> bool:

@@ -11,7 +11,14 @@ from integrations.catalog.model import ConfigField, ProviderSpec
 from integrations.domain.access import Level, Tier
 from integrations.domain.agency import PAUSED_BY_AGENCY, AgencySettings
 from integrations.domain.authorization import Decision
-from integrations.domain.connection import Connection, ConnectionError_, ErrorCode, PortalStatus
+from integrations.domain.connection import (
+    Connection,
+    ConnectionError_,
+    ErrorCode,
+    Notice,
+    NoticeCode,
+    PortalStatus,
+)
 from integrations.portal import words
 from integrations.sync.intervals import DEFAULT_INTERVAL_MINUTES, MAX_INTERVAL_MINUTES, MIN_INTERVAL_MINUTES
 from integrations.sync.progress import PushProgress
@@ -89,6 +96,25 @@ class PushProgressView(BaseModel):
         )
 
 
+class NoticeView(BaseModel):
+    """Something the card says besides its status; nothing for the person to do."""
+
+    code: NoticeCode = Field(
+        description="Stable machine-readable code: subscription_recreating (the provider stopped sending "
+        "updates and the subscription is being made again; cleared once it is) or messages_dropped "
+        "(messages waited beyond what is kept and the oldest were dropped; shown for a week)."
+    )
+    message: str = Field(description="The same, in plain words.")
+    since: datetime
+    count: int = Field(description="How many things it is about (messages dropped); else 0.")
+
+    @classmethod
+    def of(cls, notice: Notice, spec: ProviderSpec) -> NoticeView:
+        return cls(
+            code=notice.code, message=words.notice(notice, spec), since=notice.since, count=notice.count
+        )
+
+
 class SyncView(BaseModel):
     """The connection's sync on the card: when it ran, when it runs next, and the owner's controls."""
 
@@ -107,9 +133,18 @@ class SyncView(BaseModel):
         default=None, description="Why sync is stopped when the owner did not stop it; null otherwise."
     )
     state_message: str | None = Field(default=None, description="The same, in words for people.")
+    notices: list[NoticeView] = Field(
+        description="What the card says while something is being put right (never a status change)."
+    )
 
     @classmethod
-    def of(cls, connection: Connection, settings: AgencySettings | None = None) -> SyncView:
+    def of(
+        cls,
+        connection: Connection,
+        spec: ProviderSpec,
+        now: datetime,
+        settings: AgencySettings | None = None,
+    ) -> SyncView:
         progress = PushProgress.of(connection)
         stopped = settings is not None and settings.stops(connection)
         return cls(
@@ -122,6 +157,7 @@ class SyncView(BaseModel):
             paused_by_agency=stopped,
             state_reason=PAUSED_BY_AGENCY if stopped else None,
             state_message="Your agency has switched off sync for these calendars." if stopped else None,
+            notices=[NoticeView.of(n, spec) for n in connection.notices_at(now)],
         )
 
 
@@ -154,6 +190,7 @@ class ConnectionSummary(BaseModel):
         cls,
         connection: Connection,
         spec: ProviderSpec,
+        now: datetime,
         *,
         agency: bool,
         settings: AgencySettings | None = None,
@@ -165,7 +202,7 @@ class ConnectionSummary(BaseModel):
             status_label=words.status_label(connection.status),
             error=StatusError.of(connection.error, spec, connection, agency=agency),
             last_sync_at=connection.last_sync_at,
-            sync=SyncView.of(connection, settings),
+            sync=SyncView.of(connection, spec, now, settings),
         )
 
 
@@ -239,6 +276,7 @@ class Card(BaseModel):
         availability: Decision,
         connections: list[Connection],
         conflict: tuple[ProviderSpec, Connection] | None,
+        now: datetime,
         *,
         can_manage: bool,
         agency: bool,
@@ -261,7 +299,7 @@ class Card(BaseModel):
             status=status,
             status_label=words.status_label(status),
             connections=[
-                ConnectionSummary.of(c, spec, agency=agency, settings=settings)
+                ConnectionSummary.of(c, spec, now, agency=agency, settings=settings)
                 for c in sorted(connections, key=_created)
             ],
             can_manage=can_manage,

@@ -13,7 +13,7 @@ from typing import Literal
 from integrations.catalog.model import ProviderSpec
 from integrations.domain.access import Level, Role
 from integrations.domain.agency import personal_group
-from integrations.domain.connection import Connection, ErrorCode, PortalStatus
+from integrations.domain.connection import Connection, ErrorCode, Notice, NoticeCode, PortalStatus
 from integrations.domain.principal import Principal
 
 STATUS_LABELS: dict[PortalStatus, str] = {
@@ -86,6 +86,20 @@ def explain(code: ErrorCode, spec: ProviderSpec, connection: Connection, *, agen
         f"Syncing with {name} failed.",
         f"We retry on our own. Try again later; if it keeps failing, {_escalation(agency)}.",
         [],
+    )
+
+
+def notice(said: Notice, spec: ProviderSpec) -> str:
+    """A card's notice in plain words."""
+    if said.code is NoticeCode.SUBSCRIPTION_RECREATING:
+        return (
+            f"{spec.name} stopped sending us updates, so we are setting them up again. "
+            "Nothing is lost: what happened meanwhile is caught up."
+        )
+    noun = "message was" if said.count == 1 else "messages were"
+    return (
+        f"{said.count} {noun} dropped since {said.since.date().isoformat()}: too many were waiting to be "
+        f"posted to {spec.name}, so the oldest went first."
     )
 
 

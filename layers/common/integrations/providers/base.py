@@ -38,6 +38,13 @@ class ProviderModule:
 
     # The lookup kind `on_connect` writes for a sub-account (GHL: "location"); None without sub-accounts.
     sub_account_lookup: str | None = None
+    # Whether `check_grant` asks the provider anything. Grants whose tokens never expire are never
+    # refreshed, so only such a check finds a revoked one before the next real call does.
+    checks_grant: bool = False
+
+    def check_grant(self, spec: ProviderSpec, credentials: Credentials) -> None:
+        """The provider's cheapest call that proves the stored grant still works (an identity call);
+        raises http.AccessRefused (reauth_required) when the provider no longer accepts it."""
 
     def identity(
         self, spec: ProviderSpec, token_answer: dict[str, Any], access_token: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from integrations.domain.errors import IntegrationError
@@ -11,6 +12,7 @@ if TYPE_CHECKING:
     from integrations.domain.connection import Connection
     from integrations.domain.credentials import Credentials
     from integrations.domain.lookup import Lookup
+    from integrations.http import ProviderApiError
 
 
 class IdentityUnavailable(IntegrationError):
@@ -40,6 +42,29 @@ def bearer(credentials: Credentials) -> str:
     if credentials.access_token is None:
         raise ReauthRequired("This connection has no access token; connect it again.")
     return credentials.access_token.get_secret_value()
+
+
+def translated_call(
+    method: str,
+    url: str,
+    *,
+    access_token: str,
+    translate: Callable[[ProviderApiError], Exception],
+    params: dict[str, Any] | None = None,
+    json: Any = None,
+    headers: dict[str, str] | None = None,
+) -> Any:
+    """One API call through the HTTP policy whose error answers the provider module puts in the
+    engine's words (`translate`: a rate limit, an expired cursor, a vanished calendar, or the error
+    itself). Raised without the HTTP chain, so no request detail travels with it."""
+    from integrations import http
+
+    try:
+        return http.api_call(
+            method, url, access_token=access_token, params=params, json=json, headers=headers
+        )
+    except http.ProviderApiError as exc:
+        raise translate(exc) from None
 
 
 def answer_fact(credentials: Credentials, key: str) -> Any:

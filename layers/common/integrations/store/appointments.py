@@ -13,10 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from integrations.events import AppointmentOwner, AppointmentUpserted
-from integrations.store.dynamo import from_item, is_condition_failure, to_item, to_values
+from integrations.store.dynamo import from_item, put_if_newer, to_values
 from integrations.store.errors import unavailable_on_aws_error
 
 if TYPE_CHECKING:
@@ -25,7 +23,6 @@ if TYPE_CHECKING:
 # Longer than any redelivery horizon of the bus (a day of retries) and of the sync queue.
 TOMBSTONE_RETENTION = timedelta(days=14)
 _unavailable = unavailable_on_aws_error("The appointment projection")
-_NEWER = "attribute_not_exists(pk) OR version < :v"
 
 
 def owner_pk(owner: AppointmentOwner) -> str:
@@ -164,27 +161,8 @@ class AppointmentProjection:
     def _put_if_newer(
         self, owner: AppointmentOwner, appointment_id: str, version: int, body: dict[str, Any]
     ) -> bool:
-        try:
-            self._db.put_item(
-                TableName=self._table,
-                Item=to_item(
-                    {
-                        "pk": owner_pk(owner),
-                        "sk": f"APPT#{appointment_id}",
-                        "appointment_id": appointment_id,
-                        "version": version,
-                        **body,
-                    }
-                ),
-                # Out-of-order and repeated deliveries lose here: versions only move forward.
-                ConditionExpression=_NEWER,
-                ExpressionAttributeValues=to_values({":v": version}),
-            )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return False
-            raise
-        return True
+        key = {"pk": owner_pk(owner), "sk": f"APPT#{appointment_id}"}
+        return put_if_newer(self._db, self._table, {**key, "appointment_id": appointment_id, **body}, version)
 
 
 def _stored(values: dict[str, Any]) -> StoredAppointment:

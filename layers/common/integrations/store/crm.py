@@ -25,11 +25,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from integrations.events import CallCompleted, ContactFields, ContactUpserted
 from integrations.store.crm_keys import call_pk, client_pk, mirror_pk
-from integrations.store.dynamo import from_item, is_condition_failure, to_item, to_values
+from integrations.store.dynamo import from_item, replace_if_newer, to_item, to_values
 from integrations.store.errors import unavailable_on_aws_error
 from integrations.store.mail_contacts import AddressDirectory
 from integrations.sync.crm import LoggedCall, MirroredContact
@@ -41,7 +39,6 @@ if TYPE_CHECKING:
 TOMBSTONE_RETENTION = timedelta(days=14)
 _GET_BATCH = 100
 _WRITE_BATCH = 25
-_NEWER = "attribute_not_exists(pk) OR version < :v"
 _unavailable = unavailable_on_aws_error("The CRM sync store")
 
 
@@ -308,19 +305,8 @@ class DynamoCrmStore:
         self, pk: str, sk: str, version: int, body: dict[str, Any]
     ) -> tuple[bool, dict[str, Any]]:
         """Whether it was stored, and what it replaced (empty when nothing)."""
-        try:
-            answer = self._db.put_item(
-                TableName=self._table,
-                Item=to_item({"pk": pk, "sk": sk, "version": version, **body}),
-                ConditionExpression=_NEWER,
-                ExpressionAttributeValues=to_values({":v": version}),
-                ReturnValues="ALL_OLD",
-            )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return False, {}
-            raise
-        return True, from_item(answer.get("Attributes") or {})
+        old = replace_if_newer(self._db, self._table, {"pk": pk, "sk": sk, **body}, version)
+        return old is not None, old or {}
 
 
 def _mirrored(values: dict[str, Any]) -> MirroredContact:

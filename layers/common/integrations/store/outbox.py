@@ -4,6 +4,7 @@ Item: `pk = OUTBOX#<connection>`, `sk = <occurred_at ISO>#<event id>` (so a Quer
 first), `body` (the message's JSON), `expires_at` (TTL): a message that cannot be delivered waits at
 most RETENTION (a channel the bot was removed from, a lost grant), then goes.
 The same event added twice is one item (conditional put on the key): redelivery queues nothing new.
+At most a cap of messages wait per connection (`trim`): beyond it the oldest go, and are counted.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 RETENTION = timedelta(days=3)
+# How many messages may wait per connection: a channel nobody fixes for days must not pile up without
+# end (nor make every delivery read through all of it).
+MAX_WAITING = 500
 _unavailable = unavailable_on_aws_error("The notification outbox")
 
 
@@ -91,3 +95,34 @@ class DynamoOutbox:
     def done(self, connection_id: str, key: str) -> None:
         """A message was delivered: it waits no more."""
         self._db.delete_item(TableName=self._table, Key=to_item({"pk": outbox_pk(connection_id), "sk": key}))
+
+    @_unavailable
+    def trim(self, connection_id: str, keep: int, now: datetime) -> int:
+        """Drop the oldest waiting messages beyond `keep`; how many were dropped (past-retention
+        messages go too, uncounted: they were leaving anyway).
+
+        Reads the connection's keys (bounded by `keep` plus what came since the last trim); a counter
+        item would drift, since TTL removes messages without telling anyone."""
+        keys: list[tuple[str, int]] = []
+        start: dict[str, Any] | None = None
+        while True:
+            page = self._db.query(
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues=to_values({":pk": outbox_pk(connection_id)}),
+                ProjectionExpression="sk, expires_at",
+                ConsistentRead=True,
+                **({"ExclusiveStartKey": start} if start else {}),  # type: ignore[arg-type]
+            )
+            keys += [
+                (str(i["sk"]), int(i.get("expires_at", 0))) for i in map(from_item, page.get("Items", []))
+            ]
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                break
+        expired = [key for key, expires in keys if expires <= int(now.timestamp())]
+        fresh = [key for key, expires in keys if expires > int(now.timestamp())]
+        dropped = fresh[: max(0, len(fresh) - keep)]
+        for key in [*expired, *dropped]:
+            self.done(connection_id, key)
+        return len(dropped)

@@ -175,19 +175,21 @@ class MirrorEntry(BaseModel):
     seen_in_pass: str = Field(default="", description="the full-resync pass that last saw it")
 
 
-def diff(before: MirrorEntry | None, after: CalendarEvent) -> MirrorChange | None:
-    """The change one pulled event makes, or None when nothing that matters changed."""
+def diff(before: MirrorEntry | None, after: CalendarEvent, digest: str | None = None) -> MirrorChange | None:
+    """The change one pulled event makes, or None when nothing that matters changed. `digest` is
+    `after.change_hash()` when the caller has it already (hashing dumps the whole event)."""
     if after.is_deletion:
         return MirrorChange.DELETED if before is not None else None
     if before is None:
         return MirrorChange.ADDED
-    return None if before.change_hash == after.change_hash() else MirrorChange.UPDATED
+    return None if before.change_hash == (digest or after.change_hash()) else MirrorChange.UPDATED
 
 
-def is_echo(pulled: CalendarEvent, pushed: PushedEvent | None) -> bool:
-    """Our own write coming back through sync: same event, as we wrote it (by etag or content)."""
+def is_echo(pulled: CalendarEvent, pushed: PushedEvent | None, digest: str | None = None) -> bool:
+    """Our own write coming back through sync: same event, as we wrote it (by etag or content).
+    `digest` is `pulled.change_hash()` when the caller has it already."""
     if pushed is None or pulled.external_id != pushed.external_id:
         return False
     if pulled.etag is not None and pulled.etag == pushed.etag:
         return True
-    return pushed.written_hash is not None and pushed.written_hash == pulled.change_hash()
+    return pushed.written_hash is not None and pushed.written_hash == (digest or pulled.change_hash())

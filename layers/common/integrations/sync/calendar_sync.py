@@ -113,12 +113,14 @@ class CalendarPullResult:
     echoes: int
 
 
-def change_id(connection_id: str, change: MirrorChange, event: CalendarEvent) -> str:
-    """The same change of the same event always gets the same id (consumers deduplicate on it)."""
-    digest = hashlib.sha256(
-        f"{connection_id}\0{event.calendar_id}\0{event.external_id}\0{change}\0{event.change_hash()}".encode()
-    )
-    return digest.hexdigest()[:32]
+def change_id(
+    connection_id: str, change: MirrorChange, event: CalendarEvent, digest: str | None = None
+) -> str:
+    """The same change of the same event always gets the same id (consumers deduplicate on it).
+    `digest` is `event.change_hash()` when the caller has it already."""
+    content = digest or event.change_hash()
+    key = f"{connection_id}\0{event.calendar_id}\0{event.external_id}\0{change}\0{content}"
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 class CalendarPuller:
@@ -194,22 +196,22 @@ class CalendarPuller:
         to_delete: list[str] = []
         echoes = 0
         for event in events:
+            # Hashed once: the diff, the mirror entry, the echo check and the change id all use it.
+            digest = event.change_hash()
             before = stored.get(event.external_id)
-            change = diff(before, event)
+            change = diff(before, event, digest)
             if event.is_deletion:
                 if before is not None:
                     to_delete.append(event.external_id)
             elif change is not None or pass_id is not None:
                 # A full pass stamps even unchanged entries, so the orphans are the unstamped ones.
-                to_put.append(
-                    MirrorEntry(event=event, change_hash=event.change_hash(), seen_in_pass=pass_id or "")
-                )
+                to_put.append(MirrorEntry(event=event, change_hash=digest, seen_in_pass=pass_id or ""))
             if change is None:
                 continue
-            if is_echo(event, pushed.get(event.external_id)):
+            if is_echo(event, pushed.get(event.external_id), digest):
                 echoes += 1
                 continue
-            to_publish.append(EventChange(change, event, change_id(connection_id, change, event)))
+            to_publish.append(EventChange(change, event, change_id(connection_id, change, event, digest)))
         if to_publish:
             self._publish(to_publish)
         if to_put:

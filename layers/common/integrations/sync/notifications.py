@@ -3,22 +3,34 @@ whose provider step `notifies(connection, detail_type)` gets the event in its ou
 delivers the outbox in order (`JobKind.NOTIFY`, run by the provider step under the connection's lease).
 
 The outbox key is the time the event says it happened and its id: delivery follows that order, and a
-redelivered event is the same item (nothing is posted twice).
+redelivered event is the same item (nothing is posted twice). An outbox keeps at most MAX_WAITING
+messages: past that the oldest are dropped, counted (metric, log line) and the card says so.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from integrations.domain.access import Level
 from integrations.domain.authorization import Scope
+from integrations.domain.connection import NoticeCode
+from integrations.metrics import OUTBOX_DROPPED, Counter, NoCounter
+from integrations.observability import get_logger
 from integrations.sync.jobs import JobKind, SyncJob
 
 if TYPE_CHECKING:
     from integrations.domain.connection import Connection
     from integrations.events import PlatformEvent
+    from integrations.sync.settle import ConnectionState
+
+# Messages that may wait per connection; beyond it the oldest are dropped.
+MAX_WAITING = 500
+# How long the card says messages were dropped after the last drop.
+DROPPED_NOTICE = timedelta(days=7)
+
+logger = get_logger()
 
 
 class ScopeReader(Protocol):
@@ -27,6 +39,8 @@ class ScopeReader(Protocol):
 
 class OutboxWriter(Protocol):
     def add(self, connection_id: str, key: str, body: dict[str, Any], now: datetime) -> bool: ...
+
+    def trim(self, connection_id: str, keep: int, now: datetime) -> int: ...
 
 
 def outbox_key(occurred_at: datetime, event_id: str) -> str:
@@ -44,11 +58,17 @@ class Notifier:
         outbox: OutboxWriter,
         step_for: Callable[[Connection], object | None],
         clock: Callable[[], datetime],
+        notices: ConnectionState | None = None,
+        counter: Counter | None = None,
+        max_waiting: int | None = None,
     ) -> None:
         self._connections = connections
         self._outbox = outbox
         self._step_for = step_for
         self._clock = clock
+        self._notices = notices
+        self._counter = counter or NoCounter()
+        self._max_waiting = max_waiting or MAX_WAITING
 
     def notify(
         self,
@@ -73,7 +93,8 @@ class Notifier:
             notifies = getattr(step, "notifies", None)
             if notifies is None or not notifies(connection, event.detail_type):
                 continue
-            self._outbox.add(connection.id, outbox_key(occurred_at, event_id), body, now)
+            if self._outbox.add(connection.id, outbox_key(occurred_at, event_id), body, now):
+                self._cap(connection, now)
             # Queued even when the item was there already: the first delivery's job may have been lost.
             jobs.append(
                 SyncJob(
@@ -85,3 +106,25 @@ class Notifier:
                 )
             )
         return jobs
+
+    def _cap(self, connection: Connection, now: datetime) -> None:
+        """Drop what waits beyond the cap, oldest first, and say so (never the messages themselves)."""
+        dropped = self._outbox.trim(connection.id, self._max_waiting, now)
+        if not dropped:
+            return
+        self._counter.count(OUTBOX_DROPPED, dropped, provider=connection.provider)
+        logger.warning(
+            "outbox full: oldest messages dropped",
+            extra={
+                "provider": connection.provider,
+                "connection_id": connection.id,
+                "dropped": dropped,
+                "max_waiting": self._max_waiting,
+            },
+        )
+        if self._notices is not None:
+            until = now + DROPPED_NOTICE
+            self._notices.apply(
+                connection.id,
+                lambda c: c.noticed(NoticeCode.MESSAGES_DROPPED, now, count=dropped, until=until),
+            )

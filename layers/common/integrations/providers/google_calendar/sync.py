@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from integrations import http
 from integrations.providers.google_calendar.subscriptions import PRIMARY, calendars_to_watch
-from integrations.providers.support import api_url, text
+from integrations.providers.support import api_url, text, translated_call
 from integrations.sync.calendar import (
     BusyBlock,
     CalendarEvent,
@@ -216,12 +216,15 @@ class GoogleCalendarAdapter:
         headers: dict[str, str] | None = None,
         expired_scope: str | None = None,
     ) -> Any:
-        try:
-            return http.api_call(
-                method, url, access_token=self._token(), params=params, json=json, headers=headers
-            )
-        except http.ProviderApiError as exc:
-            raise _translated(exc, expired_scope) from None
+        return translated_call(
+            method,
+            url,
+            access_token=self._token(),
+            translate=lambda exc: _translated(exc, expired_scope),
+            params=params,
+            json=json,
+            headers=headers,
+        )
 
 
 def _translated(exc: http.ProviderApiError, expired_scope: str | None) -> Exception:

@@ -48,7 +48,7 @@ from integrations.providers.outlook_calendar.events import (
     transaction_id,
     zone,
 )
-from integrations.providers.support import api_url, text
+from integrations.providers.support import api_url, text, translated_call
 from integrations.sync.calendar import (
     BusyBlock,
     CalendarEvent,
@@ -285,20 +285,18 @@ class OutlookCalendarAdapter:
         headers: dict[str, str] | None = None,
         expired_scope: str | None = None,
     ) -> Any:
-        try:
-            return http.api_call(
-                method,
-                url,
-                access_token=self._token(),
-                params=params,
-                json=json,
-                headers={
-                    "Prefer": f'outlook.timezone="UTC", odata.maxpagesize={PAGE_SIZE}',
-                    **(headers or {}),
-                },
-            )
-        except http.ProviderApiError as exc:
-            raise _translated(exc, expired_scope) from None
+        return translated_call(
+            method,
+            url,
+            access_token=self._token(),
+            translate=lambda exc: _translated(exc, expired_scope),
+            params=params,
+            json=json,
+            headers={
+                "Prefer": f'outlook.timezone="UTC", odata.maxpagesize={PAGE_SIZE}',
+                **(headers or {}),
+            },
+        )
 
 
 _EXPAND = {"$expand": f"singleValueExtendedProperties($filter=id eq '{APPOINTMENT_PROPERTY}')"}

@@ -46,6 +46,13 @@ _TOKEN_REFUSED = frozenset(
 
 
 class SlackModule(ProviderModule):
+    # Bot tokens never expire (no token rotation): auth.test, Slack's cheapest call, finds a revoked
+    # one (`token_revoked`, `invalid_auth`, `account_inactive` with HTTP 200) before a message would.
+    checks_grant = True
+
+    def check_grant(self, spec: ProviderSpec, credentials: Credentials) -> None:
+        call(spec, "auth.test", bearer(credentials))
+
     def identity(
         self, spec: ProviderSpec, token_answer: dict[str, Any], access_token: str
     ) -> ExternalAccount:
