@@ -23,6 +23,8 @@ WEBHOOK_DELIVERIES = "WebhookDeliveries"
 TOKEN_REFRESHES = "TokenRefreshes"  # noqa: S105 (a metric name)
 SCHEDULED_JOBS = "ScheduledJobs"
 SYNC_JOBS = "SyncJobs"
+# Mail received at BCC logging addresses, by outcome (mail/inbound.py's Outcome).
+INBOUND_MAIL = "InboundMail"
 
 
 class Counter(Protocol):

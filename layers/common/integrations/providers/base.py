@@ -23,6 +23,9 @@ class Option:
 class ProviderModule:
     """Hooks around a connection's life. `token` is a fresh access token from the token manager."""
 
+    # Inbound-address providers: the lookup kind on_connect writes for the address's local part.
+    inbound_lookup_kind: str | None = None
+
     def identity(
         self, spec: ProviderSpec, token_answer: dict[str, Any], access_token: str
     ) -> ExternalAccount:
