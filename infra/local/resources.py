@@ -705,9 +705,8 @@ def _create_bucket(s3: S3Client, resolver: _Resolver, logical_id: str, props: di
         )
     lifecycle = (spec.get("LifecycleConfiguration") or {}).get("Rules") or []
     if lifecycle:
-        s3.put_bucket_lifecycle_configuration(
-            Bucket=name, LifecycleConfiguration={"Rules": [_lifecycle_rule(rule) for rule in lifecycle]}
-        )
+        translated: list[Any] = [_lifecycle_rule(rule) for rule in lifecycle]
+        s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": translated})
     resolver.refs[logical_id] = name
     resolver.attributes[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
     return name
