@@ -210,7 +210,9 @@ and sends the provider's signed webhook (GHL <code>ContactCreate</code> / <code>
 per property, <code>contact.deletion</code>) to the gateway. GHL's <code>location_id</code> is the
 connected location; HubSpot's <code>hub_id</code> the connected portal. The rate limits are real:
 GHL 100 requests per 10 s per location, HubSpot 110 per 10 s per account and 5 searches per second,
-answered with 429 and <code>Retry-After</code>. No access token needed.</p>
+answered with 429 and <code>Retry-After</code>. No access token needed. A mail logged on a contact
+shows in the contacts listing: in GHL as one of the contact's <code>notes</code> (its last line names the
+Message-ID), in HubSpot under <code>emails</code> (email engagements, association type 198).</p>
 <ul>{crm_rows}</ul></section>
 <section><h2>Control and fault switches</h2>
 <p>Faults apply to the provider routes above of kind <code>api</code> or <code>token</code>

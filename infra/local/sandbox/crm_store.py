@@ -1,4 +1,5 @@
-"""The sandbox CRMs' records (GHL contacts, notes, opportunities; HubSpot contacts, calls, deals), the
+"""The sandbox CRMs' records (GHL contacts, notes, opportunities; HubSpot contacts, calls, emails,
+deals), the
 stages a person deleted, and the providers' rolling rate-limit windows.
 
 Limits as documented (provider page §1.6 and §2.4): GHL 100 requests per 10 s per location; HubSpot
@@ -31,8 +32,9 @@ class CrmStore:
     # HubSpot: object id → {"id", "properties", "createdAt", "updatedAt", "archived", "_hub", "_ms"}.
     hubspot_contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
     hubspot_calls: dict[str, dict[str, Any]] = field(default_factory=dict)
+    hubspot_emails: dict[str, dict[str, Any]] = field(default_factory=dict)
     hubspot_deals: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # Call → contact and deal → contact associations (HubSpot).
+    # Call, email and deal → contact associations (HubSpot).
     hubspot_associations: set[tuple[str, str, str]] = field(default_factory=set)
     deleted_stages: set[str] = field(default_factory=set)
     windows: dict[str, deque[float]] = field(default_factory=dict)

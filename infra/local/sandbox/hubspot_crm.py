@@ -1,12 +1,16 @@
-"""HubSpot CRM v3: contacts (search, batch upsert by email, read, update, archive), calls with their
-contact association, deals (search by associated contact, create, move stage), and the person's side.
+"""HubSpot CRM v3: contacts (search, batch upsert by email, read, update, archive), calls and emails
+with their contact association, deals (search by associated contact, create, move stage), and the
+person's side.
 
 Semantics follow /work/shared/providers/crm-scheduling-chat.md §2.2 to §2.4: search takes `filterGroups`
 (e.g. `lastmodifieddate` GT epoch ms), `sorts`, `properties`, `limit` ≤ 200 and `after`, answers
 `paging.next.after`, stops at 10,000 results per query, carries no rate-limit headers and is limited to
 5 requests per second; every other call counts against 110 per 10 s per account and carries the
 `X-HubSpot-RateLimit-*` headers; over the limit it is 429 `RATE_LIMIT` / `TEN_SECONDLY_ROLLING`.
-Batch upserts take ≤ 100 inputs. A deal moved to a stage its pipeline no longer has is a 400
+Batch upserts take ≤ 100 inputs. An email engagement needs `hs_timestamp`, an `hs_email_direction` of
+`EMAIL`, `INCOMING_EMAIL` or `FORWARDED_EMAIL`, and `hs_email_headers` (when given) that parse as JSON;
+its association to a contact is type 198, and HubSpot fills `hs_email_from_email` / `hs_email_to_email`
+from the headers. A deal moved to a stage its pipeline no longer has is a 400
 `VALIDATION_ERROR`. A person's change in HubSpot's own page sends `contact.creation`,
 `contact.propertyChange` (one event per property) or `contact.deletion`, signed v3, to `/webhooks/hubspot`.
 """
@@ -35,6 +39,8 @@ MAX_SEARCH_PAGE = 200
 MAX_BATCH = 100
 SEARCH_WINDOW = 10_000
 CALL_TO_CONTACT = 194
+EMAIL_TO_CONTACT = 198
+EMAIL_DIRECTIONS = ("EMAIL", "INCOMING_EMAIL", "FORWARDED_EMAIL")
 DEAL_TO_CONTACT = 3
 _APP_ID = "1234567"
 
@@ -257,6 +263,17 @@ def create_contact(sb: Sandbox, request: Request) -> Response:
 # --- calls and deals ------------------------------------------------------------------------------
 
 
+def _check_associations(sb: Sandbox, associations: Any, type_id: int, hub: str) -> None:
+    """Refuse a wrong association type or a contact the account does not have, before any write."""
+    for association in associations or []:
+        types = [t.get("associationTypeId") for t in association.get("types", [])]
+        if type_id not in types:
+            raise Reply(
+                hubspot_error(400, "VALIDATION_ERROR", f"associationTypeId {types} is not valid here.")
+            )
+        _own(sb, crm_of(sb).hubspot_contacts, hub, str((association.get("to") or {}).get("id")))
+
+
 def _associate(sb: Sandbox, record_id: str, associations: Any, type_id: int, hub: str) -> None:
     for association in associations or []:
         target = str((association.get("to") or {}).get("id"))
@@ -280,6 +297,42 @@ def create_call(sb: Sandbox, request: Request) -> Response:
         saved = save_record(sb, crm_of(sb).hubspot_calls, hub, properties, None)
         _associate(sb, saved["id"], body.get("associations"), CALL_TO_CONTACT, hub)
     return _answer(request, _public(saved), 201)
+
+
+def create_email(sb: Sandbox, request: Request) -> Response:
+    """POST /crm/v3/objects/emails ({"properties": {hs_timestamp, hs_email_direction, hs_email_subject,
+    hs_email_text, hs_email_html, hs_email_headers, ...}, "associations": [type 198 to a contact]})."""
+    hub = _call(sb, request, _WRITE)
+    body = read_json(request) or {}
+    properties = dict(body.get("properties") or {})
+    if not properties.get("hs_timestamp"):
+        return hubspot_error(400, "VALIDATION_ERROR", "Property hs_timestamp is required.")
+    if properties.get("hs_email_direction") not in EMAIL_DIRECTIONS:
+        return hubspot_error(
+            400,
+            "VALIDATION_ERROR",
+            f"Property values were not valid: hs_email_direction {properties.get('hs_email_direction')!r}",
+        )
+    headers = properties.get("hs_email_headers")
+    if headers is not None:
+        try:
+            parsed = json.loads(str(headers))
+        except ValueError:
+            return hubspot_error(400, "VALIDATION_ERROR", "hs_email_headers must be a JSON string.")
+        sender = (parsed.get("from") or {}) if isinstance(parsed, dict) else {}
+        to = [p.get("email", "") for p in (parsed.get("to") or []) if isinstance(p, dict)]
+        properties["hs_email_from_email"] = str(sender.get("email") or "")
+        properties["hs_email_to_email"] = ";".join(to)
+    with sb.state.lock:
+        _check_associations(sb, body.get("associations"), EMAIL_TO_CONTACT, hub)
+        saved = save_record(sb, crm_of(sb).hubspot_emails, hub, properties, None)
+        _associate(sb, saved["id"], body.get("associations"), EMAIL_TO_CONTACT, hub)
+    return _answer(request, _public(saved), 201)
+
+
+def search_emails(sb: Sandbox, request: Request) -> Response:
+    """POST /crm/v3/objects/emails/search (e.g. `hs_email_message_id` EQ and `associations.contact` EQ)."""
+    return _search(sb, request, "hubspot_emails", _READ)
 
 
 def search_deals(sb: Sandbox, request: Request) -> Response:
@@ -359,8 +412,8 @@ def _send(sb: Sandbox, hub: str, object_id: str, events: list[tuple[str, str | N
 
 def person_contacts(sb: Sandbox, request: Request) -> Response:
     """POST creates a contact as the person would in HubSpot ({"hub_id", "properties"}) and sends
-    `contact.creation`; GET ?hub_id= lists the account's contacts with their calls and deals (the
-    truth, no webhook)."""
+    `contact.creation`; GET ?hub_id= lists the account's contacts with their calls, emails and deals
+    (the truth, no webhook)."""
     if request.method == "GET":
         shown_hub = request.args.get("hub_id", "")
         with sb.state.lock:
@@ -377,6 +430,7 @@ def person_contacts(sb: Sandbox, request: Request) -> Response:
                 {
                     **_public(c),
                     "calls": linked(store.hubspot_calls, c["id"]),
+                    "emails": linked(store.hubspot_emails, c["id"]),
                     "deals": linked(store.hubspot_deals, c["id"]),
                 }
                 for c in store.hubspot_contacts.values()
@@ -457,6 +511,8 @@ def routes() -> list[Route]:
         Route(f"{base}/contacts", ("POST",), create_contact, "api", "hubspot"),
         Route(f"{base}/contacts/<contact_id>", ("GET", "PATCH", "DELETE"), contact, "api", "hubspot"),
         Route(f"{base}/calls", ("POST",), create_call, "api", "hubspot"),
+        Route(f"{base}/emails", ("POST",), create_email, "api", "hubspot"),
+        Route(f"{base}/emails/search", ("POST",), search_emails, "api", "hubspot"),
         Route(f"{base}/deals/search", ("POST",), search_deals, "api", "hubspot"),
         Route(f"{base}/deals", ("POST",), create_deal, "api", "hubspot"),
         Route(f"{base}/deals/<deal_id>", ("GET", "PATCH"), deal, "api", "hubspot"),

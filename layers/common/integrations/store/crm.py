@@ -11,6 +11,11 @@ the calls logged (design §8, like the calendar's pushed-event mapping).
 
 Every platform event is written only when newer (versions only move forward), and every CRM write is
 recorded before the job ends, so a redelivered event finds its copy and writes nothing twice.
+
+Every write that learns or loses a contact's email also keeps the client's address directory
+(store/mail_contacts.py): platform contacts set the address's `contact_id`, mirrored CRM contacts the
+connection's id for it. Mirror writes change the directory first, so a crash in between is repaired
+by the next read of the contact (its hash still differs from the mirror's).
 """
 
 from __future__ import annotations
@@ -23,8 +28,10 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from integrations.events import CallCompleted, ContactFields, ContactUpserted
+from integrations.store.crm_keys import call_pk, client_pk, mirror_pk
 from integrations.store.dynamo import from_item, is_condition_failure, to_item, to_values
 from integrations.store.errors import unavailable_on_aws_error
+from integrations.store.mail_contacts import AddressDirectory
 from integrations.sync.crm import LoggedCall, MirroredContact
 
 if TYPE_CHECKING:
@@ -36,18 +43,6 @@ _GET_BATCH = 100
 _WRITE_BATCH = 25
 _NEWER = "attribute_not_exists(pk) OR version < :v"
 _unavailable = unavailable_on_aws_error("The CRM sync store")
-
-
-def client_pk(agency_id: str, client_id: str) -> str:
-    return f"PCT#{agency_id}#{client_id}"
-
-
-def mirror_pk(connection_id: str) -> str:
-    return f"CRM#{connection_id}"
-
-
-def call_pk(agency_id: str, call_id: str) -> str:
-    return f"CALL#{agency_id}#{call_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,18 +58,30 @@ class DynamoCrmStore:
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._db = client
         self._table = table_name
+        self._directory = AddressDirectory(client, table_name)
 
     # --- the platform's contacts ---
 
     @_unavailable
     def upsert_contact(self, event: ContactUpserted) -> bool:
         """Store a newer version; False when this or a newer version (or its delete) is there."""
-        return self._put_if_newer(
-            client_pk(event.agency_id, event.client_id),
-            f"C#{event.contact_id}",
+        agency_id, client_id, contact_id = event.agency_id, event.client_id, event.contact_id
+        stored, old = self._put_if_newer(
+            client_pk(agency_id, client_id),
+            f"C#{contact_id}",
             event.version,
-            {"contact_id": event.contact_id, "fields": event.fields.model_dump_json()},
+            {"contact_id": contact_id, "fields": event.fields.model_dump_json()},
         )
+        if not stored:
+            # A redelivery: the first delivery may have died before the directory learned the address.
+            self._reassert_address(agency_id, client_id, contact_id)
+            return False
+        before = _email_of(old)
+        if before and before != _normal(event.fields.email):
+            self._directory.unset_contact(agency_id, client_id, before, contact_id)
+        if event.fields.email:
+            self._directory.set_contact(agency_id, client_id, event.fields.email, contact_id)
+        return True
 
     @_unavailable
     def delete_contact(
@@ -82,12 +89,21 @@ class DynamoCrmStore:
     ) -> bool:
         """Replace the contact by a tombstone, unless a newer version is stored."""
         expires = int((now + TOMBSTONE_RETENTION).timestamp())
-        return self._put_if_newer(
+        stored, old = self._put_if_newer(
             client_pk(agency_id, client_id),
             f"C#{contact_id}",
             version,
             {"contact_id": contact_id, "deleted": True, "expires_at": expires},
         )
+        before = _email_of(old)
+        if stored and before:
+            self._directory.unset_contact(agency_id, client_id, before, contact_id)
+        return stored
+
+    def _reassert_address(self, agency_id: str, client_id: str, contact_id: str) -> None:
+        current = self.contact(agency_id, client_id, contact_id)
+        if current is not None and current.fields is not None and current.fields.email:
+            self._directory.set_contact(agency_id, client_id, current.fields.email, contact_id)
 
     @_unavailable
     def contact(self, agency_id: str, client_id: str, contact_id: str) -> StoredContact | None:
@@ -163,8 +179,32 @@ class DynamoCrmStore:
         return found
 
     @_unavailable
-    def put_mirrored(self, connection_id: str, entries: Sequence[MirroredContact]) -> None:
+    def put_mirrored(
+        self,
+        connection_id: str,
+        entries: Sequence[MirroredContact],
+        *,
+        agency_id: str,
+        client_id: str | None,
+    ) -> None:
+        """Store what the CRM holds of these contacts; the client's address directory follows their
+        emails (a changed email moves the connection's id from the old address to the new)."""
         latest = {e.external_id: e for e in entries}
+        if not latest:
+            return
+        if client_id is not None:
+            before = self.mirrored(connection_id, list(latest))
+            for entry in latest.values():
+                old = before.get(entry.external_id)
+                old_email = _normal(old.fields.email) if old is not None else ""
+                if old_email and old_email != _normal(entry.fields.email):
+                    self._directory.unset_external(
+                        agency_id, client_id, old_email, connection_id, entry.external_id
+                    )
+                if entry.fields.email:
+                    self._directory.set_external(
+                        agency_id, client_id, entry.fields.email, connection_id, entry.external_id
+                    )
         self._write(
             [
                 {
@@ -186,7 +226,18 @@ class DynamoCrmStore:
         )
 
     @_unavailable
-    def delete_mirrored(self, connection_id: str, external_ids: Sequence[str]) -> None:
+    def delete_mirrored(
+        self, connection_id: str, external_ids: Sequence[str], *, agency_id: str, client_id: str | None
+    ) -> None:
+        """Forget these CRM contacts, and their addresses' ids in this connection."""
+        if not external_ids:
+            return
+        if client_id is not None:
+            for entry in self.mirrored(connection_id, external_ids).values():
+                if entry.fields.email:
+                    self._directory.unset_external(
+                        agency_id, client_id, entry.fields.email, connection_id, entry.external_id
+                    )
         self._write(
             [
                 {"DeleteRequest": {"Key": to_values({"pk": mirror_pk(connection_id), "sk": f"CT#{i}"})}}
@@ -253,19 +304,23 @@ class DynamoCrmStore:
                 answer = self._db.batch_write_item(RequestItems=pending)
                 pending = dict(answer.get("UnprocessedItems") or {})
 
-    def _put_if_newer(self, pk: str, sk: str, version: int, body: dict[str, Any]) -> bool:
+    def _put_if_newer(
+        self, pk: str, sk: str, version: int, body: dict[str, Any]
+    ) -> tuple[bool, dict[str, Any]]:
+        """Whether it was stored, and what it replaced (empty when nothing)."""
         try:
-            self._db.put_item(
+            answer = self._db.put_item(
                 TableName=self._table,
                 Item=to_item({"pk": pk, "sk": sk, "version": version, **body}),
                 ConditionExpression=_NEWER,
                 ExpressionAttributeValues=to_values({":v": version}),
+                ReturnValues="ALL_OLD",
             )
         except ClientError as exc:
             if is_condition_failure(exc):
-                return False
+                return False, {}
             raise
-        return True
+        return True, from_item(answer.get("Attributes") or {})
 
 
 def _mirrored(values: dict[str, Any]) -> MirroredContact:
@@ -276,3 +331,14 @@ def _mirrored(values: dict[str, Any]) -> MirroredContact:
         fields=ContactFields.model_validate_json(str(values["fields"])),
         contact_id=str(contact_id) if contact_id else None,
     )
+
+
+def _normal(address: str) -> str:
+    return address.strip().lower()
+
+
+def _email_of(stored: dict[str, Any]) -> str:
+    """The email of a stored platform contact item (none for a tombstone or nothing)."""
+    if not stored or stored.get("deleted") or not stored.get("fields"):
+        return ""
+    return _normal(ContactFields.model_validate_json(str(stored["fields"])).email)

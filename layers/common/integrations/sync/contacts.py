@@ -66,9 +66,18 @@ class CrmState(Protocol):
 
     def mirrored(self, connection_id: str, external_ids: Sequence[str]) -> dict[str, MirroredContact]: ...
 
-    def put_mirrored(self, connection_id: str, entries: Sequence[MirroredContact]) -> None: ...
+    def put_mirrored(
+        self,
+        connection_id: str,
+        entries: Sequence[MirroredContact],
+        *,
+        agency_id: str,
+        client_id: str | None,
+    ) -> None: ...
 
-    def delete_mirrored(self, connection_id: str, external_ids: Sequence[str]) -> None: ...
+    def delete_mirrored(
+        self, connection_id: str, external_ids: Sequence[str], *, agency_id: str, client_id: str | None
+    ) -> None: ...
 
     def save_call(self, call: CallCompleted) -> None: ...
 
@@ -107,6 +116,11 @@ def _job(kind: JobKind, connection: Connection | str, hint: dict[str, Any]) -> S
     if isinstance(connection, Connection):
         return SyncJob(kind=kind, connection_id=connection.id, provider=connection.provider, hint=hint)
     return SyncJob(kind=kind, connection_id=connection, provider="", hint=hint)
+
+
+def _owner(connection: Connection) -> dict[str, Any]:
+    """The tenant a connection's mirror writes belong to (its address directory)."""
+    return {"agency_id": connection.agency_id, "client_id": connection.client_id}
 
 
 def change_id(connection_id: str, external_id: str, change_hash: str) -> str:
@@ -167,7 +181,7 @@ class CrmSync:
             if known is None:
                 return "unchanged"
             adapter.delete_contact(known)
-            self._state.delete_mirrored(connection.id, [known])
+            self._state.delete_mirrored(connection.id, [known], **_owner(connection))
             self._state.unlink(agency_id, client_id, contact_id, connection.id)
             return "deleted"
         written = adapter.upsert_contact(fields, known)
@@ -177,6 +191,7 @@ class CrmSync:
         self._state.put_mirrored(
             connection.id,
             [MirroredContact(written.external_id, written.change_hash, written.fields, contact_id)],
+            **_owner(connection),
         )
         return "written"
 
@@ -211,6 +226,7 @@ class CrmSync:
         self._state.put_mirrored(
             connection.id,
             [MirroredContact(written.external_id, written.change_hash, written.fields, call.contact_id)],
+            **_owner(connection),
         )
         return written.external_id
 
@@ -265,8 +281,8 @@ class CrmSync:
         # next read instead of losing the change.
         if changed:
             self._publish(changed)
-        self._state.put_mirrored(connection.id, keep)
-        self._state.delete_mirrored(connection.id, gone)
+        self._state.put_mirrored(connection.id, keep, **_owner(connection))
+        self._state.delete_mirrored(connection.id, gone, **_owner(connection))
         return len(changed)
 
     @staticmethod

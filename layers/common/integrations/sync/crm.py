@@ -1,8 +1,9 @@
 """The CRM adapter shape and the values it speaks in (design §8, Adapters).
 
-A CRM adapter (`CRM_ADAPTER` in `providers/<id>/sync.py`) does four things for one connection:
+A CRM adapter (`CRM_ADAPTER` in `providers/<id>/sync.py`) does five things for one connection:
 pull the contacts changed since a cursor, one page at a time (the provider's modified-since search);
-upsert a contact; log a finished call on a contact; and move the contact's opportunity or deal to the
+upsert a contact; log a finished call on a contact; log a mail on a contact (and find that log again
+when a logger died before recording it); and move the contact's opportunity or deal to the
 configured stage. It speaks in the platform's field names (`ContactFields`): mapping them onto the
 provider's properties is the adapter's job, and so is translating the provider's errors into the
 engine's (`RateLimited`, `ReauthRequired`, `ConfigRequired`, `ProviderUnavailable`).
@@ -11,12 +12,19 @@ engine's (`RateLimited`, `ReauthRequired`, `ConfigRequired`, `ProviderUnavailabl
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
-from typing import Any, Protocol
+from html import unescape
+from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from integrations.events import CallCompleted, ContactFields
+from integrations.events import CallCompleted, ContactFields, EmailParty
+
+# What a CRM keeps of a mail's bodies: HubSpot's text properties hold 65,536 characters.
+MAIL_BODY_LIMIT = 60_000
+_TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]+>", re.IGNORECASE | re.DOTALL)
+_BLANKS = re.compile(r"[ \t\r\f\v]+")
 
 
 class CrmContact(BaseModel):
@@ -75,6 +83,39 @@ class LoggedCall(BaseModel):
     deal_id: str | None = None
 
 
+class LoggedMail(BaseModel):
+    """What a CRM keeps of one mail logged on a contact (bodies cut at MAIL_BODY_LIMIT)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    direction: Literal["inbound", "outbound"]
+    # The RFC 5322 Message-ID (or the stable id derived for a mail without one).
+    internet_message_id: str = Field(min_length=1, max_length=2048)
+    subject: str = Field(default="", max_length=998)
+    text: str = Field(default="", max_length=MAIL_BODY_LIMIT)
+    html: str = Field(default="", max_length=MAIL_BODY_LIMIT)
+    truncated: bool = False
+    sender: EmailParty
+    to: list[EmailParty] = Field(default_factory=list)
+    cc: list[EmailParty] = Field(default_factory=list)
+    sent_at: AwareDatetime
+    attachments: list[str] = Field(default_factory=list)
+
+    @property
+    def plain(self) -> str:
+        """The text body, or the HTML body's text when the mail has only HTML."""
+        if self.text.strip() or not self.html:
+            return self.text
+        stripped = unescape(_TAG.sub(" ", self.html))
+        lines = (_BLANKS.sub(" ", line).strip() for line in stripped.splitlines())
+        return "\n".join(line for line in lines if line)
+
+
+def cut(body: str, limit: int = MAIL_BODY_LIMIT) -> tuple[str, bool]:
+    """The body within `limit` characters, and whether it was cut."""
+    return (body, False) if len(body) <= limit else (body[:limit], True)
+
+
 class CrmAdapter(Protocol):
     """What the engine asks of a provider's CRM adapter for one connection."""
 
@@ -100,6 +141,15 @@ class CrmAdapter(Protocol):
 
     def log_call(self, external_id: str, call: CallCompleted) -> str:
         """Log the call on the contact (a note or a call engagement); returns the record's id."""
+        ...
+
+    def log_email(self, external_id: str, mail: LoggedMail) -> str:
+        """Log the mail on the contact (a note or an email engagement); returns the record's id."""
+        ...
+
+    def logged_email(self, external_id: str, mail: LoggedMail) -> str | None:
+        """The record an earlier log of this mail on the contact made, if the CRM holds one (asked
+        only when a logger died between its CRM write and recording it)."""
         ...
 
     def move_deal(self, external_id: str, call: CallCompleted) -> str | None:

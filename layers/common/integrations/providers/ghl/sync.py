@@ -9,6 +9,15 @@
 - Calls are logged as a **note** on the contact (`POST /contacts/{id}/notes`): it needs only the
   contacts scope the connection already has, while the conversations API records calls only through a
   registered conversation provider (a phone system) and its own scopes.
+- Mails are logged as a **note** on the contact too (`POST /contacts/{id}/notes`). The conversations
+  API would show a mail in the contact's thread, but `POST /conversations/messages/inbound` needs a
+  `conversationProviderId` (a custom Email conversation provider registered on the marketplace app),
+  a `conversationId` and the `conversations/message.write` scope, and `POST /conversations/messages`
+  with type Email *sends* the mail from GHL; `/conversations/messages/outbound` takes external calls
+  only (GHL docs, Conversation Providers and "Add an external outbound call"). A note needs only
+  the contacts scope every CRM connection has. Its last line names the Message-ID, so a logger that
+  died before recording its note finds it again in `GET /contacts/{id}/notes` instead of writing
+  a second one (GHL takes no idempotency key).
 - The opportunity for the contact is created or moved with `POST /opportunities/upsert` (matched by
   contact and pipeline) into the configured pipeline and stage; a stage or pipeline GHL no longer has
   is `ConfigRequired` naming it.
@@ -19,14 +28,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from integrations import http
-from integrations.events import CallCompleted, ContactFields
+from integrations.events import CallCompleted, ContactFields, EmailParty
 from integrations.providers import crm_http
 from integrations.providers.support import api_url, text
-from integrations.sync.crm import ContactPage, CrmContact
+from integrations.sync.crm import ContactPage, CrmContact, LoggedMail
 from integrations.sync.errors import ConfigRequired
 from integrations.sync.sources import bearer
 
@@ -85,6 +94,35 @@ def note_text(call: CallCompleted) -> str:
         lines.append(call.summary)
     if call.recording_url:
         lines.append(f"Recording: {call.recording_url}")
+    return "\n".join(lines)
+
+
+# GHL stores note bodies as plain text; a mail's note keeps this much of the body.
+NOTE_BODY_LIMIT = 20_000
+MESSAGE_ID_LINE = "Message-ID: "
+
+
+def _party(party: EmailParty) -> str:
+    return f"{party.name} <{party.address}>" if party.name else party.address
+
+
+def mail_note_text(mail: LoggedMail) -> str:
+    """The note as a person reads it in GHL's contact page; its last line names the Message-ID."""
+    verb = "Email received" if mail.direction == "inbound" else "Email sent"
+    lines = [f"{verb}: {mail.subject or '(no subject)'}", f"From: {_party(mail.sender)}"]
+    if mail.to:
+        lines.append("To: " + ", ".join(_party(p) for p in mail.to))
+    if mail.cc:
+        lines.append("Cc: " + ", ".join(_party(p) for p in mail.cc))
+    lines.append(f"Date: {mail.sent_at.astimezone(UTC).strftime('%Y-%m-%d %H:%M UTC')}")
+    if mail.attachments:
+        lines.append("Attachments: " + ", ".join(mail.attachments))
+    body = mail.plain.strip()
+    if len(body) > NOTE_BODY_LIMIT or mail.truncated:
+        body = body[:NOTE_BODY_LIMIT].rstrip() + "\n[\u2026 cut]"
+    if body:
+        lines += ["", body]
+    lines += ["", MESSAGE_ID_LINE + mail.internet_message_id]
     return "\n".join(lines)
 
 
@@ -182,6 +220,25 @@ class GhlCrm:
         """A note on the contact (see the module docstring for why not the conversations API)."""
         found = self._call("POST", f"contacts/{external_id}/notes", json={"body": note_text(call)})
         return text((found.get("note") or {}).get("id"))
+
+    def log_email(self, external_id: str, mail: LoggedMail) -> str:
+        """A note on the contact (see the module docstring for why not the conversations API)."""
+        found = self._call("POST", f"contacts/{external_id}/notes", json={"body": mail_note_text(mail)})
+        return text((found.get("note") or {}).get("id"))
+
+    def logged_email(self, external_id: str, mail: LoggedMail) -> str | None:
+        """The contact's note for this mail, found by its Message-ID line."""
+        try:
+            found = self._call("GET", f"contacts/{external_id}/notes") or {}
+        except http.ProviderApiError as error:
+            if error.status not in (400, 404):
+                raise
+            return None
+        marker = MESSAGE_ID_LINE + mail.internet_message_id
+        for note in found.get("notes") or []:
+            if isinstance(note, dict) and text(note.get("body")).rstrip().endswith(marker):
+                return text(note.get("id")) or None
+        return None
 
     def move_deal(self, external_id: str, call: CallCompleted) -> str | None:
         """Create or move the contact's opportunity in the configured pipeline into the configured stage."""

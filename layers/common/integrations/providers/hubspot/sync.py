@@ -9,6 +9,13 @@ deal stages, with the connection's contact property mapping applied both ways.
   redelivery updates the same contact); a contact with only a phone is found by a phone search first.
 - Calls: a call engagement (`POST /crm/v3/objects/calls`) associated with the contact (type 194);
   the summary and outcome also go to the contact properties the mapping names for them.
+- Mails: an email engagement (`POST /crm/v3/objects/emails`) associated with the contact (type 198):
+  `hs_timestamp`, `hs_email_direction` (`EMAIL` sent by the user, `INCOMING_EMAIL` received),
+  `hs_email_subject`, `hs_email_text` / `hs_email_html`, `hs_email_headers` (the JSON HubSpot fills
+  the from / to / cc properties from) and `hs_email_message_id`. HubSpot's create takes no
+  idempotency key, so a logger that died before recording the engagement finds it again by
+  searching emails with that Message-ID associated with the contact (⚠ `hs_email_message_id` is set
+  by HubSpot's own mailbox logging; check that the live API accepts it on create).
 - Deals: with a stage configured, the contact's deal in the configured pipeline moves there
   (`PATCH dealstage`), or a deal is opened there; a stage HubSpot refuses is `ConfigRequired`.
 - No SDK: `hubspot-api-client` installs ~52 MB of generated code and pulls `urllib3`/`six`/`dateutil`
@@ -17,15 +24,16 @@ deal stages, with the connection's contact property mapping applied both ways.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from integrations import http
-from integrations.events import CallCompleted, ContactFields
+from integrations.events import CallCompleted, ContactFields, EmailParty
 from integrations.providers import crm_http
 from integrations.providers.support import api_url, text
-from integrations.sync.crm import ContactPage, CrmContact
+from integrations.sync.crm import ContactPage, CrmContact, LoggedMail
 from integrations.sync.errors import ConfigRequired
 from integrations.sync.sources import bearer
 
@@ -39,6 +47,7 @@ SEARCH_WINDOW = 10_000
 OVERLAP_MS = 1000
 READ_RESERVE = 0.3
 CALL_TO_CONTACT = 194
+EMAIL_TO_CONTACT = 198
 DEAL_TO_CONTACT = 3
 LIMITS = crm_http.LimitHeaders(
     max="X-HubSpot-RateLimit-Max",
@@ -64,6 +73,23 @@ def _millis(value: Any) -> float | None:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000
     except ValueError:
         return None
+
+
+def _header_party(party: EmailParty) -> dict[str, str]:
+    first, _, last = party.name.partition(" ")
+    return {"email": party.address, "firstName": first, "lastName": last}
+
+
+def email_headers(mail: LoggedMail) -> str:
+    """`hs_email_headers`: the JSON string HubSpot reads the from / to / cc properties from."""
+    return json.dumps(
+        {
+            "from": _header_party(mail.sender),
+            "to": [_header_party(p) for p in mail.to],
+            "cc": [_header_party(p) for p in mail.cc],
+            "bcc": [],
+        }
+    )
 
 
 class HubspotCrm:
@@ -230,6 +256,54 @@ class HubspotCrm:
         if on_contact:
             self._call("PATCH", f"{_OBJECTS}/contacts/{external_id}", json={"properties": on_contact})
         return text(found.get("id"))
+
+    def log_email(self, external_id: str, mail: LoggedMail) -> str:
+        """An email engagement on the contact, in the direction the mail went."""
+        text_body = mail.text
+        if mail.attachments:
+            text_body = f"{text_body}\n\nAttachments: {', '.join(mail.attachments)}".lstrip()
+        properties = {
+            "hs_timestamp": mail.sent_at.isoformat(),
+            "hs_email_direction": "EMAIL" if mail.direction == "outbound" else "INCOMING_EMAIL",
+            "hs_email_status": "SENT",
+            "hs_email_subject": mail.subject,
+            "hs_email_text": text_body,
+            "hs_email_html": mail.html,
+            "hs_email_headers": email_headers(mail),
+            "hs_email_message_id": mail.internet_message_id,
+        }
+        association = {
+            "to": {"id": external_id},
+            "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": EMAIL_TO_CONTACT}],
+        }
+        found = self._call(
+            "POST",
+            f"{_OBJECTS}/emails",
+            json={"properties": {k: v for k, v in properties.items() if v}, "associations": [association]},
+        )
+        return text(found.get("id"))
+
+    def logged_email(self, external_id: str, mail: LoggedMail) -> str | None:
+        """The contact's email engagement with this Message-ID, if HubSpot holds one."""
+        body = {
+            "filterGroups": [
+                {
+                    "filters": [
+                        {
+                            "propertyName": "hs_email_message_id",
+                            "operator": "EQ",
+                            "value": mail.internet_message_id,
+                        },
+                        {"propertyName": "associations.contact", "operator": "EQ", "value": external_id},
+                    ]
+                }
+            ],
+            "properties": ["hs_email_message_id"],
+            "limit": 1,
+        }
+        found = self._call("POST", f"{_OBJECTS}/emails/search", json=body) or {}
+        rows = found.get("results") or []
+        return (text(rows[0].get("id")) or None) if rows else None
 
     def move_deal(self, external_id: str, call: CallCompleted) -> str | None:
         """Move the contact's deal in the configured pipeline to the configured stage (or open one)."""
