@@ -98,6 +98,8 @@ class FakeLogger:
     entries: list[MailToLog] = field(default_factory=list)
     seen: set[tuple[str, str, str]] = field(default_factory=set)
     fail: Exception | None = None
+    # The real logger publishes each Email Logged as it confirms the log.
+    published: list[PlatformEvent] = field(default_factory=list)
 
     def log(self, entry: MailToLog) -> Sequence[EmailLogged]:
         if self.fail is not None:
@@ -133,6 +135,7 @@ class FakeLogger:
                     sender=EmailParty(address=mail.sender.address),
                 )
             )
+        self.published += logged
         return logged
 
 
@@ -152,7 +155,7 @@ class World:
         self.routes = Routes(*connections)
         self.raw = RawMail()
         self.logger = FakeLogger()
-        self.published: list[PlatformEvent] = []
+        self.published = self.logger.published
         self.recorded: list[tuple[str, MailLogged]] = []
         self.counter = Counts()
         self.mailboxes: dict[str, list[str]] = {}
@@ -161,7 +164,6 @@ class World:
             routes=self.routes,
             raw_mail=self.raw,
             mail_logger=self.logger,
-            publish=self.published.extend,
             record=lambda cid, entry: self.recorded.append((cid, entry)),
             mailboxes=lambda c: self.mailboxes.get(c.id, []),
             counter=self.counter,
@@ -392,13 +394,39 @@ def test_a_missing_stored_message_is_unreadable_and_not_retried() -> None:
     assert [h.outcome for h in handled] == [Outcome.UNREADABLE]
 
 
-def test_a_mail_without_message_id_is_logged_under_the_receipts_id() -> None:
+def test_a_crm_waiting_for_its_owner_is_not_retried_and_what_was_logged_is_shown() -> None:
+    from integrations.domain.errors import ReauthRequired
+    from integrations.mail.logger import MailNotLogged
+
     world = World(connection("log-aaaa"))
+    logged = list(
+        FakeLogger().log(
+            MailToLog("agency-1", "client-a", frozenset({"sam@agency.example"}), parse_mail(OUTBOUND), "bcc")
+        )
+    )
+    world.logger.fail = MailNotLogged({"crm-2": ReauthRequired("Reconnect.")}, logged)
 
-    world.deliver(OUTBOUND.replace(b"Message-ID: <m1@agency.example>\r\n", b""), f"log-aaaa@{DOMAIN}")
+    handled = world.deliver(OUTBOUND, f"log-aaaa@{DOMAIN}")
 
-    [entry] = world.logger.entries
-    assert entry.mail.message_id == f"<ses-1@{DOMAIN}>"
+    assert [(h.outcome, h.logged) for h in handled] == [(Outcome.CRM_NEEDS_OWNER, 1)]
+    assert [cid for cid, _ in world.recorded] == ["conn-log-aaaa"]
+
+
+def test_a_crm_outage_after_a_partial_log_is_retried_and_the_partial_log_shown() -> None:
+    from integrations.domain.errors import ProviderUnavailable
+    from integrations.mail.logger import MailNotLogged
+
+    world = World(connection("log-aaaa"))
+    logged = list(
+        FakeLogger().log(
+            MailToLog("agency-1", "client-a", frozenset({"sam@agency.example"}), parse_mail(OUTBOUND), "bcc")
+        )
+    )
+    world.logger.fail = MailNotLogged({"crm-2": ProviderUnavailable("Down.")}, logged)
+
+    with pytest.raises(MailNotLogged):
+        world.deliver(OUTBOUND, f"log-aaaa@{DOMAIN}")
+    assert [cid for cid, _ in world.recorded] == ["conn-log-aaaa"]
 
 
 def test_a_huge_message_is_read_only_up_to_the_limit_and_marked_truncated() -> None:

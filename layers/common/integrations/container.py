@@ -367,8 +367,24 @@ class Container:
 
     @cached_property
     def mail_logger(self) -> MailLogger:
-        """Logs a mail on the client's CRM contacts once per Message-ID and contact."""
-        raise RuntimeError("no MailLogger is composed yet")
+        """Logs a mail on the client's CRM contacts once per Message-ID and contact (and announces it)."""
+        from integrations import aws
+        from integrations.mail.logger import CrmMailLogger
+        from integrations.store.mail_contacts import DynamoMailContacts
+        from integrations.store.mail_log import DynamoMailLog
+        from integrations.sync.contacts import client_crms
+
+        return CrmMailLogger(
+            contacts=DynamoMailContacts(aws.dynamodb(), self.settings.sync_table_name),
+            ledger=DynamoMailLog(aws.dynamodb(), self.settings.sync_table_name),
+            mirror=self.crm_store,
+            crm_connections=lambda agency_id, client_id: client_crms(
+                self.connections, self.provider_crms.has_crm, agency_id, client_id
+            ),
+            adapter=self.provider_crms.adapter,
+            publish=lambda events: self.announce(*events),
+            clock=self.clock,
+        )
 
     def inbound_mail(self, mail_logger: MailLogger | None = None) -> InboundMail:
         """Mail received at BCC logging addresses, routed by their lookup items and logged once."""
@@ -394,7 +410,6 @@ class Container:
             routes=self.connections,
             raw_mail=S3RawMail(aws.s3()),
             mail_logger=mail_logger or self.mail_logger,
-            publish=lambda events: self.announce(*events),
             record=self._mail_logged,
             mailboxes=self.mailbox_addresses,
             counter=self.counter,

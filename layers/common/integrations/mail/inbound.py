@@ -12,8 +12,8 @@ What happens to one message, in order:
 3. The stored message, read up to `READ_LIMIT` bytes (headers and text bodies come first;
    attachments are metadata and those past the limit are not listed), parsed with `parse_mail`,
    which never raises. Auto-replies and bounces are dropped (`automatic`).
-4. The owner's addresses (the direction rule, below), then `MailLogger.log`, its `Email Logged`
-   events published, and "last mail logged" stored on the connection for its card.
+4. The owner's addresses (the direction rule, below), then `MailLogger.log`, which publishes each
+   `Email Logged` as it confirms the log, and "last mail logged" stored on the connection for its card.
 
 Direction rule: only the sender of a mail can put an address in BCC, so the sender normally is the
 owner. The owner's known addresses are the verified email of the person who reserved the address
@@ -26,7 +26,9 @@ they are never contacts.
 
 Faults: a bad message is dropped and counted, never retried. A store, CRM or bus fault raises, so
 Lambda's asynchronous invocation retries (twice, then the on-failure destination); the logger
-logs once per Message-ID and contact, so a retry never logs twice.
+logs once per Message-ID and contact, so a retry never logs twice. A CRM that needs its owner
+(reconnect, settings) is not retried: no retry within the hours Lambda keeps a notice would help,
+and that CRM connection shows the error on its own card (`crm_needs_owner`).
 """
 
 from __future__ import annotations
@@ -42,8 +44,9 @@ from typing import Any, Protocol
 from integrations.domain.access import Level
 from integrations.domain.connection import Connection, MailLogged
 from integrations.domain.lookup import Lookup
-from integrations.events import EmailLogged, PlatformEvent
-from integrations.mail.message import ParsedMail, parse_mail
+from integrations.events import EmailLogged
+from integrations.mail.logger import MailNotLogged
+from integrations.mail.message import BODY_LIMIT, ParsedMail, parse_mail
 from integrations.mail.ports import MailLogger, MailToLog
 from integrations.metrics import INBOUND_MAIL, Counter
 from integrations.observability import get_logger
@@ -52,8 +55,6 @@ logger = get_logger()
 
 # Bytes of a stored message ever read: headers and text bodies fit many times over.
 READ_LIMIT = 1_000_000
-# Text kept of each body (the CRM note is built from it).
-BODY_LIMIT = 64_000
 # More of our addresses than this in one envelope is not a person logging mail.
 MAX_ADDRESSES = 10
 _LOCAL_PART = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -73,6 +74,8 @@ class Outcome(StrEnum):
     DISCONNECTED = "disconnected"
     AUTOMATIC = "automatic"
     UNREADABLE = "unreadable"
+    # A CRM of the client needs its owner first (reconnect, a setting); the others were logged.
+    CRM_NEEDS_OWNER = "crm_needs_owner"
 
 
 class BadNotice(ValueError):
@@ -245,7 +248,6 @@ class InboundMail:
         routes: AddressRoutes,
         raw_mail: RawMailSource,
         mail_logger: MailLogger,
-        publish: Callable[[Sequence[PlatformEvent]], None],
         record: Callable[[str, MailLogged], None],
         mailboxes: Callable[[Connection], Iterable[str]],
         counter: Counter,
@@ -255,7 +257,6 @@ class InboundMail:
         self._routes = routes
         self._raw = raw_mail
         self._logger = mail_logger
-        self._publish = publish
         self._record = record
         self._mailboxes = mailboxes
         self._counter = counter
@@ -335,12 +336,11 @@ class InboundMail:
         stored = self._raw.read(bucket, key, READ_LIMIT)
         if stored is None:
             return None
+        # The parser's own body limit: a mail without Message-ID is known by a digest of its body,
+        # which must come out the same for its BCC copy and its synced mailbox copy.
         mail = parse_mail(stored.data, body_limit=BODY_LIMIT)
         if mail.sender is None:
             return None
-        if mail.message_id is None:
-            # The logger logs once per Message-ID: SES's id is as stable across retries as one can be.
-            mail = dataclasses.replace(mail, message_id=f"<{notice.message_id}@{self._config.domain}>")
         if stored.size > len(stored.data):
             mail = dataclasses.replace(mail, truncated=True)
         return mail
@@ -358,19 +358,31 @@ class InboundMail:
             via="bcc",
             create_unknown=True,
         )
-        logged: Sequence[EmailLogged] = self._logger.log(entry)
-        if not logged:
+        outcome = Outcome.LOGGED
+        try:
+            logged: Sequence[EmailLogged] = self._logger.log(entry)
+        except MailNotLogged as exc:
+            if not exc.waits_for_person:
+                self._remember(connection, mail, owners, exc.logged)
+                raise
+            logged, outcome = exc.logged, Outcome.CRM_NEEDS_OWNER
+        self._remember(connection, mail, owners, logged)
+        if not logged and outcome is Outcome.LOGGED:
             return Handled(Outcome.NOTHING_TO_LOG, connection.id)
-        self._publish(list(logged))
-        self._record(
-            connection.id,
-            MailLogged(at=self._clock(), subject=mail.subject[:998], counterpart=counterpart(mail, owners)),
-        )
-        return Handled(Outcome.LOGGED, connection.id, len(logged))
+        return Handled(outcome, connection.id, len(logged))
+
+    def _remember(
+        self, connection: Connection, mail: ParsedMail, owners: frozenset[str], logged: Sequence[EmailLogged]
+    ) -> None:
+        """ "Last mail logged" on the card, once something of this mail was logged."""
+        if logged:
+            entry = MailLogged(
+                at=self._clock(), subject=mail.subject[:998], counterpart=counterpart(mail, owners)
+            )
+            self._record(connection.id, entry)
 
 
 __all__ = [
-    "BODY_LIMIT",
     "READ_LIMIT",
     "AddressRoutes",
     "BadNotice",
