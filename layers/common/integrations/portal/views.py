@@ -7,10 +7,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
-from integrations.catalog.model import ConfigField, ProviderSpec
+from integrations.catalog.model import AuthKind, ConfigField, ProviderSpec
 from integrations.domain.access import Level, Tier
 from integrations.domain.authorization import Decision
-from integrations.domain.connection import Connection, ConnectionError_, ErrorCode, PortalStatus
+from integrations.domain.connection import (
+    Connection,
+    ConnectionError_,
+    ErrorCode,
+    MailLogged,
+    PortalStatus,
+)
 from integrations.portal import words
 from integrations.sync.intervals import DEFAULT_INTERVAL_MINUTES, MAX_INTERVAL_MINUTES, MIN_INTERVAL_MINUTES
 from integrations.sync.progress import PushProgress
@@ -124,6 +130,23 @@ class SyncChange(BaseModel):
     )
 
 
+class MailLoggedView(BaseModel):
+    """The latest mail a BCC logging address logged: no body, and only the other party's address."""
+
+    subject: str
+    counterpart: str = Field(
+        description="Who the mail was exchanged with: the first recipient of a mail the owner sent, "
+        "else the sender."
+    )
+    at: datetime = Field(description="When it was logged.")
+
+    @classmethod
+    def of(cls, logged: MailLogged | None) -> MailLoggedView | None:
+        if logged is None:
+            return None
+        return cls(subject=logged.subject, counterpart=logged.counterpart, at=logged.at)
+
+
 class ConnectionSummary(BaseModel):
     """One connected account on a card."""
 
@@ -134,9 +157,19 @@ class ConnectionSummary(BaseModel):
     error: StatusError | None = Field(description="Set with status error: why, and what to do.")
     last_sync_at: datetime | None
     sync: SyncView
+    inbound_address: str | None = Field(
+        default=None,
+        description="Inbound-address integrations (the BCC logging address): the address to copy into "
+        "BCC. Null for the others.",
+    )
+    last_mail_logged: MailLoggedView | None = Field(
+        default=None, description="Inbound-address integrations: the latest mail logged, if any."
+    )
 
     @classmethod
     def of(cls, connection: Connection, spec: ProviderSpec, *, agency: bool) -> ConnectionSummary:
+        inbound = spec.auth is AuthKind.INBOUND_EMAIL
+        last = connection.last_mail_logged if inbound else None
         return cls(
             id=connection.id,
             account_label=connection.account.label,
@@ -145,6 +178,8 @@ class ConnectionSummary(BaseModel):
             error=StatusError.of(connection.error, spec, connection, agency=agency),
             last_sync_at=connection.last_sync_at,
             sync=SyncView.of(connection),
+            inbound_address=connection.account.label if inbound else None,
+            last_mail_logged=MailLoggedView.of(last),
         )
 
 
@@ -305,6 +340,12 @@ class ConnectionView(BaseModel):
     created_at: datetime
     updated_at: datetime
     can_manage: bool
+    inbound_address: str | None = Field(
+        default=None, description="Inbound-address integrations: the address to copy into BCC."
+    )
+    last_mail_logged: MailLoggedView | None = Field(
+        default=None, description="Inbound-address integrations: the latest mail logged, if any."
+    )
 
 
 class ConfigUpdate(BaseModel):
