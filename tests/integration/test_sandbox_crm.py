@@ -191,6 +191,70 @@ def test_hubspot_search_limits_and_batch_upsert_by_email(sb: Sandbox) -> None:
     assert 429 in burst  # about five searches a second
 
 
+def test_hubspot_email_engagements_are_validated_and_associated_like_hubspots(sb: Sandbox) -> None:
+    token = connect(sb, "hubspot")
+    contact = sb.http.post(
+        sb.url("/hubspot/crm/v3/objects/contacts"),
+        json={"properties": {"email": "sam@example.com"}},
+        headers=_hubspot(token),
+    ).json()
+    emails = sb.url("/hubspot/crm/v3/objects/emails")
+    headers = json.dumps({"from": {"email": "sam@example.com"}, "to": [{"email": "ava@agency.example"}]})
+    good = {
+        "hs_timestamp": "2026-12-01T09:00:00+00:00",
+        "hs_email_direction": "INCOMING_EMAIL",
+        "hs_email_subject": "Pricing",
+        "hs_email_headers": headers,
+        "hs_email_message_id": "<m1@example.com>",
+    }
+    association = {
+        "to": {"id": contact["id"]},
+        "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 198}],
+    }
+    wrong_type = {
+        **association,
+        "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 194}],
+    }
+
+    no_direction = sb.http.post(
+        emails, json={"properties": {**good, "hs_email_direction": "SIDEWAYS"}}, headers=_hubspot(token)
+    )
+    bad_headers = sb.http.post(
+        emails, json={"properties": {**good, "hs_email_headers": "{not json"}}, headers=_hubspot(token)
+    )
+    refused = sb.http.post(
+        emails, json={"properties": good, "associations": [wrong_type]}, headers=_hubspot(token)
+    )
+    created = sb.http.post(
+        emails, json={"properties": good, "associations": [association]}, headers=_hubspot(token)
+    )
+    found = sb.http.post(
+        sb.url("/hubspot/crm/v3/objects/emails/search"),
+        json={
+            "filterGroups": [
+                {
+                    "filters": [
+                        {
+                            "propertyName": "hs_email_message_id",
+                            "operator": "EQ",
+                            "value": "<m1@example.com>",
+                        },
+                        {"propertyName": "associations.contact", "operator": "EQ", "value": contact["id"]},
+                    ]
+                }
+            ]
+        },
+        headers=_hubspot(token),
+    )
+
+    assert (no_direction.status_code, bad_headers.status_code, refused.status_code) == (400, 400, 400)
+    assert created.status_code == 201
+    assert created.json()["properties"]["hs_email_from_email"] == "sam@example.com"
+    assert [r["id"] for r in found.json()["results"]] == [created.json()["id"]]
+    (listed,) = sb.http.get(sb.url("/_sandbox/hubspot/contacts"), params={"hub_id": HUB}).json()["contacts"]
+    assert [e["id"] for e in listed["emails"]] == [created.json()["id"]]
+
+
 def test_the_index_page_documents_the_crm_person_routes(sb: Sandbox) -> None:
     page = sb.http.get(sb.url("/")).text
 
@@ -202,5 +266,8 @@ def test_the_index_page_documents_the_crm_person_routes(sb: Sandbox) -> None:
         "/_sandbox/crm/throttled",
         "/ghl/contacts/search",
         "/hubspot/crm/v3/objects/calls",
+        "/hubspot/crm/v3/objects/emails",
+        "/hubspot/crm/v3/objects/emails/search",
+        "/ghl/contacts/&lt;contact_id&gt;/notes",
     ):
         assert route in page
