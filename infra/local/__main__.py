@@ -3,6 +3,7 @@
 Environment:
   PORT=3000            the gateway (API, portal page, /dev routes)
   SANDBOX_PORT=3001    the provider sandbox
+  SMTP_PORT=2525       SES receiving for the BCC logging domain (a real SMTP listener on 127.0.0.1)
   STAGE=dev            the stage the resources are named for
   AWS_ENDPOINT_URL     use this AWS endpoint instead of the embedded one (moto's server on 127.0.0.1)
   AWS=real             use real AWS with the ambient credentials (creates `integrations-<STAGE>-*`)
@@ -30,6 +31,7 @@ def main() -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     port = int(os.environ.get("PORT", "3000"))
     sandbox_port = int(os.environ.get("SANDBOX_PORT", "3001"))
+    smtp_port = int(os.environ.get("SMTP_PORT", "2525"))
     real_aws = os.environ.get("AWS", "").lower() == "real"
     endpoint = None if real_aws else (os.environ.get("AWS_ENDPOINT_URL") or None)
     stack = LocalStack(
@@ -41,10 +43,10 @@ def main() -> int:
     )
     started = time.monotonic()
     try:
-        urls = stack.start(port=port, sandbox_port=sandbox_port)
+        urls = stack.start(port=port, sandbox_port=sandbox_port, smtp_port=smtp_port)
     except OSError as exc:
         print(
-            f"could not start: {exc} (is another `make dev` running? set PORT / SANDBOX_PORT)",
+            f"could not start: {exc} (is another `make dev` running? set PORT / SANDBOX_PORT / SMTP_PORT)",
             file=sys.stderr,
         )
         return 1
@@ -65,10 +67,18 @@ def main() -> int:
         f"  portal           {urls.portal}",
         f"  API              {urls.gateway}",
         f"  health           {urls.health}",
-        f"  token            POST {urls.token}  {{sub, agency_id, client_id?, role, permissions}}",
+        f"  token            POST {urls.token}  {{sub, agency_id, client_id?, role, permissions, email?}}",
         f"  provider sandbox {urls.sandbox}/",
         f"  AWS              {aws}",
     ]
+    if urls.smtp:
+        domain = os.environ.get("INBOUND_EMAIL_DOMAIN", "")
+        lines += [
+            f"  inbound mail     {urls.smtp}  SES receiving for *@{domain} (others: 550)",
+            "                   send: python -m smtplib / swaks --server "
+            f"{urls.smtp.removeprefix('smtp://')} --to <your BCC address>;"
+            " header X-Sandbox-Spam: FAIL simulates a spam verdict",
+        ]
     for logical_id, error in stack.load_failures.items():
         lines.append(f"  ! {logical_id} did not load; its routes answer 500: {error}")
     lines += ["Ctrl-C stops it.", ""]

@@ -453,7 +453,7 @@ class Gateway:
         return _json(body, status)
 
     def _token(self, request: Request) -> Response:
-        """`{sub, agency_id, client_id?, role, permissions}` → `{"token"}` signed by the local authorizer."""
+        """`{sub, agency_id, client_id?, role, permissions, email?}` → `{"token"}` (local authorizer)."""
         try:
             body = json.loads(request.get_data(as_text=True) or "null")
         except ValueError:
@@ -480,8 +480,14 @@ class Gateway:
             problems.append(f"expires_in must be an integer between 1 and {_MAX_TOKEN_TTL}")
         if problems:
             return _json({"message": "; ".join(problems)}, 400)
+        email = body.get("email")
+        if email is not None and (not isinstance(email, str) or "@" not in email):
+            return _json({"message": "email must be an address when present"}, 400)
         claims = {name: body.get(name) for name in _TOKEN_CLAIMS}
         claims["permissions"] = permissions
+        if email is not None:
+            # The verified email a real identity provider puts in its tokens (optional).
+            claims["email"] = email
         token = (
             self.authorizer.issue(claims, expires_in=expires_in)
             if expires_in is not None

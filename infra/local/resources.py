@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_kms import KMSClient
+    from mypy_boto3_s3 import S3Client
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
 
@@ -495,6 +496,8 @@ class LocalResources:
     template: Mapping[str, Any] = field(repr=False, compare=False)
     refs: Mapping[str, str] = field(repr=False, compare=False)
     attributes: Mapping[tuple[str, str], str] = field(repr=False, compare=False)
+    # Buckets by logical id -> name (the inbound mail bucket SES receiving writes to).
+    buckets: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def event_bus_name(self) -> str:
@@ -609,6 +612,8 @@ def create_resources(
         lid: _create_secret(secretsmanager, resolver, lid, props, secret_values or {})
         for lid, props in of_type("AWS::SecretsManager::Secret")
     }
+    s3 = session.client("s3")
+    buckets = {lid: _create_bucket(s3, resolver, lid, props) for lid, props in of_type("AWS::S3::Bucket")}
     key_id, key_arn = next(iter(keys.values()), ("", ""))
     return LocalResources(
         stage=stage,
@@ -621,6 +626,7 @@ def create_resources(
         kms_key_id=key_id,
         kms_key_arn=key_arn,
         secrets=secrets,
+        buckets=buckets,
         parameters=values,
         template=template,
         refs=dict(resolver.refs),
@@ -668,6 +674,59 @@ def _create_kms_keys(
             kms.create_alias(AliasName=name, TargetKeyId=target)
         resolver.refs[logical_id] = name
     return created
+
+
+def _create_bucket(s3: S3Client, resolver: _Resolver, logical_id: str, props: dict[str, Any]) -> str:
+    """One bucket with the template's encryption, public access block and lifecycle rules."""
+    spec = resolver.resolve(props)
+    name = str(spec.get("BucketName") or f"{resolver.pseudo['AWS::StackName']}-{logical_id}".lower())
+    region = resolver.pseudo["AWS::Region"]
+    try:
+        if region == "us-east-1":
+            s3.create_bucket(Bucket=name)
+        else:
+            s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})  # type: ignore[typeddict-item]
+    except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
+        pass  # Created by an earlier run against the same endpoint.
+    encryption = (spec.get("BucketEncryption") or {}).get("ServerSideEncryptionConfiguration") or []
+    if encryption:
+        # CloudFormation's `ServerSideEncryptionByDefault` is the API's `ApplyServerSideEncryptionByDefault`.
+        rules: list[Any] = [
+            {
+                "ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"],
+                "BucketKeyEnabled": bool(rule.get("BucketKeyEnabled", False)),
+            }
+            for rule in encryption
+        ]
+        s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
+    if spec.get("PublicAccessBlockConfiguration"):
+        s3.put_public_access_block(
+            Bucket=name, PublicAccessBlockConfiguration=spec["PublicAccessBlockConfiguration"]
+        )
+    lifecycle = (spec.get("LifecycleConfiguration") or {}).get("Rules") or []
+    if lifecycle:
+        translated: list[Any] = [_lifecycle_rule(rule) for rule in lifecycle]
+        s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": translated})
+    resolver.refs[logical_id] = name
+    resolver.attributes[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
+    return name
+
+
+def _lifecycle_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
+    """CloudFormation's lifecycle rule in the S3 API's words."""
+    translated: dict[str, Any] = {
+        "ID": rule.get("Id", "rule"),
+        "Status": rule.get("Status", "Enabled"),
+        "Filter": {"Prefix": rule.get("Prefix", "")},
+    }
+    if "ExpirationInDays" in rule:
+        translated["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+    abort = rule.get("AbortIncompleteMultipartUpload")
+    if abort:
+        translated["AbortIncompleteMultipartUpload"] = {
+            "DaysAfterInitiation": int(abort["DaysAfterInitiation"])
+        }
+    return translated
 
 
 def _create_table(

@@ -52,6 +52,7 @@ from infra.local.resources import (
     load_template,
 )
 from infra.local.seed import app_secret_values, describe, seed_agencies
+from infra.local.smtp import SmtpListener
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -118,6 +119,8 @@ class StackUrls:
     aws: str | None
     health: str
     token: str
+    # SES receiving for the BCC logging domain (None when the template has no receipt rule).
+    smtp: str | None = None
 
 
 class _Switch:
@@ -184,24 +187,25 @@ class LocalStack:
         self.dev_events = EventLog()
         self.platform_events: PlatformEvents | None = None
         self._servers: list[tuple[str, _Server]] = []
+        self.smtp: SmtpListener | None = None
         self._saved_env: dict[str, str | None] = {}
         self._work_dir: Path | None = None
         self._started = False
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self, port: int = 0, sandbox_port: int = 0) -> StackUrls:
+    def start(self, port: int = 0, sandbox_port: int = 0, smtp_port: int = 0) -> StackUrls:
         """Bring everything up; returns the URLs once `/dev/health` answers 200."""
         if self._started:
             raise RuntimeError("this stack is already started")
         self._started = True
         try:
-            return self._start(port, sandbox_port)
+            return self._start(port, sandbox_port, smtp_port)
         except BaseException:
             self.stop()
             raise
 
-    def _start(self, port: int, sandbox_port: int) -> StackUrls:
+    def _start(self, port: int, sandbox_port: int, smtp_port: int) -> StackUrls:
         from infra.local.sandbox import APP_CREDENTIALS, SandboxConfig, catalog_overrides, serve
 
         self.template = load_template(self.template_path)
@@ -292,6 +296,7 @@ class LocalStack:
         )
         switch.target = self.gateway
         self.event_sources.start()
+        smtp_url = self._start_smtp(smtp_port)
         self.urls = StackUrls(
             gateway=gateway_url,
             portal=f"{gateway_url}/portal/",
@@ -299,6 +304,7 @@ class LocalStack:
             aws=aws_url,
             health=f"{gateway_url}/dev/health",
             token=f"{gateway_url}/dev/token",
+            smtp=smtp_url,
         )
         self.health.details = {
             "urls": dataclasses.asdict(self.urls),
@@ -312,6 +318,10 @@ class LocalStack:
     def stop(self) -> None:
         """Stop everything started so far and restore the process environment (safe to call twice)."""
         self.health.ready = False
+        if self.smtp is not None:
+            self.smtp.stop()
+            self.smtp.handler.wait_idle(timeout=5)
+            self.smtp = None
         self.event_sources.stop()
         for name, server in reversed(self._servers):
             try:
@@ -525,6 +535,30 @@ class LocalStack:
                         invoke=invoke,
                     )
                 )
+
+    def _start_smtp(self, port: int) -> str | None:
+        """SES receiving for the template's receipt rule, on a real SMTP port (None without a rule)."""
+        from infra.local.smtp import SesReceiving, SmtpListener, receipt_rule
+
+        assert self.resources is not None and self.lambdas is not None and self.session is not None
+        resources = self.resources
+        rule = receipt_rule(
+            self.template,
+            self._resolve,
+            resources.queue_urls,
+            lambda lid: (
+                f"arn:aws:lambda:{resources.region}:{resources.account_id}:function:"
+                f"{self._function_name(lid)}:live"
+            ),
+        )
+        if rule is None:
+            return None
+        handler = SesReceiving(
+            rule, self.session.client("s3"), self.lambdas.invoke, sqs=self.session.client("sqs")
+        )
+        self.smtp = SmtpListener(handler, host=self.bind_host, port=port)
+        self.smtp.start()
+        return f"smtp://{self.bind_host}:{self.smtp.port}"
 
     def _act_as_platform(self, specs: Mapping[str, FunctionSpec]) -> PlatformEvents:
         """The dev routes' two halves: a bus tap feeding the event log, and the platform's publisher."""

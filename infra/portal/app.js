@@ -750,6 +750,58 @@ function renderCard(card, level) {
   );
 }
 
+// A BCC logging address: the address with a copy button, and the last mail it logged.
+function inboundAddress(id, connection) {
+  const address = String(connection.inbound_address);
+  const copied = h('span', { class: 'muted', role: 'status', 'data-testid': `copied-${id}` }, '');
+  const last = connection.last_mail_logged;
+  return h(
+    'div',
+    { class: 'connection__inbound' },
+    h(
+      'p',
+      { class: 'connection__sync' },
+      'Put this address in BCC: ',
+      h('code', { 'data-testid': `bcc-address-${id}` }, address),
+      ' ',
+      h(
+        'button',
+        {
+          type: 'button',
+          class: 'button',
+          'data-testid': `copy-address-${id}`,
+          'aria-label': `Copy ${address}`,
+          on: {
+            click: async () => {
+              try {
+                await navigator.clipboard.writeText(address);
+                copied.textContent = 'Copied.';
+              } catch {
+                copied.textContent = 'Select the address and copy it.';
+              }
+            },
+          },
+        },
+        'Copy',
+      ),
+      ' ',
+      copied,
+    ),
+    last
+      ? h(
+          'p',
+          { class: 'connection__sync muted', 'data-testid': `last-mail-${id}` },
+          'Last mail logged: ',
+          h('span', { 'data-testid': `last-mail-subject-${id}` }, last.subject || '(no subject)'),
+          ' with ',
+          h('span', { 'data-testid': `last-mail-counterpart-${id}` }, last.counterpart || 'nobody'),
+          ', ',
+          timeElement(last.at, ''),
+        )
+      : h('p', { class: 'connection__sync muted', 'data-testid': `last-mail-${id}` }, 'No mail logged yet.'),
+  );
+}
+
 function renderConnection(card, level, connection, { available, canManage }) {
   const id = String(connection.id);
   const account = connection.account_label || 'Connected account';
@@ -760,13 +812,15 @@ function renderConnection(card, level, connection, { available, canManage }) {
       h('span', { class: 'connection__account', 'data-testid': `account-${id}` }, account),
       statusBadge(connection.status, `connection-status-${id}`, connection.status_label),
     ),
-    h(
-      'p',
-      { class: 'connection__sync muted', 'data-testid': `last-sync-${id}` },
-      'Last sync: ',
-      timeElement(connection.last_sync_at, 'not yet'),
-      ...syncSchedule(connection.sync),
-    ),
+    connection.inbound_address
+      ? inboundAddress(id, connection)
+      : h(
+          'p',
+          { class: 'connection__sync muted', 'data-testid': `last-sync-${id}` },
+          'Last sync: ',
+          timeElement(connection.last_sync_at, 'not yet'),
+          ...syncSchedule(connection.sync),
+        ),
   ];
   const pushed = connection.sync?.push_existing;
   if (pushed?.message) {
@@ -1646,12 +1700,24 @@ async function saveSettings(event) {
 const DEV_EVENTS_POLL_MS = 2_000;
 const DEV_EVENTS_LIMIT = 50;
 
+/** Where the local stack's SMTP listener (SES receiving for the BCC addresses) takes mail. */
+function showSmtp(url) {
+  const line = $('devpanel-smtp');
+  if (!line || typeof url !== 'string' || !url) return;
+  const where = url.replace(/^smtp:\/\//, '');
+  line.textContent =
+    `Inbound mail: send to a BCC address through SMTP on ${where} (python -m smtplib, swaks, any client); ` +
+    'other domains are refused with 550. A header "X-Sandbox-Spam: FAIL" simulates a spam verdict.';
+  line.hidden = false;
+}
+
 /** Whether the page runs on the local stack: only it answers GET /dev/health (asked once per page). */
 async function onLocalStack() {
   if (state.devpanel.local === null) {
     try {
-      await api('GET', '/dev/health', { auth: false });
+      const health = await api('GET', '/dev/health', { auth: false });
       state.devpanel.local = true;
+      showSmtp(health?.urls?.smtp);
     } catch {
       state.devpanel.local = false;
     }

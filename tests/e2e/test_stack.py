@@ -22,8 +22,11 @@ def test_health_is_ok_and_lists_functions_urls_and_seed(api: Api) -> None:
     assert set(health["functions"]) == {route.function for route in http_routes(load_template())} | {
         "SyncSchedulerFunction",
         "SyncWorkerFunction",
+        "InboundMailFunction",
     }
     assert health["functions"]["ConnectorsFunction"] == "loaded"
+    assert health["functions"]["InboundMailFunction"] == "loaded"
+    assert health["urls"]["smtp"].startswith("smtp://127.0.0.1:")
     seed = {agency["agency_id"]: agency for agency in health["seed"]}
     assert seed["demo-agency"] == {
         "agency_id": "demo-agency",
@@ -39,6 +42,7 @@ def test_every_server_listens_on_loopback_only(stack: LocalStack) -> None:
     for url in (stack.urls.gateway, stack.urls.sandbox, stack.urls.aws):
         assert url is not None
         assert url.startswith("http://127.0.0.1:")
+    assert stack.urls.smtp is not None and stack.urls.smtp.startswith("smtp://127.0.0.1:")
 
 
 def test_token_endpoint_signs_the_given_claims_and_rejects_bad_ones(api: Api) -> None:

@@ -215,12 +215,13 @@ def test_sam_translates_functions_routes_and_event_sources(translated: dict[str,
         "WebhooksFunction",
         "SyncSchedulerFunction",
         "SyncWorkerFunction",
+        "InboundMailFunction",
     }
     assert kinds["HttpApi"] == "AWS::ApiGatewayV2::Api"
     permissions = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Permission"]
-    # One invoke permission per route, plus the schedule, the platform-events rule and the rule for
-    # our own events that chat channels are told about.
-    assert len(permissions) == len(http_routes(load_template())) + 3
+    # One invoke permission per route, plus the schedule, the platform-events rule, the rule for
+    # our own events that chat channels are told about, and SES receiving's.
+    assert len(permissions) == len(http_routes(load_template())) + 4
 
     (mapping,) = [
         r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"
@@ -357,6 +358,7 @@ def test_every_function_has_its_code_folder_and_app_handler(template: dict[str, 
         "webhooks",
         "sync_scheduler",
         "sync_worker",
+        "inbound_mail",
     }
     for spec in specs.values():
         assert spec.code_uri == f"functions/{spec.name}/"
@@ -369,7 +371,12 @@ def test_functions_get_exactly_the_environment_contract(template: dict[str, Any]
 
     assert set(variables) == ENVIRONMENT_CONTRACT
     for spec in functions(template).values():
-        assert dict(spec.environment) == {"POWERTOOLS_SERVICE_NAME": spec.name}
+        own = dict(spec.environment)
+        if spec.name == "inbound_mail":
+            # Only it reads raw mail: where SES receiving stores it.
+            assert own.pop("INBOUND_MAIL_BUCKET") == {"Ref": "InboundMailBucket"}
+            assert own.pop("INBOUND_MAIL_PREFIX") == "inbound/"
+        assert own == {"POWERTOOLS_SERVICE_NAME": spec.name}
 
 
 def test_sync_queue_outlasts_six_worker_timeouts(template: dict[str, Any]) -> None:
@@ -394,7 +401,7 @@ def test_every_function_and_dead_letter_queue_has_an_alarm(template: dict[str, A
 
     for function in functions(template):
         assert ("Errors", json.dumps({"Ref": function})) in watched, function
-    for queue in ("SyncDeadLetterQueue", "PlatformEventsDeadLetterQueue"):
+    for queue in ("SyncDeadLetterQueue", "PlatformEventsDeadLetterQueue", "InboundMailDeadLetterQueue"):
         dimension = json.dumps({"Fn::GetAtt": [queue, "QueueName"]})
         assert ("ApproximateNumberOfMessagesVisible", dimension) in watched, queue
 
@@ -412,6 +419,8 @@ def test_no_policy_grants_every_action_or_every_resource_beyond_what_aws_require
         documents += [props[k] for k in ("PolicyDocument", "KeyPolicy") if k in props]
         for document in documents:
             for statement in statements(document):
+                if statement.get("Effect") == "Deny":
+                    continue  # A refusal of everything (TLS only) grants nothing.
                 acts = as_list(statement.get("Action", []))
                 wildcard_action = any(a == "*" or a.endswith(":*") for a in acts)
                 wildcard_resource = "*" in as_list(statement.get("Resource", []))
@@ -468,7 +477,16 @@ def test_sync_worker_polls_only_its_own_queue(translated: dict[str, Any]) -> Non
     ("token_storage", "may_touch_token_secrets"),
     [
         ("kms", set()),
-        ("secretsmanager", {"OAuthFunction", "ConnectorsFunction", "InternalFunction", "SyncWorkerFunction"}),
+        (
+            "secretsmanager",
+            {
+                "OAuthFunction",
+                "ConnectorsFunction",
+                "InternalFunction",
+                "SyncWorkerFunction",
+                "InboundMailFunction",
+            },
+        ),
     ],
 )
 def test_token_secrets_are_reachable_only_with_the_secrets_manager_backend(
@@ -493,6 +511,119 @@ def test_secret_access_is_scoped_to_the_stage_prefixes(translated: dict[str, Any
             if any(a.startswith("secretsmanager:") for a in as_list(statement["Action"])):
                 for resource in as_list(statement["Resource"]):
                     assert allowed.search(resource["Fn::Sub"]), (function, resource)
+
+
+# --------------------------------------------------------------------------- inbound mail (SES receiving)
+
+
+INBOUND_RULE_ARN = (
+    "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:receipt-rule-set/"
+    "integrations-${Stage}-inbound:receipt-rule/integrations-${Stage}-bcc"
+)
+
+
+def test_ses_receives_the_inbound_domain_scans_requires_tls_stores_then_invokes(
+    template: dict[str, Any], translated: dict[str, Any]
+) -> None:
+    rule = template["Resources"]["InboundMailRule"]
+    spec = rule["Properties"]["Rule"]
+    rule_set = template["Resources"]["InboundMailRuleSet"]["Properties"]
+
+    assert rule["Properties"]["RuleSetName"] == {"Ref": "InboundMailRuleSet"}
+    assert rule_set["RuleSetName"] == {"Fn::Sub": "integrations-${Stage}-inbound"}
+    assert spec["Name"] == {"Fn::Sub": "integrations-${Stage}-bcc"}
+    assert spec["Recipients"] == [{"Ref": "InboundEmailDomain"}]
+    assert (spec["Enabled"], spec["ScanEnabled"], spec["TlsPolicy"]) == (True, True, "Require")
+    # The message is stored before the function hears of it, and the function is invoked
+    # asynchronously (its alias: SnapStart), so the sender never waits on or sees our failure.
+    store, invoke = spec["Actions"]
+    assert store["S3Action"] == {"BucketName": {"Ref": "InboundMailBucket"}, "ObjectKeyPrefix": "inbound/"}
+    actions_ = translated["Resources"]["InboundMailRule"]["Properties"]["Rule"]["Actions"]
+    assert actions_[1]["LambdaAction"] == {
+        "FunctionArn": {"Ref": "InboundMailFunctionAliaslive"},
+        "InvocationType": "Event",
+    }
+    assert set(rule["DependsOn"]) == {"InboundMailBucketPolicy", "InboundMailSesPermission"}
+    assert invoke["LambdaAction"]["InvocationType"] == "Event"
+
+
+def test_only_this_accounts_receipt_rule_may_invoke_the_inbound_function(template: dict[str, Any]) -> None:
+    permission = template["Resources"]["InboundMailSesPermission"]["Properties"]
+
+    assert permission["Principal"] == "ses.amazonaws.com"
+    assert permission["Action"] == "lambda:InvokeFunction"
+    assert permission["SourceAccount"] == {"Ref": "AWS::AccountId"}
+    assert permission["SourceArn"] == {"Fn::Sub": INBOUND_RULE_ARN}
+
+
+def test_raw_mail_bucket_is_private_encrypted_expiring_and_writable_only_by_our_rule(
+    template: dict[str, Any],
+) -> None:
+    bucket = template["Resources"]["InboundMailBucket"]["Properties"]
+    policy = template["Resources"]["InboundMailBucketPolicy"]["Properties"]["PolicyDocument"]
+
+    (encryption,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert len(bucket["PublicAccessBlockConfiguration"]) == 4
+    (expiry,) = bucket["LifecycleConfiguration"]["Rules"]
+    assert expiry["Status"] == "Enabled" and 1 <= expiry["ExpirationInDays"] <= 30
+    assert expiry["Prefix"] == "inbound/"
+    allow = [s for s in policy["Statement"] if s["Effect"] == "Allow"]
+    assert [(s["Principal"], s["Action"]) for s in allow] == [
+        ({"Service": "ses.amazonaws.com"}, "s3:PutObject")
+    ]
+    (ses,) = allow
+    assert ses["Resource"] == {"Fn::Sub": "${InboundMailBucket.Arn}/inbound/*"}
+    assert ses["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+        "ArnLike": {"aws:SourceArn": {"Fn::Sub": INBOUND_RULE_ARN}},
+    }
+    deny = [s for s in policy["Statement"] if s["Effect"] == "Deny"]
+    assert [s["Condition"] for s in deny] == [{"Bool": {"aws:SecureTransport": "false"}}]
+
+
+def test_failed_async_invocations_go_to_a_dead_letter_queue_after_two_retries(
+    translated: dict[str, Any],
+) -> None:
+    resources = translated["Resources"]
+    (config,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig"]
+
+    assert config["FunctionName"] == {"Ref": "InboundMailFunction"}
+    assert config["Qualifier"] == "live"
+    assert config["MaximumRetryAttempts"] == 2
+    assert config["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": ["InboundMailDeadLetterQueue", "Arn"]
+    }
+    found = role_statements(translated, "InboundMailFunction")
+    senders = [s for s in found if "sqs:SendMessage" in as_list(s["Action"])]
+    assert [s["Resource"] for s in senders] == [{"Fn::GetAtt": ["InboundMailDeadLetterQueue", "Arn"]}]
+
+
+def test_inbound_function_reads_raw_mail_only_and_never_writes_it(translated: dict[str, Any]) -> None:
+    found = role_statements(translated, "InboundMailFunction")
+
+    s3 = [s for s in found if any(a.startswith("s3:") for a in as_list(s["Action"]))]
+    assert actions(s3) == {"s3:GetObject"}
+    assert [s["Resource"] for s in s3] == [{"Fn::Sub": "${InboundMailBucket.Arn}/inbound/*"}]
+
+
+def test_the_inbound_bucket_is_built_locally_private_and_expiring(
+    built: tuple[LocalResources, boto3.Session],
+) -> None:
+    resources, session = built
+    s3 = session.client("s3")
+    name = resources.buckets["InboundMailBucket"]
+
+    encryption = s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]["Rules"]
+    blocked = s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
+    (rule,) = s3.get_bucket_lifecycle_configuration(Bucket=name)["Rules"]
+
+    assert name == f"integrations-test-inbound-mail-{resources.account_id}-us-east-1"
+    assert encryption[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    assert all(blocked.values())
+    assert rule["Expiration"]["Days"] == 7
+    assert resources.environment("InboundMailFunction")["INBOUND_MAIL_BUCKET"] == name
 
 
 # --------------------------------------------------------------------------- resources in moto
@@ -554,7 +685,12 @@ def test_sync_queue_redrives_to_its_dead_letter_queue(built: tuple[LocalResource
     assert int(redrive["maxReceiveCount"]) == 5
     assert attributes["VisibilityTimeout"] == "750"
     assert dead_letter["MessageRetentionPeriod"] == str(14 * 24 * 3600)
-    assert set(resources.queue_urls) == {"SyncQueue", "SyncDeadLetterQueue", "PlatformEventsDeadLetterQueue"}
+    assert set(resources.queue_urls) == {
+        "SyncQueue",
+        "SyncDeadLetterQueue",
+        "PlatformEventsDeadLetterQueue",
+        "InboundMailDeadLetterQueue",
+    }
 
 
 def test_bus_and_token_key_exist_and_work(built: tuple[LocalResources, boto3.Session]) -> None:

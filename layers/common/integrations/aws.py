@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_kms import KMSClient
+    from mypy_boto3_s3 import S3Client
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
 
@@ -42,6 +43,10 @@ def sqs() -> SQSClient:
 
 def events() -> EventBridgeClient:
     return _client("events")  # type: ignore[no-any-return]
+
+
+def s3() -> S3Client:
+    return _client("s3")  # type: ignore[no-any-return]
 
 
 def reset_clients() -> None:

@@ -42,6 +42,8 @@ _OPTIONAL = {
     "agency_app_secret_prefix": "AGENCY_APP_SECRET_PREFIX",
     "sync_dead_letter_queue_url": "SYNC_DEAD_LETTER_QUEUE_URL",
     "inbound_email_domain": "INBOUND_EMAIL_DOMAIN",
+    "inbound_mail_bucket": "INBOUND_MAIL_BUCKET",
+    "inbound_mail_prefix": "INBOUND_MAIL_PREFIX",
 }
 _URL = re.compile(r"^https?://\S+$")
 
@@ -70,6 +72,9 @@ class Settings:
     sync_dead_letter_queue_url: str = ""
     # Domain of the BCC logging addresses (its MX points at the inbound mail receiver).
     inbound_email_domain: str = "bcc.integrations.invalid"
+    # Where SES receiving stores raw messages (only the inbound mail function reads it).
+    inbound_mail_bucket: str = ""
+    inbound_mail_prefix: str = "inbound/"
 
     def __post_init__(self) -> None:
         # frozen: defaults derived from the stage are filled in once, here.

@@ -25,9 +25,11 @@ if TYPE_CHECKING:
     from integrations.connections.connect import Connector
     from integrations.connections.disconnect import Disconnector
     from integrations.connections.served import ServedAccounts
-    from integrations.domain.connection import Connection
+    from integrations.domain.connection import Connection, MailLogged
     from integrations.domain.credentials import AppCredentials, Credentials
     from integrations.events import PlatformEvent
+    from integrations.mail.inbound import InboundMail
+    from integrations.mail.ports import MailLogger
     from integrations.metrics import Counter
     from integrations.oauth.apps import AppCredentialStore
     from integrations.oauth.revocation import GrantRevoker
@@ -379,6 +381,75 @@ class Container:
             logger=logger,
             clock=self.clock,
         )
+
+    @cached_property
+    def mail_logger(self) -> MailLogger:
+        """Logs a mail on the client's CRM contacts once per Message-ID and contact (and announces it)."""
+        from integrations import aws
+        from integrations.mail.logger import CrmMailLogger
+        from integrations.store.mail_contacts import DynamoMailContacts
+        from integrations.store.mail_log import DynamoMailLog
+        from integrations.sync.contacts import client_crms
+
+        return CrmMailLogger(
+            contacts=DynamoMailContacts(aws.dynamodb(), self.settings.sync_table_name),
+            ledger=DynamoMailLog(aws.dynamodb(), self.settings.sync_table_name),
+            mirror=self.crm_store,
+            crm_connections=lambda agency_id, client_id: client_crms(
+                self.connections, self.provider_crms.has_crm, agency_id, client_id
+            ),
+            adapter=self.provider_crms.adapter,
+            publish=lambda events: self.announce(*events),
+            clock=self.clock,
+        )
+
+    def inbound_mail(self, mail_logger: MailLogger | None = None) -> InboundMail:
+        """Mail received at BCC logging addresses, routed by their lookup items and logged once."""
+        from integrations import aws
+        from integrations.catalog.model import AuthKind
+        from integrations.mail.inbound import InboundConfig, InboundMail
+        from integrations.providers import registry
+        from integrations.store.raw_mail import S3RawMail
+
+        # The inbound-address provider is data: the catalog entry whose auth kind says so.
+        spec = next(s for s in self.catalog if s.auth is AuthKind.INBOUND_EMAIL)
+        lookup_kind = registry.module_for(spec.id).inbound_lookup_kind
+        if lookup_kind is None:
+            raise RuntimeError(f"{spec.id} names no inbound lookup kind")
+        return InboundMail(
+            config=InboundConfig(
+                domain=self.settings.inbound_email_domain,
+                bucket=self.settings.inbound_mail_bucket,
+                prefix=self.settings.inbound_mail_prefix,
+                provider=spec.id,
+                lookup_kind=lookup_kind,
+            ),
+            routes=self.connections,
+            raw_mail=S3RawMail(aws.s3()),
+            mail_logger=mail_logger or self.mail_logger,
+            record=self._mail_logged,
+            mailboxes=self.mailbox_addresses,
+            counter=self.counter,
+            clock=self.clock,
+        )
+
+    def _mail_logged(self, connection_id: str, entry: MailLogged) -> None:
+        self.transitions.apply(connection_id, lambda c, now: c.mail_logged(entry, now))
+
+    def mailbox_addresses(self, connection: Connection) -> list[str]:
+        """The addresses of the mailboxes connected by the same owner (catalog category `email`)."""
+        from integrations.catalog.model import Category
+        from integrations.domain.authorization import Scope
+
+        scope = Scope(connection.agency_id, connection.level, connection.client_id, connection.user_id)
+        return [
+            c.account.label.lower()
+            for c in self.connections.list_for_scope(scope)
+            if c.id != connection.id
+            and c.provider in self.catalog
+            and self.catalog.get(c.provider).category is Category.EMAIL
+            and "@" in c.account.label
+        ]
 
     def sync_scheduler(self) -> SyncScheduler:
         from integrations.sync.scheduler import SyncScheduler

@@ -24,6 +24,8 @@ TOKEN_REFRESHES = "TokenRefreshes"  # noqa: S105 (a metric name)
 SCHEDULED_JOBS = "ScheduledJobs"
 SYNC_JOBS = "SyncJobs"
 OUTBOX_DROPPED = "OutboxMessagesDropped"
+# Mail received at BCC logging addresses, by outcome (mail/inbound.py's Outcome).
+INBOUND_MAIL = "InboundMail"
 
 
 class Counter(Protocol):

@@ -83,3 +83,19 @@ def test_disconnect_removes_the_address_lookup(browser: Browser, lambda_context:
     assert removed["statusCode"] == 204, body_of(removed)
     local_part = address["account_label"].split("@")[0]
     assert repository().get_lookup("bcc_email", "address", local_part) is None
+
+
+def test_the_reserving_persons_verified_email_is_kept_as_the_owners_address(browser: Browser) -> None:
+    with_email = {**MANAGER, "email": "Sam@Agency.example"}
+
+    answer = reserve(browser, with_email)
+
+    connection = repository().get(answer.body["id"])
+    assert connection is not None and connection.owner_email == "sam@agency.example"
+
+
+def test_without_an_email_claim_no_owner_address_is_kept(browser: Browser) -> None:
+    answer = reserve(browser, MANAGER)
+
+    connection = repository().get(answer.body["id"])
+    assert connection is not None and connection.owner_email is None

@@ -236,7 +236,8 @@ class Connector:
         # The local part is the routing key: unguessable, so nobody logs mail into another tenant's CRM.
         local_part = f"log-{secrets.token_hex(8)}"
         account = ExternalAccount(id=local_part, label=f"{local_part}@{self._inbound_domain}")
-        return self._connect(spec, scope, account, [], Credentials())
+        # Who reserved it writes from this address: logged mail from it is outbound (mail/inbound.py).
+        return self._connect(spec, scope, account, [], Credentials(), owner_email=principal.email)
 
     # --- OAuth: what follows the code exchange ---
 
@@ -353,6 +354,8 @@ class Connector:
         account: ExternalAccount,
         oauth_scopes: list[str],
         credentials: Credentials,
+        *,
+        owner_email: str | None = None,
     ) -> ConnectResult:
         """Create the connection, or re-authorize the one for this account; then the after-connect steps."""
         existing = self._connections.list_for_scope(scope)
@@ -375,7 +378,7 @@ class Connector:
                 code="already_connected",
                 details={"provider": spec.id, "connection_id": mine[0].id},
             )
-        connection = self._create(spec, scope, account, oauth_scopes, credentials)
+        connection = self._create(spec, scope, account, oauth_scopes, credentials, owner_email=owner_email)
         self._after.run(spec, connection, credentials)
         self._transitions.publish(connection, [IntegrationConnected.of(connection)])
         self._retire_served(served)
@@ -460,6 +463,7 @@ class Connector:
         credentials: Credentials,
         *,
         served_by: str | None = None,
+        owner_email: str | None = None,
     ) -> Connection:
         now = self._clock()
         connection = Connection(
@@ -473,6 +477,7 @@ class Connector:
             oauth_scopes=oauth_scopes,
             token_expires_at=credentials.expires_at,
             served_by=served_by,
+            owner_email=owner_email,
             created_at=now,
             updated_at=now,
         )

@@ -93,6 +93,17 @@ class ExternalAccount(BaseModel):
     label: str
 
 
+class MailLogged(BaseModel):
+    """The latest mail an inbound logging address logged, as its card shows it (no body, one address)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    at: datetime
+    subject: str = Field(default="", max_length=998)
+    # The other party: the first recipient of an outbound mail, the sender of an inbound one.
+    counterpart: str = Field(default="", max_length=320)
+
+
 class StatusChange(BaseModel):
     """A transition that changed the portal status; events are emitted only for these."""
 
@@ -148,6 +159,10 @@ class Connection(BaseModel):
     # A client's sub-account served through the agency's connection (its id): tokens are minted from
     # the agency's grant until the client connects its own account, which clears this.
     served_by: str | None = None
+    # The verified email of the person who connected it, when their token carried one: the BCC
+    # logging address's owner writes from it (see mail/inbound.py for how it decides direction).
+    owner_email: str | None = None
+    last_mail_logged: MailLogged | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     version: int = 0
@@ -326,6 +341,12 @@ class Connection(BaseModel):
             sync_health=SyncHealth.IDLE if clears else self.sync_health,
             sync_error=None if clears else self.sync_error,
         )
+
+    def mail_logged(self, entry: MailLogged, now: datetime) -> StatusChange | None:
+        """An inbound logging address logged a mail (never a status change); an older one never wins."""
+        if self.last_mail_logged is not None and self.last_mail_logged.at > entry.at:
+            return None
+        return self._transition(now, last_mail_logged=entry)
 
     def _transition(self, now: datetime, **changes: Any) -> StatusChange | None:
         before = self.status

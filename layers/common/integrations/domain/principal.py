@@ -17,6 +17,8 @@ class Principal:
     role: Role
     permissions: frozenset[Permission]
     client_id: str | None = None
+    # The verified `email` claim, lower-cased, when the token carries one.
+    email: str | None = None
 
     @classmethod
     def from_claims(cls, claims: Mapping[str, Any] | None) -> Principal:
@@ -41,7 +43,14 @@ class Principal:
         permissions = frozenset(
             Permission(p) for p in parse_claim_list(claims.get("permissions")) if p in _PERMISSION_VALUES
         )
-        return cls(sub=sub, agency_id=agency_id, role=role, permissions=permissions, client_id=client_id)
+        return cls(
+            sub=sub,
+            agency_id=agency_id,
+            role=role,
+            permissions=permissions,
+            client_id=client_id,
+            email=_email(claims.get("email")),
+        )
 
     def has(self, permission: Permission) -> bool:
         # An agency admin administers every client of the agency.
@@ -63,6 +72,15 @@ def parse_claim_list(value: Any) -> list[str]:
     if isinstance(value, Iterable):
         return [str(item) for item in value]
     return []
+
+
+def _email(value: Any) -> str | None:
+    """A plausible address from the email claim, else None (a bad claim is no claim, not a 401)."""
+    text = _text(value).lower()
+    local, at, domain = text.rpartition("@")
+    if not at or not local or "." not in domain or len(text) > 320 or any(c.isspace() for c in text):
+        return None
+    return text
 
 
 def _text(value: Any) -> str:

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from integrations.catalog.config_validation import Choices, check_choices, validate_config
-from integrations.catalog.model import ConfigField, ProviderSpec
+from integrations.catalog.model import AuthKind, ConfigField, ProviderSpec
 from integrations.connections.resubscribe import moves_subscriptions, resubscribe
 from integrations.domain.access import Level, Role
 from integrations.domain.agency import AgencySettings, AgencySettingsUpdate
@@ -30,6 +30,7 @@ from integrations.portal.views import (
     ConnectionView,
     HealthItem,
     HealthPageView,
+    MailLoggedView,
     MeView,
     OptionList,
     OptionView,
@@ -434,6 +435,10 @@ class PortalService:
             updated_at=connection.updated_at,
             can_manage=can_manage,
             served_by=connection.served_by,
+            inbound_address=connection.account.label if spec.auth is AuthKind.INBOUND_EMAIL else None,
+            last_mail_logged=MailLoggedView.of(connection.last_mail_logged)
+            if spec.auth is AuthKind.INBOUND_EMAIL
+            else None,
         )
 
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
-from integrations.catalog.model import ConfigField, ProviderSpec
+from integrations.catalog.model import AuthKind, ConfigField, ProviderSpec
 from integrations.domain.access import Level, Tier
 from integrations.domain.agency import PAUSED_BY_AGENCY, AgencySettings
 from integrations.domain.authorization import Decision
@@ -15,6 +15,7 @@ from integrations.domain.connection import (
     Connection,
     ConnectionError_,
     ErrorCode,
+    MailLogged,
     Notice,
     NoticeCode,
     PortalStatus,
@@ -174,6 +175,23 @@ class SyncChange(BaseModel):
     )
 
 
+class MailLoggedView(BaseModel):
+    """The latest mail a BCC logging address logged: no body, and only the other party's address."""
+
+    subject: str
+    counterpart: str = Field(
+        description="Who the mail was exchanged with: the first recipient of a mail the owner sent, "
+        "else the sender."
+    )
+    at: datetime = Field(description="When it was logged.")
+
+    @classmethod
+    def of(cls, logged: MailLogged | None) -> MailLoggedView | None:
+        if logged is None:
+            return None
+        return cls(subject=logged.subject, counterpart=logged.counterpart, at=logged.at)
+
+
 class ConnectionSummary(BaseModel):
     """One connected account on a card."""
 
@@ -184,6 +202,14 @@ class ConnectionSummary(BaseModel):
     error: StatusError | None = Field(description="Set with status error: why, and what to do.")
     last_sync_at: datetime | None
     sync: SyncView
+    inbound_address: str | None = Field(
+        default=None,
+        description="Inbound-address integrations (the BCC logging address): the address to copy into "
+        "BCC. Null for the others.",
+    )
+    last_mail_logged: MailLoggedView | None = Field(
+        default=None, description="Inbound-address integrations: the latest mail logged, if any."
+    )
 
     @classmethod
     def of(
@@ -195,6 +221,8 @@ class ConnectionSummary(BaseModel):
         agency: bool,
         settings: AgencySettings | None = None,
     ) -> ConnectionSummary:
+        inbound = spec.auth is AuthKind.INBOUND_EMAIL
+        last = connection.last_mail_logged if inbound else None
         return cls(
             id=connection.id,
             account_label=connection.account.label,
@@ -203,6 +231,8 @@ class ConnectionSummary(BaseModel):
             error=StatusError.of(connection.error, spec, connection, agency=agency),
             last_sync_at=connection.last_sync_at,
             sync=SyncView.of(connection, spec, now, settings),
+            inbound_address=connection.account.label if inbound else None,
+            last_mail_logged=MailLoggedView.of(last),
         )
 
 
@@ -368,6 +398,12 @@ class ConnectionView(BaseModel):
     can_manage: bool
     # Set when the agency's connection serves this client's account (no own connection yet).
     served_by: str | None = None
+    inbound_address: str | None = Field(
+        default=None, description="Inbound-address integrations: the address to copy into BCC."
+    )
+    last_mail_logged: MailLoggedView | None = Field(
+        default=None, description="Inbound-address integrations: the latest mail logged, if any."
+    )
 
 
 class ConfigUpdate(BaseModel):

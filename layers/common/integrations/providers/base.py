@@ -36,6 +36,8 @@ class WorkflowSecretLike(Protocol):
 class ProviderModule:
     """Hooks around a connection's life. `token` is a fresh access token from the token manager."""
 
+    # Inbound-address providers: the lookup kind on_connect writes for the address's local part.
+    inbound_lookup_kind: str | None = None
     # The lookup kind `on_connect` writes for a sub-account (GHL: "location"); None without sub-accounts.
     sub_account_lookup: str | None = None
     # Whether `check_grant` asks the provider anything. Grants whose tokens never expire are never

@@ -21,6 +21,8 @@ LOOKUP_ADDRESS = "address"
 
 
 class BccEmailModule(ProviderModule):
+    inbound_lookup_kind = LOOKUP_ADDRESS
+
     def on_connect(
         self, spec: ProviderSpec, connection: Connection, credentials: Credentials
     ) -> list[Lookup]:
