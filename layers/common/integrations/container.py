@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from integrations.domain.connection import Connection
     from integrations.domain.credentials import AppCredentials, Credentials
     from integrations.events import PlatformEvent
+    from integrations.mail.ports import MailContacts, MailLogger
     from integrations.metrics import Counter
     from integrations.oauth.apps import AppCredentialStore
     from integrations.oauth.revocation import GrantRevoker
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from integrations.store.delivery_ledger import DynamoDeliveryLedger
     from integrations.store.due import DynamoDueConnections
     from integrations.store.leases import DynamoLeases
+    from integrations.store.mail_sends import DynamoMailSends
     from integrations.store.mirror import DynamoMirror
     from integrations.store.oauth_sessions import DynamoSessionStore
     from integrations.store.outbox import DynamoOutbox
@@ -57,6 +59,9 @@ if TYPE_CHECKING:
     from integrations.sync.crm_steps import CrmSteps
     from integrations.sync.jobs import SyncJob
     from integrations.sync.links import SchedulingLinks
+    from integrations.sync.mail_send import MailSender
+    from integrations.sync.mail_sources import ProviderMailboxes
+    from integrations.sync.mail_steps import MailSteps
     from integrations.sync.notifications import Notifier
     from integrations.sync.push_existing import PushExisting
     from integrations.sync.pushing import PushSteps
@@ -615,6 +620,70 @@ class Container:
             clock=self.clock,
         )
 
+    # --- mail ---
+
+    @cached_property
+    def mail_contacts(self) -> MailContacts:
+        """Who among a mail's addresses is the client's contact."""
+        from integrations.mail.defaults import NoContacts
+
+        return NoContacts()
+
+    @cached_property
+    def mail_logger(self) -> MailLogger:
+        """Logs a mail on the client's CRM contacts once per Message-ID."""
+        from integrations.mail.defaults import NoLogging
+
+        return NoLogging()
+
+    @cached_property
+    def provider_mailboxes(self) -> ProviderMailboxes:
+        from integrations.sync.mail_sources import ProviderMailboxes
+
+        return ProviderMailboxes(self.catalog, self.fresh_credentials, self.clock)
+
+    @cached_property
+    def mail_sends(self) -> DynamoMailSends:
+        """One record per Email Send Requested (SyncTable)."""
+        from integrations import aws
+        from integrations.store.mail_sends import DynamoMailSends
+
+        return DynamoMailSends(aws.dynamodb(), self.settings.sync_table_name)
+
+    @cached_property
+    def mail_sender(self) -> MailSender:
+        from integrations.sync.mail_attachments import download_all
+        from integrations.sync.mail_send import MailSender
+
+        return MailSender(
+            records=self.mail_sends,
+            connections=self.sync_state,
+            scopes=self.connections,
+            mailboxes=self.provider_mailboxes,
+            contacts=self.mail_contacts,
+            logger=self.mail_logger,
+            ledger=self.delivery_ledger,
+            publish=lambda events: self.announce(*events),
+            download=download_all,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def mail_steps(self) -> MailSteps:
+        from integrations.sync.mail_steps import MailSteps
+
+        return MailSteps(
+            connections=self.sync_state,
+            leases=self.leases_for("sync"),
+            mailboxes=self.provider_mailboxes,
+            contacts=self.mail_contacts,
+            logger=self.mail_logger,
+            ledger=self.delivery_ledger,
+            publish=lambda events: self.announce(*events),
+            sender=self.mail_sender,
+            clock=self.clock,
+        )
+
     def sync_worker(self, logger: Logger) -> SyncWorker:
         """The worker over the sync engine's adapters."""
         from integrations.sync.maintenance import Maintenance
@@ -635,6 +704,7 @@ class Container:
             crm=self.crm_steps,
             steps=self.step_runner,
             step_for=step_for,
+            mail=self.mail_steps,
         )
 
 
