@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -200,5 +201,57 @@ def test_gmail_rate_limits_defer_with_retry_after_and_a_lost_grant_asks_to_recon
     lost = world.run(world.job())
 
     assert lost.outcome is Outcome.DONE
-    assert world.connection.status is PortalStatus.ERROR
-    assert world.connection.error is not None and world.connection.error.code is ErrorCode.REAUTH_REQUIRED
+    after = world.connection
+    assert after.status is PortalStatus.ERROR
+    assert after.error is not None and after.error.code is ErrorCode.REAUTH_REQUIRED
+
+
+class PubSubApp:
+    """The pubsub app secret as the deployment holds it (only the topic matters to a watch)."""
+
+    def fields(self, app: str) -> dict[str, str]:
+        return {"topic_name": "projects/sandbox-project/topics/gmail"} if app == "pubsub" else {}
+
+
+def test_the_watch_on_inbox_and_sent_is_renewed_daily_by_maintenance(world: GmailWorld) -> None:
+    from integrations.providers.gmail.webhook import LOOKUP_EMAIL
+    from integrations.providers.support import lookup
+    from integrations.sync.jobs import JobKind
+    from integrations.webhooks.routing import Attr
+    from integrations.webhooks.subscriptions import SubscriptionContext
+
+    world.container.__dict__["subscriptions"] = SubscriptionContext(
+        public_api_url=GATEWAY,
+        app_secrets=PubSubApp(),
+        clock=world.clock,  # type: ignore[arg-type]
+    )
+    # Given the address lookup connect wrote, with no watch behind it (the watch failed at connect)
+    world.container.connections.put_lookups(
+        world.connection, [lookup(world.connection, LOOKUP_EMAIL, ACCOUNT)]
+    )
+
+    def watch_calls() -> int:
+        return len(world.sb.requests_log(route="/google/gmail/v1/users/<user_id>/watch"))
+
+    def expires_at() -> str:
+        found = world.container.connections.get_lookup("gmail", LOOKUP_EMAIL, ACCOUNT)
+        assert found is not None
+        return found.attributes.get(Attr.EXPIRES_AT, "")
+
+    # When maintenance runs, the mailbox is watched (INBOX and SENT) and the watch's expiry kept
+    world.run(world.job(JobKind.RENEW_SUBSCRIPTION))
+    watches = world.sb.http.get(world.sb.url("/_sandbox/gmail/watches"), timeout=5).json()["mailboxes"]
+    [mine] = [m for m in watches if m["emailAddress"] == ACCOUNT]
+    assert mine["watch"]["labelIds"] == ["INBOX", "SENT"]
+    first = expires_at()
+    assert first and watch_calls() == 1
+    # Made an hour ago, it is not renewed; made a day and a half ago (5.5 days left of 7), it is
+    world.run(world.job(JobKind.RENEW_SUBSCRIPTION))
+    assert watch_calls() == 1
+    older = (world.clock() + timedelta(days=5, hours=12)).isoformat()
+    aged = lookup(world.connection, LOOKUP_EMAIL, ACCOUNT, **{Attr.EXPIRES_AT: older})
+    world.container.connections.put_lookups(world.connection, [aged])
+    renewed = world.run(world.job(JobKind.RENEW_SUBSCRIPTION))
+    assert renewed.reason == "maintained", renewed
+    assert watch_calls() == 2
+    assert expires_at() > older
