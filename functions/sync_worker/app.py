@@ -80,6 +80,7 @@ def platform_event(event: dict[str, Any]) -> dict[str, str]:
         CallCompleted,
         ContactDeleted,
         ContactUpserted,
+        EmailSendRequested,
         IntegrationErrored,
     )
 
@@ -105,6 +106,10 @@ def platform_event(event: dict[str, Any]) -> dict[str, str]:
         # Logged in the client's CRMs, and told in its chat channels (in the order calls started).
         told = _notified(call, call.agency_id, call.client_id, call.call_id, call.started_at)
         return _queued([*container.crm_sync.call_completed(call), *told])
+    if detail_type == EmailSendRequested.detail_type:
+        # Recorded and queued for the person's mailbox (sent at most once per request id), or failed
+        # at once with `no_mailbox`.
+        return _queued(container.mail_sender.requested(EmailSendRequested.model_validate(detail)))
     if detail_type == BookingCreated.detail_type:
         booking = BookingCreated.model_validate(detail)
         return _queued(

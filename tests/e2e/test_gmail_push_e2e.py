@@ -77,7 +77,7 @@ def test_a_new_gmail_message_reaches_the_worker_once_and_disconnect_stops_the_wa
     assert connection.account.label == ACCOUNT
     watch = _watch_of(stack)
     assert watch is not None
-    assert watch["labelIds"] == ["INBOX"]
+    assert watch["labelIds"] == ["INBOX", "SENT"]
     assert watch["labelFilterBehavior"] == "include"
     assert watch["topicName"].startswith("projects/") and "/topics/" in watch["topicName"]
 

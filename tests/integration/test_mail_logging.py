@@ -19,12 +19,12 @@ from integrations.catalog.loader import clear_cache
 from integrations.config import Settings
 from integrations.events import EmailLogged
 from integrations.http import RateLimited
-from integrations.mail.logger import WRITE_LEASE, CrmMailLogger, MailNotLogged
 from integrations.mail.message import parse_mail
-from integrations.mail.ports import MailToLog
+from integrations.mail.ports import MailNotLogged, MailToLog
 from integrations.store.mail_contacts import DynamoMailContacts
 from integrations.store.mail_log import DynamoMailLog
 from integrations.sync.contacts import client_crms
+from integrations.sync.mail_logging import WRITE_LEASE, CrmMailLogger
 from tests.integration.test_crm_sync import CLIENT, World
 from tests.support import seed
 from tests.support.sandbox import GATEWAY, Sandbox, connect, running_sandbox

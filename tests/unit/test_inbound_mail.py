@@ -397,7 +397,7 @@ def test_a_missing_stored_message_is_unreadable_and_not_retried() -> None:
 
 def test_a_crm_waiting_for_its_owner_is_not_retried_and_what_was_logged_is_shown() -> None:
     from integrations.domain.errors import ReauthRequired
-    from integrations.mail.logger import MailNotLogged
+    from integrations.mail.ports import MailNotLogged
 
     world = World(connection("log-aaaa"))
     logged = list(
@@ -405,7 +405,7 @@ def test_a_crm_waiting_for_its_owner_is_not_retried_and_what_was_logged_is_shown
             MailToLog("agency-1", "client-a", frozenset({"sam@agency.example"}), parse_mail(OUTBOUND), "bcc")
         )
     )
-    world.logger.fail = MailNotLogged({"crm-2": ReauthRequired("Reconnect.")}, logged)
+    world.logger.fail = MailNotLogged({"crm-2": ReauthRequired("Reconnect.")}, logged, waits_for_person=True)
 
     handled = world.deliver(OUTBOUND, f"log-aaaa@{DOMAIN}")
 
@@ -415,7 +415,7 @@ def test_a_crm_waiting_for_its_owner_is_not_retried_and_what_was_logged_is_shown
 
 def test_a_crm_outage_after_a_partial_log_is_retried_and_the_partial_log_shown() -> None:
     from integrations.domain.errors import ProviderUnavailable
-    from integrations.mail.logger import MailNotLogged
+    from integrations.mail.ports import MailNotLogged
 
     world = World(connection("log-aaaa"))
     logged = list(

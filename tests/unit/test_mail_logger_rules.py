@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
-from integrations.mail.logger import counterparts, derived_message_id, log_id, logged_mail, split_name
 from integrations.mail.message import parse_mail
 from integrations.sync.crm import MAIL_BODY_LIMIT
+from integrations.sync.mail_logging import counterparts, derived_message_id, log_id, logged_mail, split_name
 
 OWNERS = frozenset({"ava@agency.example", "ava.rivers@agency.example"})
 

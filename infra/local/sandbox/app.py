@@ -17,6 +17,7 @@ from infra.local.sandbox import (
     apis,
     calendly,
     control,
+    files,
     gcal,
     ghl_agency,
     ghl_crm,
@@ -77,6 +78,7 @@ class SandboxApp:
             *graph.routes(),
             *gmail.routes(),
             *icloud.routes(),
+            *files.routes(),
             *control.routes(),
         ]
         self._map = Map(
@@ -169,6 +171,11 @@ class SandboxApp:
             for r in self.routes
             if r.kind == "control" and r.path.startswith("/_sandbox/outlook/")
         )
+        gmail_rows = "".join(
+            _route_item(base, r, full=True)
+            for r in self.routes
+            if r.kind == "control" and r.path.startswith(_GMAIL_PERSON)
+        )
         crm_rows = "".join(
             _route_item(base, r, full=True)
             for r in self.routes
@@ -178,7 +185,9 @@ class SandboxApp:
             _route_item(base, r, full=True)
             for r in self.routes
             if r.kind == "control"
-            and not r.path.startswith(("/_sandbox/google/", "/_sandbox/outlook/", *_CRM_PERSON))
+            and not r.path.startswith(
+                ("/_sandbox/google/", "/_sandbox/outlook/", *_CRM_PERSON, *_GMAIL_PERSON)
+            )
         )
         body = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Provider sandbox</title>
@@ -204,6 +213,24 @@ ids (list them with the truth route); <code>account</code> defaults to <code>ale
 addresses at outlook.com, hotmail.com, live.com and msn.com are personal accounts (no Teams meetings).
 No access token needed.</p>
 <ul>{outlook_rows}</ul></section>
+<section><h2>Gmail: act as the person (and the people who write to them)</h2>
+<p>These change a Gmail mailbox as Gmail itself would: a mail arrives, the person sends one from
+Gmail's page, files or deletes one. Each act gets a new history id (ids grow, not one by one), comes
+back in the next <code>history.list</code> (<code>messageAdded</code>, <code>labelAdded</code>,
+<code>labelRemoved</code>, <code>messageDeleted</code>), and Pub/Sub pushes
+<code>{{emailAddress, historyId}}</code> with its OIDC token to the gateway's <code>/webhooks/gmail</code>
+when a live <code>users.watch</code> covers the message's labels. The API threads like Gmail:
+<code>messages.send</code> puts a mail in <code>threadId</code> only when it also references a message
+of that thread (In-Reply-To / References) and its subject matches; it refuses addresses it cannot
+parse with 400 <code>Invalid To header</code> (Cc, Bcc alike). <code>history.list</code> and
+<code>messages.list</code> page with <code>pageToken</code> (<code>maxResults</code> up to 500).
+Fault switches: <code>POST /_sandbox/gmail/history/expire</code> makes every history id handed out so
+far answer 404; a <code>rate_limit</code> fault with <code>"app": "google", "path":
+"/google/gmail/v1/"</code> answers 429 (or 403 with <code>"status": 403</code>) with
+<code>rateLimitExceeded</code> and <code>Retry-After</code>; a <code>server_error</code> fault there
+answers 5xx. <code>/_sandbox/files</code> serves attachments by URL. <code>account</code> defaults to
+<code>alex@example.com</code>. No access token needed.</p>
+<ul>{gmail_rows}</ul></section>
 <section><h2>GoHighLevel and HubSpot: act as the person</h2>
 <p>These change a CRM as its user would in GHL's or HubSpot's own page: the change gets a new
 <code>dateUpdated</code> / <code>lastmodifieddate</code>, comes back in the next modified-since search,
@@ -226,6 +253,7 @@ hits only those.</p>
 
 
 _CRM_PERSON = ("/_sandbox/ghl/", "/_sandbox/hubspot/", "/_sandbox/crm/")
+_GMAIL_PERSON = ("/_sandbox/gmail/", "/_sandbox/files")
 
 
 def _route_item(base: str, route: Route, *, full: bool) -> str:

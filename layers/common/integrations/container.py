@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     from integrations.store.delivery_ledger import DynamoDeliveryLedger
     from integrations.store.due import DynamoDueConnections
     from integrations.store.leases import DynamoLeases
+    from integrations.store.mail_contacts import DynamoMailContacts
+    from integrations.store.mail_sends import DynamoMailSends
     from integrations.store.mirror import DynamoMirror
     from integrations.store.oauth_sessions import DynamoSessionStore
     from integrations.store.outbox import DynamoOutbox
@@ -60,6 +62,9 @@ if TYPE_CHECKING:
     from integrations.sync.crm_steps import CrmSteps
     from integrations.sync.jobs import SyncJob
     from integrations.sync.links import SchedulingLinks
+    from integrations.sync.mail_send import MailSender
+    from integrations.sync.mail_sources import ProviderMailboxes
+    from integrations.sync.mail_steps import MailSteps
     from integrations.sync.notifications import Notifier
     from integrations.sync.push_existing import PushExisting
     from integrations.sync.pushing import PushSteps
@@ -386,13 +391,12 @@ class Container:
     def mail_logger(self) -> MailLogger:
         """Logs a mail on the client's CRM contacts once per Message-ID and contact (and announces it)."""
         from integrations import aws
-        from integrations.mail.logger import CrmMailLogger
-        from integrations.store.mail_contacts import DynamoMailContacts
         from integrations.store.mail_log import DynamoMailLog
         from integrations.sync.contacts import client_crms
+        from integrations.sync.mail_logging import CrmMailLogger
 
         return CrmMailLogger(
-            contacts=DynamoMailContacts(aws.dynamodb(), self.settings.sync_table_name),
+            contacts=self.mail_contacts,
             ledger=DynamoMailLog(aws.dynamodb(), self.settings.sync_table_name),
             mirror=self.crm_store,
             crm_connections=lambda agency_id, client_id: client_crms(
@@ -728,6 +732,64 @@ class Container:
             counter=self.counter,
         )
 
+    # --- mail ---
+
+    @cached_property
+    def mail_contacts(self) -> DynamoMailContacts:
+        """Who among a mail's addresses is the client's contact (the contacts-by-address directory)."""
+        from integrations import aws
+        from integrations.store.mail_contacts import DynamoMailContacts
+
+        return DynamoMailContacts(aws.dynamodb(), self.settings.sync_table_name)
+
+    @cached_property
+    def provider_mailboxes(self) -> ProviderMailboxes:
+        from integrations.sync.mail_sources import ProviderMailboxes
+
+        return ProviderMailboxes(self.catalog, self.fresh_credentials, self.clock)
+
+    @cached_property
+    def mail_sends(self) -> DynamoMailSends:
+        """One record per Email Send Requested (SyncTable)."""
+        from integrations import aws
+        from integrations.store.mail_sends import DynamoMailSends
+
+        return DynamoMailSends(aws.dynamodb(), self.settings.sync_table_name)
+
+    @cached_property
+    def mail_sender(self) -> MailSender:
+        from integrations.sync.mail_attachments import download_all
+        from integrations.sync.mail_send import MailSender
+
+        return MailSender(
+            records=self.mail_sends,
+            connections=self.sync_state,
+            scopes=self.connections,
+            mailboxes=self.provider_mailboxes,
+            contacts=self.mail_contacts,
+            logger=self.mail_logger,
+            ledger=self.delivery_ledger,
+            publish=lambda events: self.announce(*events),
+            download=download_all,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def mail_steps(self) -> MailSteps:
+        from integrations.sync.mail_steps import MailSteps
+
+        return MailSteps(
+            connections=self.sync_state,
+            leases=self.leases_for("sync"),
+            mailboxes=self.provider_mailboxes,
+            contacts=self.mail_contacts,
+            logger=self.mail_logger,
+            ledger=self.delivery_ledger,
+            publish=lambda events: self.announce(*events),
+            sender=self.mail_sender,
+            clock=self.clock,
+        )
+
     def sync_worker(self, logger: Logger) -> SyncWorker:
         """The worker over the sync engine's adapters."""
         from integrations.sync.maintenance import Maintenance
@@ -753,6 +815,7 @@ class Container:
             steps=self.step_runner,
             step_for=step_for,
             stopped_by_agency=self.stopped_by_agency,
+            mail=self.mail_steps,
         )
 
 

@@ -146,7 +146,11 @@ def api_call(
     if response.status_code >= 500:
         raise ProviderUnavailable(f"The provider failed with HTTP {response.status_code}.")
     if response.status_code >= 400:
-        raise refusal(response.status_code, get_json(response))
+        error = refusal(response.status_code, get_json(response))
+        if isinstance(error, RateLimited) and error.retry_after is None:
+            # Google's 403 rateLimitExceeded carries Retry-After like a 429 does.
+            error.retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        raise error
     return get_json(response)
 
 

@@ -9,7 +9,7 @@ for a moment is absorbed by dedupe and coalescing).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from integrations.observability import get_logger
@@ -114,8 +114,14 @@ def renew_expiring(
     manager = for_provider(spec.id, context)
     if manager is None:
         return 0
+    # A manager may renew earlier than the engine's window (Gmail: daily, for a 7-day watch); then a
+    # subscription of unknown expiry is one that must be made again.
+    renew_ahead = getattr(manager, "renew_ahead", None)
+    eager = isinstance(renew_ahead, timedelta)
+    if isinstance(renew_ahead, timedelta):
+        before = max(before, context.clock() + renew_ahead)
     old = stored_subscriptions(manager, repository, connection)
-    expiring = [lookup for lookup in old if _expires_before(lookup, before)]
+    expiring = [lookup for lookup in old if _expires_before(lookup, before, unknown=eager)]
     if not expiring:
         return 0
     token = access_token()
@@ -129,14 +135,14 @@ def renew_expiring(
     return len(expiring)
 
 
-def _expires_before(lookup: Lookup, moment: datetime) -> bool:
+def _expires_before(lookup: Lookup, moment: datetime, *, unknown: bool = False) -> bool:
     from integrations.webhooks.routing import Attr
 
     text = lookup.attributes.get(Attr.EXPIRES_AT) or ""
     try:
         expires = datetime.fromisoformat(text)
     except ValueError:
-        return False  # unknown expiry: the provider keeps it until it is stopped
+        return unknown  # unknown expiry: most providers keep it until it is stopped
     if expires.tzinfo is None:
         expires = expires.replace(tzinfo=UTC)
     return expires <= moment

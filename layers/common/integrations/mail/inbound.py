@@ -45,9 +45,8 @@ from integrations.domain.access import Level
 from integrations.domain.connection import Connection, MailLogged
 from integrations.domain.lookup import Lookup
 from integrations.events import EmailLogged
-from integrations.mail.logger import MailNotLogged
 from integrations.mail.message import BODY_LIMIT, ParsedMail, parse_mail
-from integrations.mail.ports import MailLogger, MailToLog
+from integrations.mail.ports import MailLogger, MailNotLogged, MailToLog
 from integrations.metrics import INBOUND_MAIL, Counter
 from integrations.observability import get_logger
 

@@ -4,11 +4,13 @@ logger, so a message that arrives both ways (BCC and mailbox sync) is logged onc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from integrations.domain.errors import ProviderUnavailable
 from integrations.events import EmailLogged
+from integrations.http import RateLimited
 from integrations.mail.message import ParsedMail
 
 
@@ -39,8 +41,49 @@ class MailToLog:
 
 
 class MailLogger(Protocol):
-    """Logs a mail on its contacts in each of the client's CRMs, once per Message-ID and contact."""
+    """Logs a mail on its contacts in each of the client's CRMs, once per Message-ID and contact, and
+    announces each logging as `Email Logged` itself."""
 
     def log(self, entry: MailToLog) -> Sequence[EmailLogged]:
         """What was logged now (empty when everything was logged before, or nothing qualifies)."""
         ...
+
+
+class MailNotLogged(Exception):
+    """The mail is not yet logged in every CRM. `causes` holds each connection's error in its own
+    meaning; `logged` what was logged (and announced) meanwhile. Log the same mail again later: after
+    `retry_after` seconds when a CRM said so; once the owner reconnected or fixed the settings when
+    every cause `waits_for_person`."""
+
+    def __init__(
+        self,
+        causes: Mapping[str, Exception],
+        logged: Sequence[EmailLogged],
+        *,
+        retry_after: float | None = None,
+        waits_for_person: bool = False,
+    ) -> None:
+        self.causes = dict(causes)
+        self.logged = list(logged)
+        self.retry_after = retry_after
+        self.waits_for_person = waits_for_person
+        names = ", ".join(f"{c}: {type(e).__name__}" for c, e in sorted(self.causes.items()))
+        super().__init__(f"The mail is not logged in every CRM yet ({names}).")
+
+    def as_fault(self) -> ProviderUnavailable:
+        """The engine's retryable fault for what is missing: wait as long as the slowest CRM asked."""
+        if self.retry_after is not None:
+            return RateLimited(str(self), retry_after=self.retry_after)
+        return ProviderUnavailable(str(self))
+
+
+def log_mail(logger: MailLogger, entry: MailToLog) -> Sequence[EmailLogged]:
+    """Log a synced mailbox's mail. A CRM that waits for its owner (reconnect, settings) is left to its
+    own card; any other failure is raised as the engine's retryable fault, and logging the same mail
+    again later logs only what is missing."""
+    try:
+        return logger.log(entry)
+    except MailNotLogged as exc:
+        if exc.waits_for_person:
+            return exc.logged
+        raise exc.as_fault() from exc

@@ -25,6 +25,8 @@ class JobKind(StrEnum):
     LOG_CALL = "log_call"
     # Deliver the connection's waiting notifications, in order (a chat channel).
     NOTIFY = "notify"
+    # Send one requested mail from one mailbox (at most once per request id).
+    SEND_EMAIL = "send_email"
 
 
 class SyncJob(BaseModel):

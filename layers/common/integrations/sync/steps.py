@@ -67,19 +67,31 @@ class StepContext:
     flags: dict[str, bool] = field(default_factory=dict)
 
     def publish_once(self, key: str, events: Sequence[PlatformEvent]) -> bool:
-        """Publish `events` unless `key` was published before; True when published now.
+        """Publish `events` unless `key` was published before; True when published now."""
+        return publish_once(self.ledger, self.publish, self.connection, self.clock(), key, events)
 
-        The claim comes first, so two workers never both publish; a failed publish gives it back."""
-        provider, connection_id = self.connection.provider, self.connection.id
-        if not self.ledger.claim(provider, f"published:{key}", self.clock(), connection_id):
-            return False
-        try:
-            self.publish(events)
-        except Exception:
-            self.ledger.release(provider, f"published:{key}")
-            raise
-        self.ledger.confirm(provider, f"published:{key}")
-        return True
+
+def publish_once(
+    ledger: OnceLedger,
+    publish: Callable[[Sequence[PlatformEvent]], None],
+    connection: Connection,
+    now: datetime,
+    key: str,
+    events: Sequence[PlatformEvent],
+) -> bool:
+    """Publish `events` unless `key` was published before for the connection's provider; True when
+    published now. The claim comes first, so two workers never both publish; a failed publish gives
+    it back."""
+    provider, connection_id = connection.provider, connection.id
+    if not ledger.claim(provider, f"published:{key}", now, connection_id):
+        return False
+    try:
+        publish(events)
+    except Exception:
+        ledger.release(provider, f"published:{key}")
+        raise
+    ledger.confirm(provider, f"published:{key}")
+    return True
 
 
 class Outbox(Protocol):

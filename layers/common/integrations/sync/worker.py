@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from integrations.domain.connection import Connection
     from integrations.sync.crm_steps import CrmSteps
+    from integrations.sync.mail_steps import MailSteps
     from integrations.sync.pushing import PushSteps
     from integrations.sync.runner import SyncRunner
     from integrations.sync.steps import ProviderStep, StepRunner
@@ -72,7 +73,9 @@ class SyncWorker:
         steps: StepRunner | None = None,
         step_for: Callable[[Connection], ProviderStep | None] = lambda connection: None,
         stopped_by_agency: Callable[[Connection], bool] = lambda connection: False,
+        mail: MailSteps | None = None,
     ) -> None:
+        self._mail = mail
         self._stopped_by_agency = stopped_by_agency
         self._steps = steps
         self._step_for = step_for
@@ -117,6 +120,8 @@ class SyncWorker:
             )
         if job.kind in (JobKind.PUSH_CONTACT, JobKind.LOG_CALL):
             return self._unless_paused(connection, lambda: self._crm_write(job, connection, attempts))
+        if job.kind is JobKind.SEND_EMAIL:
+            return self._send_mail(job, connection, attempts)
         try:
             self._maintenance.run(connection)
         except Exception as error:  # a lost grant or a provider outage settles like a failed sync
@@ -130,9 +135,23 @@ class SyncWorker:
             # Looked at again after one interval, so switching the setting back on resumes promptly.
             self._schedule(connection, self._interval_of(connection))
             return RunResult(Outcome.DONE, reason=PAUSED_BY_AGENCY)
+        return self._pull(job, connection, attempts, remaining_ms)
+
+    def _pull(
+        self, job: SyncJob, connection: Connection, attempts: int, remaining_ms: Callable[[], int]
+    ) -> RunResult:
+        """A SYNC job: the CRM's contact pull, the mailbox's mail pull, or the connection's read."""
         if self._crm is not None and self._crm.handles(connection):
             return self._crm.pull(job, connection, attempts, remaining_ms)
+        if self._mail is not None and self._mail.handles(connection):
+            return self._mail.pull(job, connection, attempts, remaining_ms)
         return self._read(job, connection, attempts, remaining_ms)
+
+    def _send_mail(self, job: SyncJob, connection: Connection, attempts: int) -> RunResult:
+        # Not held back by a pause: pausing stops reading the mailbox, not the person's own sends.
+        if self._mail is None:
+            return RunResult(Outcome.DONE, reason="no mail steps in this process")
+        return self._mail.send(job, connection, attempts)
 
     def _read(
         self, job: SyncJob, connection: Connection, attempts: int, remaining_ms: Callable[[], int]

@@ -1,4 +1,5 @@
-"""Gmail: `users.watch` publishes mailbox changes to our Pub/Sub topic, pushed to the receiver.
+"""Gmail: `users.watch` publishes mailbox changes (INBOX and SENT) to our Pub/Sub topic, pushed to the
+receiver.
 
 The topic (`projects/<p>/topics/<t>`, which must belong to the Google project of the OAuth client) is
 the `topic_name` field of the `pubsub` app secret. Pushes name the mailbox by address, so the lookup
@@ -7,6 +8,7 @@ is the address; it also keeps the watch's expiry (renew daily, at most every 7 d
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -29,13 +31,22 @@ def mailbox_address(connection: Connection) -> str:
     return label if "@" in label else ""
 
 
-class GmailWatch:
-    """`users.watch` on the INBOX, stopped with `users.stop`."""
+# What the watch covers: mail arriving (INBOX) and mail the person sends from Gmail itself (SENT).
+WATCHED_LABELS = ["INBOX", "SENT"]
 
-    # A new users.watch replaces the mailbox's previous one at Google, and users.stop ends every watch
-    # of the mailbox: nothing is ever stopped as stale (the address lookup is simply rewritten).
-    kinds: frozenset[str] = frozenset()
+
+class GmailWatch:
+    """`users.watch` on the INBOX and SENT labels, stopped with `users.stop`."""
+
+    # The address lookup is the watch's record (its expiry). A new users.watch replaces the mailbox's
+    # previous one at Google and users.stop ends every watch of the mailbox, so a renewal rewrites the
+    # same lookup and nothing is ever stopped as stale.
+    kinds: frozenset[str] = frozenset({LOOKUP_EMAIL})
     config_fields: frozenset[str] = frozenset()
+    # A watch lasts 7 days; Google recommends renewing it daily (calendar-email.md §3.3): renew one
+    # expiring within 6 days, i.e. a day after it was made. A lookup without a known expiry (the watch
+    # failed at connect) is renewed at once.
+    renew_ahead = timedelta(days=6)
 
     def __init__(self, context: SubscriptionContext) -> None:
         self._context = context
@@ -51,7 +62,7 @@ class GmailWatch:
             "POST",
             api_url(spec, "users/me/watch"),
             access_token=access_token,
-            json={"topicName": topic, "labelIds": ["INBOX"], "labelFilterBehavior": "include"},
+            json={"topicName": topic, "labelIds": WATCHED_LABELS, "labelFilterBehavior": "include"},
         )
         found: dict[str, Any] = answer if isinstance(answer, dict) else {}
         return [

@@ -46,7 +46,7 @@ from integrations.events import ContactFields, EmailLogged, EmailParty
 from integrations.http import ProviderApiError, RateLimited
 from integrations.mail.ledger import AddressBook, AddressEntryLike, LogState, MailLedger
 from integrations.mail.message import ParsedMail
-from integrations.mail.ports import MailToLog
+from integrations.mail.ports import MailNotLogged, MailToLog
 from integrations.sync.crm import CrmAdapter, LoggedMail, MirroredContact, cut
 from integrations.sync.errors import ConfigRequired
 
@@ -86,20 +86,15 @@ class LoggerBusy(ProviderUnavailable):
     code = "mail_log_busy"
 
 
-class MailNotLogged(Exception):
-    """The mail is not yet logged in every CRM. `causes` holds each connection's error in its own
-    meaning; `logged` what was logged (and published) meanwhile. Log the same mail again later:
-    after `retry_after` seconds when a CRM said so; once the owner reconnected or fixed the settings
-    when every cause `waits_for_person`."""
-
-    def __init__(self, causes: Mapping[str, Exception], logged: Sequence[EmailLogged]) -> None:
-        self.causes = dict(causes)
-        self.logged = list(logged)
-        waits = [e.retry_after for e in causes.values() if isinstance(e, RateLimited) and e.retry_after]
-        self.retry_after: float | None = max(waits) if waits else None
-        self.waits_for_person = all(isinstance(e, ReauthRequired | ConfigRequired) for e in causes.values())
-        names = ", ".join(f"{c}: {type(e).__name__}" for c, e in sorted(self.causes.items()))
-        super().__init__(f"The mail is not logged in every CRM yet ({names}).")
+def not_logged(causes: Mapping[str, Exception], logged: Sequence[EmailLogged]) -> MailNotLogged:
+    """What the CRMs' errors mean for the caller: when to retry, or that only their owner can help."""
+    waits = [e.retry_after for e in causes.values() if isinstance(e, RateLimited) and e.retry_after]
+    return MailNotLogged(
+        causes,
+        logged,
+        retry_after=max(waits) if waits else None,
+        waits_for_person=all(isinstance(e, ReauthRequired | ConfigRequired) for e in causes.values()),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +237,7 @@ class CrmMailLogger:
                 # This CRM stops here; the others are still logged. A retry resumes where it stopped.
                 causes[connection.id] = error
         if causes:
-            raise MailNotLogged(causes, logged)
+            raise not_logged(causes, logged)
         return logged
 
     def _log_in(
