@@ -462,7 +462,7 @@ def test_events_that_are_no_ses_notice_are_unreadable(event: Any) -> None:
 
 
 def test_huge_headers_are_cut_before_parsing_and_the_body_kept() -> None:
-    from integrations.mail.inbound import HEADER_BLOCK_LIMIT, HEADER_FIELD_LIMIT, bounded_headers
+    from integrations.mail.message import HEADER_BLOCK_LIMIT, HEADER_FIELD_LIMIT, bounded_headers
 
     raw = b"To: " + b"<x@y> " * 50_000 + b"\r\n" + b"X-Many: 1\r\n" * 20_000 + OUTBOUND
 

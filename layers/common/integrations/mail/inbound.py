@@ -54,11 +54,6 @@ logger = get_logger()
 
 # Bytes of a stored message ever read: headers and text bodies fit many times over.
 READ_LIMIT = 1_000_000
-# The header block and each header field are cut to these before parsing: the standard library's
-# address parsing grows faster than linearly (a 100 kB To of `<x@y>` items takes seconds), and
-# anyone on the internet can send such a header to a BCC address.
-HEADER_BLOCK_LIMIT = 32_000
-HEADER_FIELD_LIMIT = 8_000
 # More of our addresses than this in one envelope is not a person logging mail.
 MAX_ADDRESSES = 10
 _LOCAL_PART = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -163,35 +158,6 @@ def addressed(recipients: Iterable[str], domain: str) -> list[str]:
         if _LOCAL_PART.fullmatch(local) and local not in found:
             found.append(local)
     return found[:MAX_ADDRESSES]
-
-
-def bounded_headers(raw: bytes) -> bytes:
-    """The message with each header field cut to HEADER_FIELD_LIMIT bytes and the fields past
-    HEADER_BLOCK_LIMIT dropped; the body is untouched. Without a blank line, all of it is headers."""
-    ends = [i for i in (raw.find(b"\n\r\n"), raw.find(b"\n\n")) if i >= 0]
-    split = min(ends) + 1 if ends else len(raw)
-    head, body = raw[:split], raw[split:]
-    if len(head) <= HEADER_FIELD_LIMIT:
-        return raw
-    fields: list[bytes] = []
-    for line in head.splitlines(keepends=True):
-        if fields and line[:1] in (b" ", b"\t"):
-            fields[-1] += line  # a folded continuation of the field above
-        else:
-            fields.append(line)
-    kept: list[bytes] = []
-    size = 0
-    for whole in fields:
-        cut = (
-            whole
-            if len(whole) <= HEADER_FIELD_LIMIT
-            else whole[:HEADER_FIELD_LIMIT].rstrip(b"\r\n") + b"\r\n"
-        )
-        if size + len(cut) > HEADER_BLOCK_LIMIT:
-            break
-        kept.append(cut)
-        size += len(cut)
-    return b"".join(kept) + body
 
 
 def _domain_of(address: str) -> str:
@@ -371,7 +337,7 @@ class InboundMail:
             return None
         # The parser's own body limit: a mail without Message-ID is known by a digest of its body,
         # which must come out the same for its BCC copy and its synced mailbox copy.
-        mail = parse_mail(bounded_headers(stored.data), body_limit=BODY_LIMIT)
+        mail = parse_mail(stored.data, body_limit=BODY_LIMIT)
         if mail.sender is None:
             return None
         if stored.size > len(stored.data):
@@ -426,7 +392,6 @@ __all__ = [
     "RawMailSource",
     "SesNotice",
     "addressed",
-    "bounded_headers",
     "counterpart",
     "owner_addresses",
 ]

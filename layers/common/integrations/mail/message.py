@@ -19,6 +19,11 @@ from email.utils import getaddresses, parsedate_to_datetime
 from integrations.events import EmailAttachmentInfo, EmailParty
 
 BODY_LIMIT = 256_000
+# The header block and each header field are cut to these before parsing: the standard library's
+# address parsing grows faster than linearly (a 100 kB To of `<x@y>` items takes seconds), and
+# anyone on the internet can send such a header to a BCC address.
+HEADER_BLOCK_LIMIT = 32_000
+HEADER_FIELD_LIMIT = 8_000
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 
 
@@ -51,7 +56,7 @@ class ParsedMail:
 
 def parse_mail(raw: bytes, *, body_limit: int = BODY_LIMIT) -> ParsedMail:
     """Parse raw RFC 5322 bytes; never raises on malformed input."""
-    message = email.message_from_bytes(raw, policy=policy.default)
+    message = email.message_from_bytes(bounded_headers(raw), policy=policy.default)
     text, html, truncated, attachments = _bodies(message, body_limit)
     return ParsedMail(
         message_id=_first_id(_header(message, "Message-ID")),
@@ -70,6 +75,35 @@ def parse_mail(raw: bytes, *, body_limit: int = BODY_LIMIT) -> ParsedMail:
         automatic=_automatic(message),
         bounce=_bounce(message),
     )
+
+
+def bounded_headers(raw: bytes) -> bytes:
+    """The message with each header field cut to HEADER_FIELD_LIMIT bytes and the fields past
+    HEADER_BLOCK_LIMIT dropped; the body is untouched. Without a blank line, all of it is headers."""
+    ends = [i for i in (raw.find(b"\n\r\n"), raw.find(b"\n\n")) if i >= 0]
+    split = min(ends) + 1 if ends else len(raw)
+    head, body = raw[:split], raw[split:]
+    if len(head) <= HEADER_FIELD_LIMIT:
+        return raw
+    fields: list[bytes] = []
+    for line in head.splitlines(keepends=True):
+        if fields and line[:1] in (b" ", b"\t"):
+            fields[-1] += line  # a folded continuation of the field above
+        else:
+            fields.append(line)
+    kept: list[bytes] = []
+    size = 0
+    for whole in fields:
+        cut = (
+            whole
+            if len(whole) <= HEADER_FIELD_LIMIT
+            else whole[:HEADER_FIELD_LIMIT].rstrip(b"\r\n") + b"\r\n"
+        )
+        if size + len(cut) > HEADER_BLOCK_LIMIT:
+            break
+        kept.append(cut)
+        size += len(cut)
+    return b"".join(kept) + body
 
 
 def _header(message: Message, name: str) -> str:
@@ -194,4 +228,4 @@ def address_of(value: str) -> str | None:
     return parsed.addr_spec.lower() if parsed.domain else None
 
 
-__all__ = ["BODY_LIMIT", "EmailMessage", "ParsedMail", "address_of", "parse_mail"]
+__all__ = ["BODY_LIMIT", "EmailMessage", "ParsedMail", "address_of", "bounded_headers", "parse_mail"]
