@@ -762,7 +762,7 @@ function inboundAddress(id, connection) {
       'p',
       { class: 'connection__sync' },
       'Put this address in BCC: ',
-      h('code', { 'data-testid': `bcc-address-${id}` }, address),
+      h('span', { class: 'inbound-address', 'data-testid': `bcc-address-${id}` }, address),
       ' ',
       h(
         'button',

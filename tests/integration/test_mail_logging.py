@@ -203,7 +203,7 @@ def test_an_unknown_sender_is_created_once_from_the_mail_and_then_logged(world: 
     assert len(world.records()["sam@new.example"]) == 1
     # The contact we made is mirrored: the next pull does not report it as the person's change.
     world.worker.handle(world.sync_job(reason="sweep"), remaining_ms=lambda: 600_000)
-    assert world.bus.changed() == []
+    assert world.changed() == []
 
 
 def test_a_synced_mailbox_logs_nothing_for_an_unknown_sender(world: MailWorld) -> None:
