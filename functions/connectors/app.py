@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# First: the rest of init runs with the garbage collector paused (integrations.coldstart).
+from integrations import coldstart
+
+# isort: split
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -70,3 +74,6 @@ snapstart.register(warm=_warm, restore=_restore)
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return resolver().resolve(event, context)
+
+
+coldstart.loaded()

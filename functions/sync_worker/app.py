@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# First: the rest of init runs with the garbage collector paused (integrations.coldstart).
+from integrations import coldstart
+
+# isort: split
 from collections.abc import Mapping
 from datetime import datetime
 from functools import cache
@@ -163,3 +167,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> Mapping[str, Any]:
             context=context,
         )
     return platform_event(event)
+
+
+coldstart.loaded()
