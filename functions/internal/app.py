@@ -2,23 +2,47 @@
 
 from __future__ import annotations
 
-from typing import Any
+# First: the rest of init runs with the garbage collector paused (integrations.coldstart).
+from integrations import coldstart
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+# isort: split
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from internal_routes import availability, bookings, context, scheduling_links
 
 from integrations import snapstart
-from integrations.api.errors import register_error_handlers
 from integrations.config import Settings
 from integrations.container import Container
 from integrations.observability import get_logger
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+
 logger = get_logger("internal")
 # Built once per container; a missing variable fails here, at cold start, naming it.
 container = Container(Settings.from_env())
-context.use(container)
+
+
+@cache
+def resolver() -> APIGatewayHttpResolver:
+    """The routes, built by the first request or before the SnapStart snapshot.
+
+    The resolver, the routes' pydantic models and the request validation behind them are most of
+    what this function loads: the module scope holds only the settings and the container.
+    """
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+    from internal_routes import availability, bookings, context, scheduling_links
+
+    from integrations.api.errors import register_error_handlers
+
+    context.use(container)
+    app = APIGatewayHttpResolver(enable_validation=True)
+    for router in (availability.router, bookings.router, scheduling_links.router):
+        app.include_router(router)
+    register_error_handlers(app, logger)
+    return app
 
 
 def _warm() -> None:
@@ -27,20 +51,23 @@ def _warm() -> None:
     import integrations.sync.booking  # noqa: F401
 
     _ = container.catalog
+    # Describing every route builds its request validation (pydantic schemas) once, here.
+    resolver().get_openapi_schema()
 
 
 def _restore() -> None:
+    from internal_routes import context
+
     container.forget_connections()
     context.use(container)
 
 
 snapstart.register(warm=_warm, restore=_restore)
-app = APIGatewayHttpResolver(enable_validation=True)
-for router in (availability.router, bookings.router, scheduling_links.router):
-    app.include_router(router)
-register_error_handlers(app, logger)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return resolver().resolve(event, context)
+
+
+coldstart.loaded()

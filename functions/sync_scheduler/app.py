@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# First: the rest of init runs with the garbage collector paused (integrations.coldstart).
+from integrations import coldstart
+
+# isort: split
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -37,3 +41,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
         # Claimed but not queued: fail the run so the schedule's retry and the alarm both see it.
         raise RuntimeError(f"{result.failed} sync jobs could not be queued")
     return {"queued": result.queued}
+
+
+coldstart.loaded()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+# First: the rest of init runs with the garbage collector paused (integrations.coldstart).
+from integrations import coldstart
+
+# isort: split
 from collections.abc import Mapping
 from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from integrations import snapstart
@@ -18,15 +20,30 @@ from integrations.metrics import SYNC_JOBS, EmfCounter, counted
 from integrations.observability import get_logger
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch import BatchProcessor
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
     from integrations.events import PlatformEvent
     from integrations.sync.jobs import SyncJob
     from integrations.sync.worker import SyncWorker
 
 logger = get_logger("sync_worker")
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 # Built once per container; a missing variable fails here, at cold start, naming it.
 container = Container(Settings.from_env())
 counter = EmfCounter()
+
+
+@cache
+def processor() -> BatchProcessor:
+    """Built by the first SQS batch, or before the snapshot.
+
+    Powertools' batch utility loads its asyncio processors and every event class it knows; an
+    invocation for a platform event never needs them, and a cold start pays for them only once a
+    batch arrives.
+    """
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+
+    return BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def _warm() -> None:
@@ -36,6 +53,7 @@ def _warm() -> None:
     import integrations.sync.worker  # noqa: F401
 
     _ = container.catalog
+    processor()
 
 
 def _restore() -> None:
@@ -145,10 +163,15 @@ def _queued(jobs: list[SyncJob]) -> dict[str, str]:
 @logger.inject_lambda_context(log_event=False, clear_state=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> Mapping[str, Any]:
     if "Records" in event:
+        from aws_lambda_powertools.utilities.batch import process_partial_response
+
         return process_partial_response(
             event=event,
             record_handler=record_handler,
-            processor=processor,
+            processor=processor(),
             context=context,
         )
     return platform_event(event)
+
+
+coldstart.loaded()

@@ -7,6 +7,10 @@ imports the Google client libraries, requests-oauthlib or caldav.
 
 from __future__ import annotations
 
+# First: the rest of init runs with the garbage collector paused (integrations.coldstart).
+from integrations import coldstart
+
+# isort: split
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -98,3 +102,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # Only catalog providers are counted: the path is the sender's, and each value is a metric.
     count_webhook(counter, provider, answer.status, answer.body)
     return _response(answer)
+
+
+coldstart.loaded()

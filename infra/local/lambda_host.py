@@ -12,6 +12,7 @@ variables are applied while its module is imported (they only name its Powertool
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import logging
 import os
@@ -166,6 +167,9 @@ class LambdaHost:
                 module_spec.loader.exec_module(module)
         except BaseException:
             del sys.modules[module_name]
+            # app.py pauses the garbage collector while it loads (integrations.coldstart); a module that
+            # fails to load never reaches its own `coldstart.loaded()`.
+            gc.enable()
             raise
         handler = getattr(module, spec.handler_function, None)
         if not callable(handler):

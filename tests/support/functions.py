@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import sys
 from pathlib import Path
@@ -24,5 +25,10 @@ def load_handler(name: str) -> ModuleType:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[f"{name}_app"] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        # app.py pauses the garbage collector while it loads (integrations.coldstart); a module that
+        # fails to load never reaches its own `coldstart.loaded()`.
+        gc.enable()
     return module

@@ -33,7 +33,7 @@ def generate() -> str:
     routes = http_routes(load_template())
     public = {(route.method.upper(), route.path) for route in routes if route.auth == "none"}
     internal = frozenset((route.method.upper(), route.path) for route in routes if route.auth == "iam")
-    resolvers = [load_handler(name).app for name in HTTP_FUNCTIONS]
+    resolvers = [load_handler(name).resolver() for name in HTTP_FUNCTIONS]
     return build_document(resolvers, public, internal)
 
 
