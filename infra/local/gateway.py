@@ -15,8 +15,10 @@ Besides the API, the gateway serves what exists only locally: `GET /dev/health`,
 id; 400 `invalid_json`, 422 `invalid_request` / `unknown_event_type` / `invalid_detail`, 503
 `bus_unavailable`) and `GET /dev/events?limit=&detail_type=` (the most recent events on the bus, newest
 first: what this service published, and what was published through the route above; 422
-`invalid_request` for a bad limit). Like `/dev/token`, the `/dev/*` routes take no token: the stack
-listens on loopback, and anyone who can reach it could mint a token anyway.
+`invalid_request` for a bad limit). `POST /dev/internal/availability` and `POST /dev/internal/bookings`
+(infra.local.dev_internal) sign the body with the dev credentials and send it through the gateway's own
+AWS_IAM route (`/internal/...`), signature verified as for any caller. Like `/dev/token`, the `/dev/*`
+routes take no token: the stack listens on loopback, and anyone who can reach it could mint a token anyway.
 
 It runs on infra.local.http_server, which refuses malformed HTTP framing (400, or 413 over API
 Gateway's 10 MB) before a request gets here. The access log escapes control characters in what it prints.
@@ -53,6 +55,7 @@ from infra.local.authorizer import (
     Unauthorized,
 )
 from infra.local.dev_bus import DEFAULT_LIMIT, DevRouteError, PlatformEvents
+from infra.local.dev_internal import DEV_INTERNAL_ROUTES, PlatformSigner
 from infra.local.http_server import DEFAULT_REQUEST_TIMEOUT, LocalServer, printable
 from infra.local.lambda_host import FunctionNotLoaded, InvocationError
 from infra.local.resources import Route
@@ -383,6 +386,7 @@ class Gateway:
         log_requests: bool = False,
         platform_events: PlatformEvents | None = None,
         sigv4: SigV4Verifier | None = None,
+        platform_signer: PlatformSigner | None = None,
     ) -> None:
         for route in routes:
             if route.path.startswith(LOCAL_PREFIXES):
@@ -400,6 +404,8 @@ class Gateway:
         self.platform_events = platform_events
         # None: AWS_IAM routes refuse every call (no credentials are known to sign with).
         self.sigv4 = sigv4
+        # None: `/dev/internal/*` is not served (404); else it signs calls to `/internal/*` with it.
+        self.platform_signer = platform_signer
         rules = []
         for index, route in enumerate(self.routes):
             methods = None if route.method == "ANY" else [route.method]
@@ -424,14 +430,9 @@ class Gateway:
 
     def handle(self, request: Request) -> Response:
         path = request.path
-        if path == "/dev/health":
-            return self._health()
-        if path == "/dev/token" and request.method == "POST":
-            return self._token(request)
-        if path == "/dev/jwks.json":
-            return _json(self.authorizer.jwks())
-        if path in _DEV_ROUTES and self.platform_events is not None:
-            return self._platform_route(request)
+        local = self._dev_route(request)
+        if local is not None:
+            return local
         if self.portal is not None:
             if path == "/" and request.method in ("GET", "HEAD"):
                 return Response("", status=302, headers={"Location": "/portal/"})
@@ -446,6 +447,21 @@ class Gateway:
         return response
 
     # ------------------------------------------------------------------ local-only routes
+
+    def _dev_route(self, request: Request) -> Response | None:
+        """The `/dev/*` route's answer, or None when the path is not one (or not served here)."""
+        path = request.path
+        if path == "/dev/health":
+            return self._health()
+        if path == "/dev/token" and request.method == "POST":
+            return self._token(request)
+        if path == "/dev/jwks.json":
+            return _json(self.authorizer.jwks())
+        if path in _DEV_ROUTES and self.platform_events is not None:
+            return self._platform_route(request)
+        if path in DEV_INTERNAL_ROUTES and self.platform_signer is not None:
+            return self._internal_as_platform(request)
+        return None
 
     def _health(self) -> Response:
         status = 200 if self.health.ready else 503
@@ -513,6 +529,30 @@ class Gateway:
             return _json({"events": [e.to_json() for e in events]}, 200, headers)
         except DevRouteError as exc:
             return _json(exc.to_body(), exc.status, headers)
+
+    def _internal_as_platform(self, request: Request) -> Response:
+        """`POST /dev/internal/*`: the same body, signed as the platform, through the AWS_IAM route."""
+        from werkzeug.test import EnvironBuilder
+
+        assert self.platform_signer is not None
+        headers = {"Cache-Control": "no-store"}
+        if request.method != "POST":
+            body = {"code": "method_not_allowed", "message": f"{request.path} takes POST only."}
+            return _json(body, 405, {"Allow": "POST", **headers})
+        if not self.health.ready:
+            return _json(SERVICE_UNAVAILABLE_BODY, 503)
+        target = DEV_INTERNAL_ROUTES[request.path]
+        base = f"{request.scheme}://{request.host}"
+        payload = request.get_data(cache=True)
+        # Only what the signer made goes on: the caller's own Authorization (a portal JWT) is dropped.
+        signed = self.platform_signer.sign("POST", f"{base}{target}", payload, "application/json")
+        environ = EnvironBuilder(
+            path=target, base_url=base, method="POST", data=payload, headers=list(signed.items())
+        ).get_environ()
+        environ["REMOTE_ADDR"] = request.remote_addr or "127.0.0.1"
+        response = self._api(Request(environ))
+        response.headers.update(headers)
+        return response
 
     # ------------------------------------------------------------------ the API
 

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from infra.local import resources as template_resources
 from infra.local.authorizer import DevCredentials, JwtAuthorizer, SigV4Verifier
 from infra.local.dev_bus import EventLog, PlatformEvents, create_tap, platform_detail_types
+from infra.local.dev_internal import PlatformSigner
 from infra.local.event_sources import (
     EventSources,
     QueueConsumer,
@@ -293,6 +294,8 @@ class LocalStack:
             sigv4=SigV4Verifier(
                 [DEV_CREDENTIALS], region=self.resources.region, account_id=self.resources.account_id
             ),
+            # The developer panel's `/dev/internal/*`: calls signed as the platform with the same credentials.
+            platform_signer=PlatformSigner(DEV_CREDENTIALS, self.resources.region),
         )
         switch.target = self.gateway
         self.event_sources.start()

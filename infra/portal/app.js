@@ -183,6 +183,10 @@ const state = {
     generation: 0,
     /** The ids of the listed events, so an unchanged list is not rebuilt (open details stay open). */
     shown: '',
+    /** The signed-in person's agency: the internal API takes the tenant explicitly. */
+    agencyId: '',
+    /** The owner and zone of the last availability answer, which its slots are booked for. */
+    asked: null,
   },
 };
 
@@ -1765,6 +1769,7 @@ async function startDevPanel() {
     : 'none: this identity cannot own appointments';
   /** @type {HTMLButtonElement} */ ($('devpanel-upsert')).disabled = !owner;
   newDevAppointment();
+  resetDevInternal(tokenClaims(state.session.token), owner);
   $('devpanel').hidden = false;
   state.devpanel.pollTimer = window.setInterval(() => void pollDevEvents(), DEV_EVENTS_POLL_MS);
   await pollDevEvents();
@@ -1898,6 +1903,140 @@ async function publishDevDelete() {
   if (await publishDevEvent('Appointment Deleted', detail, $('devpanel-delete'))) newDevAppointment();
 }
 
+// The internal API as the platform: POST /dev/internal/availability and /dev/internal/bookings sign the call
+// with the dev credentials (SigV4) and the gateway verifies it as it verifies any caller of /internal/*.
+
+/** Fill the form: the signed-in person as owner, tomorrow 09:00–17:00 here, 30-minute slots. */
+function resetDevInternal(claims, owner) {
+  state.devpanel.agencyId = typeof claims?.agency_id === 'string' ? claims.agency_id : '';
+  state.devpanel.asked = null;
+  /** @type {HTMLSelectElement} */ ($('devpanel-owner-kind')).value = owner?.kind ?? 'staff';
+  /** @type {HTMLInputElement} */ ($('devpanel-owner-client')).value = owner?.client_id ?? '';
+  /** @type {HTMLInputElement} */ ($('devpanel-owner-user')).value = owner?.user_id ?? '';
+  const start = new Date(Date.now() + 24 * 3600_000);
+  start.setHours(9, 0, 0, 0);
+  /** @type {HTMLInputElement} */ ($('devpanel-window-start')).value = localInputValue(start);
+  /** @type {HTMLInputElement} */ ($('devpanel-window-end')).value = localInputValue(new Date(start.getTime() + 8 * 3600_000));
+  /** @type {HTMLInputElement} */ ($('devpanel-slot-minutes')).value = '30';
+  /** @type {HTMLInputElement} */ ($('devpanel-availability-zone')).value = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+  /** @type {HTMLInputElement} */ ($('devpanel-booking-title')).value = 'Demo booking';
+  showFieldError($('devpanel-internal-error'), null);
+  $('devpanel-availability-state').textContent = '';
+  $('devpanel-booking').textContent = '';
+  $('devpanel-slots').replaceChildren();
+}
+
+/** The owner the form names (ids left empty are left out; the API says what a kind needs). */
+function devInternalOwner() {
+  const owner = {
+    kind: /** @type {HTMLSelectElement} */ ($('devpanel-owner-kind')).value,
+    agency_id: state.devpanel.agencyId,
+  };
+  const client = /** @type {HTMLInputElement} */ ($('devpanel-owner-client')).value.trim();
+  const user = /** @type {HTMLInputElement} */ ($('devpanel-owner-user')).value.trim();
+  if (client) owner.client_id = client;
+  if (user) owner.user_id = user;
+  return owner;
+}
+
+/** The form as an availability request, or a sentence saying what to fix. */
+function devAvailabilityRequest() {
+  const zone = /** @type {HTMLInputElement} */ ($('devpanel-availability-zone')).value.trim();
+  const start = /** @type {HTMLInputElement} */ ($('devpanel-window-start')).value;
+  const end = /** @type {HTMLInputElement} */ ($('devpanel-window-end')).value;
+  const minutes = Number(/** @type {HTMLInputElement} */ ($('devpanel-slot-minutes')).value);
+  if (!start || !end) return { problem: 'From and To are required.' };
+  if (!Number.isInteger(minutes)) return { problem: 'Slot length must be a whole number of minutes.' };
+  const startOffset = zoneOffset(start, zone);
+  const endOffset = zoneOffset(end, zone);
+  if (!zone || startOffset === null || endOffset === null) {
+    return { problem: 'Time zone must be an IANA zone such as Europe/Berlin.' };
+  }
+  return {
+    request: {
+      agency_id: state.devpanel.agencyId,
+      owners: [devInternalOwner()],
+      start: `${start}:00${startOffset}`,
+      end: `${end}:00${endOffset}`,
+      slot_minutes: minutes,
+      time_zone: zone,
+    },
+  };
+}
+
+/** A slot's wall times in the asked zone: `Tue, 1 Jul, 10:00–10:30`. */
+function slotLabel(slot, zone) {
+  const day = new Intl.DateTimeFormat(undefined, { timeZone: zone, weekday: 'short', day: 'numeric', month: 'short' });
+  const time = new Intl.DateTimeFormat(undefined, { timeZone: zone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+  const start = new Date(slot.start);
+  return `${day.format(start)}, ${time.format(start)}–${time.format(new Date(slot.end))}`;
+}
+
+async function askDevAvailability(event) {
+  event?.preventDefault();
+  showFieldError($('devpanel-internal-error'), null);
+  const { request, problem } = devAvailabilityRequest();
+  if (problem) {
+    showFieldError($('devpanel-internal-error'), problem);
+    return;
+  }
+  const button = $('devpanel-availability');
+  setBusy(button, true);
+  try {
+    const answer = await api('POST', '/dev/internal/availability', { body: request, auth: false });
+    state.devpanel.asked = { owner: request.owners[0], zone: request.time_zone };
+    showDevAvailability(answer, request.time_zone);
+  } catch (err) {
+    showFieldError($('devpanel-internal-error'), String(err.message));
+  } finally {
+    setBusy(button, false);
+  }
+}
+
+function showDevAvailability(answer, zone) {
+  const free = Array.isArray(answer?.free) ? answer.free : [];
+  const reasons = Array.isArray(answer?.reasons) ? answer.reasons : [];
+  const said = answer?.state === 'degraded'
+    ? `Degraded: ${reasons.map((r) => `${r.code} (${providerName(r.provider)}): ${r.message}`).join('; ')}. Free slots may be wrong.`
+    : 'All conflict calendars answered.';
+  $('devpanel-availability-state').textContent = `${free.length} free ${free.length === 1 ? 'slot' : 'slots'}. ${said}`;
+  $('devpanel-slots').replaceChildren(...free.map((slot, index) => {
+    // One key per offered slot: pressing Book again retries the same booking instead of making another.
+    const key = `dev-${crypto.randomUUID()}`;
+    const button = h('button', { type: 'button', class: 'button', 'data-testid': `devpanel-slot-${index}`, 'data-start': String(slot.start) }, `Book ${slotLabel(slot, zone)}`);
+    button.addEventListener('click', () => void bookDevSlot(slot, key, button));
+    return h('li', {}, button);
+  }));
+}
+
+async function bookDevSlot(slot, key, button) {
+  const asked = state.devpanel.asked;
+  if (!asked) return;
+  showFieldError($('devpanel-internal-error'), null);
+  setBusy(button, true);
+  try {
+    const booking = await api('POST', '/dev/internal/bookings', {
+      auth: false,
+      body: {
+        agency_id: state.devpanel.agencyId,
+        owner: asked.owner,
+        start: slot.start,
+        end: slot.end,
+        title: /** @type {HTMLInputElement} */ ($('devpanel-booking-title')).value.trim() || 'Demo booking',
+        time_zone: asked.zone,
+        idempotency_key: key,
+      },
+    });
+    $('devpanel-booking').textContent =
+      `Booked ${booking.booking_id}: ${slotLabel(booking, asked.zone)} on ${providerName(booking.provider)} (connection ${booking.connection_id}, event ${booking.event_id}).`;
+    await pollDevEvents();
+  } catch (err) {
+    showFieldError($('devpanel-internal-error'), String(err.message));
+  } finally {
+    setBusy(button, false);
+  }
+}
+
 async function pollDevEvents() {
   if (state.devpanel.polling) return;
   state.devpanel.polling = true;
@@ -1995,6 +2134,7 @@ function wire() {
   $('devpanel-form').addEventListener('submit', publishDevUpsert);
   $('devpanel-delete').addEventListener('click', () => void publishDevDelete());
   $('devpanel-new').addEventListener('click', newDevAppointment);
+  $('devpanel-internal-form').addEventListener('submit', (event) => void askDevAvailability(event));
 
   $('icloud-form').addEventListener('submit', submitIcloud);
   $('icloud-cancel').addEventListener('click', () => /** @type {HTMLDialogElement} */ ($('icloud-dialog')).close());

@@ -15,6 +15,8 @@ import pytest
 from infra.local.stack import LocalStack
 from tests.e2e.conftest import Api
 from tests.e2e.test_portal_browser import ARGS, CHROMIUM, TIMEOUT_MS
+from tests.e2e.test_sync_e2e import Person, later
+from tests.support.polling import eventually
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -147,3 +149,74 @@ def test_the_panel_stays_hidden_where_the_dev_routes_do_not_answer(page: Page, s
 
     expect(page.get_by_test_id("section-client")).to_be_visible()
     expect(page.get_by_test_id("devpanel")).to_be_hidden()
+
+
+def _ask_for(page: Page, person: Person, day: Any) -> None:
+    """The internal-API form, for the person's calendar, 09:00-12:00 UTC on `day`, 30-minute slots."""
+    page.get_by_test_id("devpanel-owner-kind").select_option("client_user")
+    page.get_by_test_id("devpanel-owner-client").fill(str(person.owner["client_id"]))
+    page.get_by_test_id("devpanel-owner-user").fill(str(person.owner["user_id"]))
+    page.get_by_test_id("devpanel-window-start").fill(day.strftime("%Y-%m-%dT09:00"))
+    page.get_by_test_id("devpanel-window-end").fill(day.strftime("%Y-%m-%dT12:00"))
+    page.get_by_test_id("devpanel-slot-minutes").fill("30")
+    page.get_by_test_id("devpanel-availability-zone").fill("UTC")
+    page.get_by_test_id("devpanel-availability").click()
+
+
+def test_a_person_asks_for_availability_and_books_a_slot_as_the_platform(
+    page: Page, stack: LocalStack, api: Api
+) -> None:
+    from playwright.sync_api import expect
+
+    assert stack.urls is not None
+    # Given a person whose Google calendar is connected and synced, with a dentist at 10:00 UTC
+    person = Person(api, stack)
+    person.connect()
+    eventually(lambda: person.view()["sync"]["last_sync_at"])
+    day = later(2, 9)
+    person.creates_in_google("Dentist", later(2, 10))
+    sign_in(page, stack.urls.portal, "client-manager")
+    expect(page.get_by_test_id("devpanel-owner-user")).to_have_value("client-a-manager")
+
+    # When the panel asks the internal API for that person's morning
+    def dentist_blocks() -> bool:
+        _ask_for(page, person, day)
+        expect(page.get_by_test_id("devpanel-availability-state")).to_contain_text("free slot")
+        return "5 free slots" in page.get_by_test_id("devpanel-availability-state").inner_text()
+
+    # Then the slots are the morning's six but the dentist's (once sync has mirrored it)
+    assert eventually(dentist_blocks), page.get_by_test_id("devpanel-availability-state").inner_text()
+    state = page.get_by_test_id("devpanel-availability-state")
+    expect(state).to_contain_text("All conflict calendars answered")
+    starts = [page.get_by_test_id(f"devpanel-slot-{i}").get_attribute("data-start") or "" for i in range(5)]
+    assert [s[11:16] for s in starts] == ["09:00", "09:30", "10:30", "11:00", "11:30"]
+
+    # When they book 11:00 from the panel
+    page.get_by_test_id("devpanel-booking-title").fill("Booked from the panel")
+    page.get_by_test_id("devpanel-slot-3").click()
+
+    # Then the booking is written to the person's Google calendar and announced on the bus
+    expect(page.get_by_test_id("devpanel-booking")).to_contain_text("Booked bk_")
+    booking_id = page.get_by_test_id("devpanel-booking").inner_text().split()[1].rstrip(":")
+    [written] = [e for e in person.google_truth() if e.get("summary") == "Booked from the panel"]
+    assert written["start"]["dateTime"].startswith(later(2, 11).strftime("%Y-%m-%dT%H:%M"))
+    created = api.call("GET", "/dev/events", params={"detail_type": "Booking Created", "limit": 500}).json()
+    assert [e["detail"]["booking_id"] for e in created["events"]].count(booking_id) == 1
+
+    # And asking again no longer offers 11:00
+    _ask_for(page, person, day)
+    expect(page.get_by_test_id("devpanel-availability-state")).to_contain_text("4 free slots")
+
+
+def test_the_internal_apis_refusal_is_shown_in_the_panel(page: Page, stack: LocalStack) -> None:
+    from playwright.sync_api import expect
+
+    assert stack.urls is not None
+    sign_in(page, stack.urls.portal, "client-manager")
+
+    # A person owner without a user id: the internal API's 422 names the problem
+    page.get_by_test_id("devpanel-owner-user").fill("")
+    page.get_by_test_id("devpanel-availability").click()
+
+    expect(page.get_by_test_id("devpanel-internal-error")).to_contain_text("a person owner names the user")
+    expect(page.get_by_test_id("devpanel-slots")).to_be_empty()

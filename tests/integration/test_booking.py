@@ -26,7 +26,11 @@ from integrations.providers.google_calendar.sync import GoogleCalendarAdapter
 from integrations.sync.booking import BookingRequest
 from integrations.sync.calendar import FreeBusy
 from tests.support import seed
+from tests.support.events import body_of, http_event
+from tests.support.functions import load_handler
+from tests.support.lambda_context import LambdaContextStub
 from tests.support.sandbox import GATEWAY, Sandbox, connect, running_sandbox
+from tests.support.sync_world import Recorder
 
 ACCOUNT = "casey@example.com"
 OWNER = AppointmentOwner(kind="client_user", agency_id="agency-1", client_id="client-a", user_id="user-1")
@@ -60,6 +64,8 @@ class World:
             refresh_token=str(tokens["refresh_token"]),
         ).id
         self.container = Container(Settings.from_env())
+        self.bus = Recorder()
+        self.container.__dict__["events"] = self.bus
         self.slot = datetime.now(UTC).replace(microsecond=0, second=0, minute=0) + timedelta(days=3)
 
     def request(self, **changes: Any) -> BookingRequest:
@@ -265,3 +271,91 @@ def test_a_calendar_of_someone_else_is_not_found(world: World) -> None:
 
     assert (status, code) == (404, "calendar_not_found")
     assert world.events() == []
+
+
+# --- Booking Created ------------------------------------------------------------------------------
+
+
+def test_a_booking_publishes_booking_created_once(world: World) -> None:
+    request = world.request(video=True, attendees=["jordan@example.com"])
+
+    booking, fresh = world.container.bookings.book(request)
+
+    [created] = world.bus.of("Booking Created")
+    assert fresh
+    assert (created.booking_id, created.connection_id, created.provider) == (
+        booking.booking_id,
+        world.connection_id,
+        "google_calendar",
+    )
+    assert (created.agency_id, created.client_id, created.user_id) == (
+        OWNER.agency_id,
+        OWNER.client_id,
+        OWNER.user_id,
+    )
+    assert created.scheduled_event_id == booking.event_id == world.events()[0]["id"]
+    assert (created.start, created.end, created.time_zone) == (request.start, request.end, "America/New_York")
+    assert created.join_url == booking.video_url and created.invitee.email == "jordan@example.com"
+    assert created.event_type_name == "Discovery call"
+
+    # A retry with the same key answers the same booking and publishes nothing more.
+    again, fresh_again = world.container.bookings.book(request)
+    assert not fresh_again and again == booking
+    assert len(world.bus.of("Booking Created")) == 1
+
+
+def test_a_refused_booking_publishes_nothing(world: World) -> None:
+    world.person_creates("Dentist", world.slot)
+
+    assert _outcome(world, world.request())[:2] == (409, "slot_taken")
+    assert world.bus.of("Booking Created") == []
+
+
+class _BusDown(IntegrationError):
+    status = 503
+    code = "dependency_unavailable"
+
+
+def test_an_announcement_the_bus_refused_goes_out_on_the_retry(world: World) -> None:
+    # Given the bus refuses the first `Booking Created`: the booking is made, the caller hears 503
+    request = world.request()
+
+    publish = world.bus.publish
+
+    def down(*events: Any) -> None:
+        if any(e.detail_type == "Booking Created" for e in events):
+            raise _BusDown("The event bus is unavailable.")
+        publish(*events)
+
+    world.bus.publish = down  # type: ignore[method-assign]
+    status, code, _ = _outcome(world, request)
+    assert (status, code) == (503, "dependency_unavailable")
+    world.bus.publish = publish  # type: ignore[method-assign]
+    [event] = world.events()
+
+    # When the platform retries with the same key, the same booking is answered and announced once
+    booking, fresh = world.container.bookings.book(request)
+    world.container.bookings.book(request)
+
+    assert not fresh and booking.event_id == event["id"]
+    [created] = world.bus.of("Booking Created")
+    assert created.booking_id == booking.booking_id
+    assert len(world.events()) == 1
+
+
+def test_booking_through_the_internal_api_publishes_once_per_key(world: World) -> None:
+    internal = load_handler("internal")
+    internal.container.__dict__["events"] = world.bus
+    body = world.request().model_dump(mode="json")
+    event = http_event("POST", "/internal/bookings", body=body)
+    event["requestContext"]["authorizer"] = {
+        "iam": {"accessKey": "AKIDPLATFORM", "accountId": "123456789012", "userArn": "arn:aws:iam::1:user/p"}
+    }
+
+    first = internal.handler(event, LambdaContextStub())
+    retried = internal.handler(event, LambdaContextStub())
+
+    assert (first["statusCode"], retried["statusCode"]) == (201, 200)
+    [created] = world.bus.of("Booking Created")
+    assert created.booking_id == body_of(first)["booking_id"] == body_of(retried)["booking_id"]
+    assert created.provider == body_of(first)["provider"] == "google_calendar"

@@ -52,10 +52,11 @@ def expected(
         if action is Action.MANAGE and not manage:
             return DenyReason.NO_MANAGE_PERMISSION
         return None
-    if role is Role.PROSPECT:
-        return None if s.contact_personal_connections else DenyReason.PERSONAL_DISABLED_CONTACTS
     if role is Role.CLIENT_USER and not view:
         return DenyReason.NO_VIEW_PERMISSION
+    # README: the staff switch covers the agency's people, the contact switch a client's users and prospects.
+    if role in (Role.CLIENT_USER, Role.PROSPECT):
+        return None if s.contact_personal_connections else DenyReason.PERSONAL_DISABLED_CONTACTS
     return None if s.staff_personal_connections else DenyReason.PERSONAL_DISABLED_STAFF
 
 
@@ -170,6 +171,7 @@ def test_scope_never_leaves_the_callers_agency() -> None:
         (Role.AGENCY_ADMIN, frozenset(), True, [Level.AGENCY, Level.CLIENT, Level.USER]),
         (Role.AGENCY_ADMIN, frozenset(), False, [Level.AGENCY, Level.CLIENT]),
         (Role.CLIENT_USER, PERMISSION_SETS[1], True, [Level.CLIENT, Level.USER]),
+        (Role.CLIENT_USER, PERMISSION_SETS[1], False, [Level.CLIENT, Level.USER]),
         (Role.CLIENT_USER, frozenset(), True, []),
         (Role.AGENCY_STAFF, frozenset(), True, [Level.USER]),
         (Role.AGENCY_STAFF, frozenset(), False, []),

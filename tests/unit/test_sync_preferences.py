@@ -9,8 +9,8 @@ import pytest
 
 from integrations.catalog import load_catalog
 from integrations.catalog.config_validation import validate_config
-from integrations.domain.access import Level
-from integrations.domain.agency import AgencySettings
+from integrations.domain.access import Level, Role
+from integrations.domain.agency import AgencySettings, personal_group
 from integrations.domain.connection import Connection, ExternalAccount
 from integrations.domain.errors import ValidationFailed
 from integrations.sync.preferences import SyncPreferences, preferences_of
@@ -134,6 +134,29 @@ def test_the_agency_switch_stops_its_own_group(
 ) -> None:
     agency = AgencySettings(agency_id="agency-1", **settings)
     assert agency.stops(_connection(client_id=client_id)) is stopped
+
+
+@pytest.mark.parametrize(
+    ("role", "switch"),
+    [
+        (Role.AGENCY_ADMIN, "staff_personal_connections"),
+        (Role.AGENCY_STAFF, "staff_personal_connections"),
+        (Role.CLIENT_USER, "contact_personal_connections"),
+        (Role.PROSPECT, "contact_personal_connections"),
+    ],
+)
+def test_the_recorded_role_says_which_switch_stops_a_connection(role: Role, switch: str) -> None:
+    # The role decides, whatever client the connection was stored under.
+    for client_id in (None, "client-a"):
+        mine = _connection(client_id=client_id).model_copy(update={"owner_role": role})
+        for name in ("staff_personal_connections", "contact_personal_connections"):
+            off = AgencySettings(agency_id="agency-1", **{name: False})
+            assert off.stops(mine) is (name == switch), (client_id, name)
+
+
+def test_a_connection_without_a_role_keeps_the_grouping_by_client() -> None:
+    assert personal_group(_connection(client_id=None)) == "staff"
+    assert personal_group(_connection(client_id="client-a")) == "contact"
 
 
 def test_no_agency_switch_touches_client_calendars() -> None:

@@ -560,6 +560,7 @@ class Container:
             slot_key=slot_pk,
             lock_key=owner_lock_pk,
             clock=self.clock,
+            publish=self.announce,
         )
 
     @cached_property

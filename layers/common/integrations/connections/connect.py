@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from integrations.catalog.model import AuthKind
 from integrations.catalog.scopes import granted_scopes, missing_scopes
-from integrations.domain.access import Level
+from integrations.domain.access import Level, Role
 from integrations.domain.authorization import (
     Action,
     Scope,
@@ -368,7 +368,7 @@ class Connector:
         mine = [c for c in everything if c.served_by is None]
         same = next((c for c in everything if c.account.id == account.id), None)
         if same is not None:
-            connection = self._reauthorize(same, account, oauth_scopes, credentials)
+            connection = self._reauthorize(same, account, oauth_scopes, credentials, scope.owner_role)
             self._after.run(spec, connection, credentials)
             self._retire_served([c for c in served if c.id != connection.id])
             return ConnectResult(connection, created=False)
@@ -428,8 +428,10 @@ class Connector:
         account: ExternalAccount,
         oauth_scopes: list[str],
         credentials: Credentials,
+        owner_role: Role | None = None,
     ) -> Connection:
-        """Same account, level and owner again: new credentials, same id, config and cursors."""
+        """Same account, level and owner again: new credentials, same id, config and cursors (and
+        the owner's role, recorded now if the connection predates it)."""
         ref = credential_ref(connection)
         previous = self._vault.get(ref)
         if (
@@ -443,6 +445,8 @@ class Connector:
 
         def reauthorized(c: Connection, now: datetime) -> StatusChange | None:
             c.token_expires_at = credentials.expires_at
+            if c.level is Level.USER and owner_role is not None:
+                c.owner_role = owner_role
             return c.reauthorized(oauth_scopes, account, now)
 
         applied = self._transitions.apply(
@@ -473,6 +477,7 @@ class Connector:
             agency_id=scope.agency_id,
             client_id=scope.client_id,
             user_id=scope.user_id,
+            owner_role=scope.owner_role if scope.level is Level.USER else None,
             account=account,
             oauth_scopes=oauth_scopes,
             token_expires_at=credentials.expires_at,

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from integrations.domain.access import Level, Tier
+from integrations.domain.access import Level, Role, Tier
 
 if TYPE_CHECKING:
     from integrations.domain.connection import Connection
@@ -15,12 +15,27 @@ if TYPE_CHECKING:
 PAUSED_BY_AGENCY = "sync.paused_by_agency"
 
 
-def personal_group(connection: Connection) -> Literal["staff", "contact"] | None:
-    """For a person's own connection, the group the agency's personal-connection switches name:
-    agency staff (no client), or a client's people (its contacts). None for agency and client
-    connections, which no such switch touches."""
+PersonalGroup = Literal["staff", "contact"]
+
+
+def role_group(role: Role) -> PersonalGroup:
+    """The agency switch that covers a person of this role: `staff_personal_connections` for the
+    agency's admins and staff, `contact_personal_connections` for a client's users and prospects."""
+    return "staff" if role.is_agency_role else "contact"
+
+
+def personal_group(connection: Connection) -> PersonalGroup | None:
+    """For a person's own connection, the group the agency's personal-connection switches name.
+    None for agency and client connections, which no such switch touches.
+
+    The owner's role is recorded at connect time. A connection made before that has none: it keeps
+    the grouping it always had, by where it was connected (no client: agency staff; under a client:
+    that client's people), which is what the role says for every connection made since.
+    """
     if connection.level is not Level.USER:
         return None
+    if connection.owner_role is not None:
+        return role_group(connection.owner_role)
     return "staff" if connection.client_id is None else "contact"
 
 
@@ -62,8 +77,11 @@ class AgencySettingsUpdate(BaseModel):
     # Strict: `0`, `1` or `"true"` are refused, not read as booleans.
     staff_personal_connections: StrictBool = Field(
         default=True,
-        description="Whether agency staff and client users may connect personal calendars and mail.",
+        description="Whether agency staff (and admins) may connect personal calendars and mail; off "
+        "also pauses the sync of the ones they connected.",
     )
     contact_personal_connections: StrictBool = Field(
-        default=True, description="Whether contacts (prospects) may connect personal calendars and mail."
+        default=True,
+        description="Whether a client's people (client users and prospects) may connect personal "
+        "calendars and mail; off also pauses the sync of the ones they connected.",
     )

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from integrations.domain.access import Level, Permission, Role, Tier
-from integrations.domain.agency import AgencySettings
+from integrations.domain.agency import AgencySettings, role_group
 from integrations.domain.errors import BadRequest, Forbidden, NotFound
 from integrations.domain.principal import Principal
 
@@ -60,6 +60,9 @@ class Scope:
     level: Level
     client_id: str | None
     user_id: str | None
+    # For a person's own connections, the owner's role from the verified principal: which agency
+    # switch covers them (personal_group). None where nobody in particular owns them, or unknown.
+    owner_role: Role | None = None
 
     @property
     def owner_key(self) -> str:
@@ -79,7 +82,7 @@ def resolve_scope(principal: Principal, level: Level, requested_client_id: str |
             # Another tenant's data does not exist as far as this caller can tell.
             raise NotFound("No such client.", code="client_not_found")
         return Scope(principal.agency_id, level, principal.client_id, None)
-    return Scope(principal.agency_id, level, principal.client_id, principal.sub)
+    return Scope(principal.agency_id, level, principal.client_id, principal.sub, principal.role)
 
 
 def authorize(principal: Principal, scope: Scope, action: Action, settings: AgencySettings) -> Decision:
@@ -114,15 +117,17 @@ def _authorize_personal(principal: Principal, scope: Scope, settings: AgencySett
     # (where it is stored and listed): the same `sub` under another client_id is someone else here.
     if scope.user_id != principal.sub or scope.client_id != principal.client_id:
         return Decision.deny(DenyReason.NO_VIEW_PERMISSION, "Personal connections belong to their owner.")
-    if principal.role is Role.PROSPECT:
+    if principal.role is Role.CLIENT_USER and not principal.has(Permission.VIEW):
+        return Decision.deny(DenyReason.NO_VIEW_PERMISSION, "You need the view_integrations permission.")
+    # The same grouping pauses sync (domain.agency.personal_group): staff are the agency's people,
+    # contacts a client's users and prospects.
+    if role_group(principal.role) == "contact":
         if not settings.contact_personal_connections:
             return Decision.deny(
                 DenyReason.PERSONAL_DISABLED_CONTACTS,
-                "Your agency does not let contacts connect calendars or mail.",
+                "Your agency does not let its clients' people connect calendars or mail.",
             )
         return Decision.allow()
-    if principal.role is Role.CLIENT_USER and not principal.has(Permission.VIEW):
-        return Decision.deny(DenyReason.NO_VIEW_PERMISSION, "You need the view_integrations permission.")
     if not settings.staff_personal_connections:
         return Decision.deny(
             DenyReason.PERSONAL_DISABLED_STAFF,

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from integrations.domain.access import Level
+from integrations.domain.access import Level, Role
 from integrations.domain.clock import utcnow as _utcnow
 
 # Callers import the clock from here too; it lives in domain/clock.py, which needs no pydantic.
@@ -132,6 +132,10 @@ class Connection(BaseModel):
     agency_id: str
     client_id: str | None = None
     user_id: str | None = None
+    # A person's own connection: the owner's role when they connected it (verified claims), which
+    # says which agency switch covers it. None for agency and client connections, and for personal
+    # ones made before the role was recorded (domain.agency.personal_group keeps their old grouping).
+    owner_role: Role | None = None
     account: ExternalAccount
     oauth_scopes: list[str] = Field(default_factory=list)
     config: dict[str, Any] = Field(default_factory=dict)

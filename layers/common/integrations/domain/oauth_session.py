@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from integrations.domain.access import Level
+from integrations.domain.access import Level, Role
 
 SESSION_LIFETIME = timedelta(minutes=10)
 
@@ -38,6 +38,9 @@ class OAuthSession:
     requested_by_label: str = ""
     # Hash of the confirm token last offered by the confirmation page (None once bound).
     confirm_hash: str | None = None
+    # The verified role of whoever connects their own account (user level): the callback has no
+    # JWT, so the connection learns its owner's role from here.
+    owner_role: Role | None = None
 
     def expired(self, now: datetime) -> bool:
         return now >= self.expires_at

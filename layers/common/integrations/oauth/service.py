@@ -249,6 +249,7 @@ class OAuthService:
             verifier=new_verifier() if spec.oauth.pkce else None,
             app_client_id=app.client_id,
             requested_by_label=requested_by_label[:200],
+            owner_role=scope.owner_role,
         )
         state = self._sessions.create(session)
         logger.info("oauth session started", extra={"provider": spec.id, "level": scope.level.value})
@@ -414,7 +415,9 @@ class OAuthService:
         except IntegrationError as exc:
             logger.warning("code exchange failed", extra={"provider": provider_id, "error_code": exc.code})
             raise FlowError(FlowErrorCode.EXCHANGE_FAILED, "The provider did not accept the code.") from None
-        scope = Scope(session.agency_id, session.level, session.client_id, session.user_id)
+        scope = Scope(
+            session.agency_id, session.level, session.client_id, session.user_id, session.owner_role
+        )
         return self._connector.connect_oauth(spec, scope, answer, app)
 
     # --- agency white-label apps (JWT, agency admins) ---

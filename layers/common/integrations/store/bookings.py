@@ -2,7 +2,7 @@
 
 | item       | pk                                                    | holds                              |
 |------------|-------------------------------------------------------|------------------------------------|
-| booking    | `BOOKING#<agency>#<sha256(idempotency key)>`          | state, request fingerprint, answer |
+| booking    | `BOOKING#<agency>#<sha256(idempotency key)>`          | state, fingerprint, answer, announced |
 | slot claim | `SLOT#<agency>#<connection>#<calendar>#<start>#<end>` | holder (the booking's id), expiry  |
 | owner lock | `BOOKLOCK#<owner's projection key>`                   | holder (the booking's id), expiry  |
 
@@ -48,6 +48,8 @@ class BookingRecord:
     state: str
     fingerprint: str
     answer: dict[str, Any] | None
+    # `Booking Created` went out for it (sync.booking step 6).
+    announced: bool = False
 
 
 def booking_pk(agency_id: str, idempotency_key: str) -> str:
@@ -119,6 +121,22 @@ class DynamoBookingLedger:
         )
 
     @_unavailable
+    def announced(self, agency_id: str, idempotency_key: str) -> None:
+        """Mark a done booking announced: replays of its key publish nothing more."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=to_values({"pk": booking_pk(agency_id, idempotency_key)}),
+                UpdateExpression="SET announced = :yes",
+                ConditionExpression="#s = :done",
+                ExpressionAttributeNames={"#s": "state"},
+                ExpressionAttributeValues=to_values({":yes": True, ":done": DONE}),
+            )
+        except ClientError as exc:
+            if not is_condition_failure(exc):  # gone (expired): nothing left to mark
+                raise
+
+    @_unavailable
     def abandon(self, agency_id: str, idempotency_key: str) -> None:
         """Forget a pending booking that failed, so a retry with its key runs again."""
         try:
@@ -179,4 +197,5 @@ class DynamoBookingLedger:
             state=str(values.get("state", PENDING)),
             fingerprint=str(values.get("fingerprint", "")),
             answer=json.loads(str(stored)) if stored else None,
+            announced=bool(values.get("announced", False)),
         )

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from integrations.domain.access import Level
+from integrations.domain.access import Level, Role
 from integrations.domain.connection import utcnow
 from integrations.domain.oauth_session import (
     SESSION_LIFETIME,
@@ -190,6 +190,7 @@ def _to_item(session: OAuthSession) -> dict[str, Any]:
         "app_client_id": session.app_client_id,
         "cookie_hash": session.cookie_hash,
         "requested_by_label": session.requested_by_label,
+        "owner_role": session.owner_role.value if session.owner_role else None,
         "session_expires_at": int(session.expires_at.timestamp()),
         # The table's TTL attribute.
         "expires_at": int((session.expires_at + _TTL_GRACE).timestamp()),
@@ -210,6 +211,7 @@ def _from_item(data: dict[str, Any]) -> OAuthSession:
         app_client_id=str(data.get("app_client_id", "")),
         requested_by_label=str(data.get("requested_by_label") or ""),
         confirm_hash=_opt(data.get("confirm_hash")),
+        owner_role=Role(str(data["owner_role"])) if data.get("owner_role") else None,
     )
     cookie_hash = _opt(data.get("cookie_hash"))
     return replace(session, cookie_hash=cookie_hash) if cookie_hash else session

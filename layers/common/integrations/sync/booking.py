@@ -13,6 +13,10 @@
 5. The event is written through the appointment push path (the projection, then the calendar adapter:
    Meet / Teams link on request, our id stamped, the mapping recorded for updates, deletes and echo
    suppression); the owner's other pushing calendars get it by push jobs.
+6. The answer is kept under the key, then `Booking Created` is published and the key marked
+   announced. Its `event_id` derives from the booking, so the event is the same whoever publishes it:
+   a retry of a key whose booking was announced publishes nothing; a retry of one whose answer was
+   kept but whose announcement failed (the bus was down, the function died) publishes it then.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from integrations.domain.errors import (
     NotFound,
     ValidationFailed,
 )
-from integrations.events import AppointmentOwner, AppointmentUpserted
+from integrations.events import AppointmentOwner, AppointmentUpserted, BookingCreated, BookingInvitee
 from integrations.sync.appointments import AppointmentPusher, Pushes, PushTarget, ScopeReader, owner_scope
 from integrations.sync.calendar import CalendarAdapter, PushedEvent
 from integrations.sync.jobs import SyncJob
@@ -97,6 +101,8 @@ class Booking(BaseModel):
     video_url: str | None = None
     start: datetime
     end: datetime
+    # The calendar's provider (catalog id); empty in answers kept before it was recorded.
+    provider: str = ""
 
 
 class SlotTaken(Conflict):
@@ -126,6 +132,8 @@ class BookingLedger(Protocol):
     def finish(self, agency_id: str, idempotency_key: str, answer: dict[str, Any], now: datetime) -> None: ...
 
     def abandon(self, agency_id: str, idempotency_key: str) -> None: ...
+
+    def announced(self, agency_id: str, idempotency_key: str) -> None: ...
 
     def claim_slot(self, slot: str, holder: str, now: datetime, until: datetime) -> bool: ...
 
@@ -171,6 +179,7 @@ class BookingService:
         slot_key: Callable[[str, str, str, datetime, datetime], str],
         lock_key: Callable[[AppointmentOwner], str],
         clock: Callable[[], datetime],
+        publish: Callable[[BookingCreated], object],
         sleep: Callable[[float], object] = time.sleep,
     ) -> None:
         self._connections = connections
@@ -183,6 +192,7 @@ class BookingService:
         self._slot_key = slot_key
         self._lock_key = lock_key
         self._clock = clock
+        self._publish = publish
         self._sleep = sleep
 
     def book(self, request: BookingRequest) -> tuple[Booking, bool]:
@@ -192,7 +202,10 @@ class BookingService:
         fingerprint = request.fingerprint()
         stored = self._ledger.begin(request.agency_id, request.idempotency_key, fingerprint, now)
         if stored is not None:
-            return self._replay(stored, fingerprint), False
+            booking = self._replay(stored, fingerprint)
+            if not stored.announced:
+                self._announce(request, booking)
+            return booking, False
         try:
             booking = self._book(request, now)
         except BaseException:
@@ -201,7 +214,14 @@ class BookingService:
         self._ledger.finish(
             request.agency_id, request.idempotency_key, booking.model_dump(mode="json"), self._clock()
         )
+        self._announce(request, booking)
         return booking, True
+
+    def _announce(self, request: BookingRequest, booking: Booking) -> None:
+        """Publish `Booking Created`, then mark the key announced. Kept answer first: if the bus fails
+        here, the caller's retry finds the booking made and announces it then (step 6)."""
+        self._publish(booking_created(request, booking))
+        self._ledger.announced(request.agency_id, request.idempotency_key)
 
     def _replay(self, stored: Any, fingerprint: str) -> Booking:
         if stored.fingerprint != fingerprint:
@@ -241,6 +261,7 @@ class BookingService:
             video_url=pushed.video_url,
             start=request.start,
             end=request.end,
+            provider=target.connection.provider,
         )
 
     def _check_and_write(
@@ -337,6 +358,29 @@ class BookingService:
             if pushed.connection_id == connection_id:
                 return pushed
         raise CalendarUnavailable("The event was written but its record is not readable yet; retry.")
+
+
+def booking_created(request: BookingRequest, booking: Booking) -> BookingCreated:
+    """The booking as the platform hears of it. `event_id` is fixed by the booking (a republished
+    announcement is the same event to consumers); the invitee is the first attendee, if any."""
+    owner = request.owner
+    invitee = BookingInvitee(email=request.attendees[0] if request.attendees else "")
+    return BookingCreated(
+        event_id=hashlib.sha256(f"booking-created\n{booking.booking_id}".encode()).hexdigest(),
+        booking_id=booking.booking_id,
+        connection_id=booking.connection_id,
+        provider=booking.provider,
+        agency_id=owner.agency_id,
+        client_id=owner.client_id,
+        user_id=owner.user_id,
+        invitee=invitee,
+        event_type_name=request.title,
+        scheduled_event_id=booking.event_id,
+        start=booking.start,
+        end=booking.end,
+        time_zone=request.time_zone,
+        join_url=booking.video_url,
+    )
 
 
 def _booking_id(agency_id: str, idempotency_key: str) -> str:

@@ -36,8 +36,10 @@ class ProviderCalendars:
     """Builds a connection's calendar adapter with a credentials getter that refreshes when needed.
 
     An adapter factory (`ADAPTER` in `providers/<id>/sync.py`) is called as
-    `ADAPTER(spec, connection_id, credentials, clock)` with `credentials: Callable[[], Credentials]`:
-    OAuth adapters read the access token from it (`bearer`), CalDAV ones the app-specific password.
+    `ADAPTER(spec, connection_id, credentials, clock, lookback)` with `credentials: Callable[[],
+    Credentials]`: OAuth adapters read the access token from it (`bearer`), CalDAV ones the
+    app-specific password. `lookback` is the sync window's past side (`window_past_days`): an adapter
+    whose provider reads by time range asks from then, so a narrower window is narrower at the provider.
     """
 
     def __init__(
@@ -64,8 +66,9 @@ class ProviderCalendars:
             return None
         spec = self._catalog.get(connection.provider)
         factory = module.ADAPTER
+        lookback = timedelta(days=preferences_of(connection).past_days)
         adapter: CalendarAdapter = factory(
-            spec, connection.id, self._reused_credentials(connection), self._clock
+            spec, connection.id, self._reused_credentials(connection), self._clock, lookback
         )
         return adapter
 

@@ -43,7 +43,8 @@ if TYPE_CHECKING:
 APPOINTMENT_PROPERTY = "integrations_appointment_id"
 # Google allows 2500; 1000 keeps a worker's memory at one modest page (tests/bench/RESULTS.md).
 PAGE_SIZE = 1000
-# A full pass reads from this far back: older events cannot conflict with anything we book.
+# A full pass reads from this far back unless the connection's sync window says less
+# (`window_past_days`): older events cannot conflict with anything we book.
 FULL_SYNC_LOOKBACK = timedelta(days=30)
 _RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"})
 
@@ -63,11 +64,14 @@ class GoogleCalendarAdapter:
         connection_id: str,
         access_token: Callable[[], str],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        lookback: timedelta = FULL_SYNC_LOOKBACK,
     ) -> None:
         self._spec = spec
         self._connection_id = connection_id
         self._token = access_token
         self._clock = clock
+        # How far back a full pass asks Google for (timeMin): the sync window's past side.
+        self._lookback = lookback
 
     # --- pull ---
 
@@ -78,7 +82,7 @@ class GoogleCalendarAdapter:
         if cursor:
             params["syncToken"] = cursor
         else:
-            time_min = time_min or (self._clock() - FULL_SYNC_LOOKBACK).astimezone(UTC).isoformat()
+            time_min = time_min or (self._clock() - self._lookback).astimezone(UTC).isoformat()
             params["timeMin"] = time_min
         if page_token:
             params["pageToken"] = page_token
@@ -319,6 +323,8 @@ def ADAPTER(
     connection_id: str,
     credentials: Callable[[], Credentials],
     clock: Callable[[], datetime],
+    lookback: timedelta = FULL_SYNC_LOOKBACK,
 ) -> GoogleCalendarAdapter:
-    """The adapter for one connection, reading its OAuth access token from the credentials."""
-    return GoogleCalendarAdapter(spec, connection_id, bearer(credentials), clock)
+    """The adapter for one connection, reading its OAuth access token from the credentials; a full
+    pass reads from `lookback` ago (the sync window's past side)."""
+    return GoogleCalendarAdapter(spec, connection_id, bearer(credentials), clock, lookback)

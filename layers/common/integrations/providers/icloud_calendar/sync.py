@@ -31,7 +31,7 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urljoin, urlsplit
@@ -108,7 +108,11 @@ class CalDavCalendarAdapter:
         connection_id: str,
         credentials: Callable[[], Credentials],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        lookback: timedelta | None = None,
     ) -> None:
+        # `lookback` (the sync window's past side) is taken for the factory's shape only: a
+        # sync-collection REPORT has no time range, so the engine's window filter does the narrowing.
+        del lookback
         self._spec = spec
         self._connection_id = connection_id
         self._credentials = credentials

@@ -85,11 +85,14 @@ class OutlookCalendarAdapter:
         connection_id: str,
         access_token: Callable[[], str],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        lookback: timedelta = WINDOW_BEHIND,
     ) -> None:
         self._spec = spec
         self._connection_id = connection_id
         self._token = access_token
         self._clock = clock
+        # How far back a delta round's window starts: the sync window's past side.
+        self._lookback = lookback
         self._base = api_url(spec, "")
         self._teams: dict[str, bool] = {}
 
@@ -113,7 +116,7 @@ class OutlookCalendarAdapter:
             answer = self._call(
                 "GET",
                 self._calendar_url(calendar_id, "calendarView/delta"),
-                params={"startDateTime": _iso(now - WINDOW_BEHIND), "endDateTime": _iso(until)},
+                params={"startDateTime": _iso(now - self._lookback), "endDateTime": _iso(until)},
                 expired_scope=scope,
             )
         found: dict[str, Any] = answer if isinstance(answer, dict) else {}
@@ -381,6 +384,8 @@ def ADAPTER(
     connection_id: str,
     credentials: Callable[[], Credentials],
     clock: Callable[[], datetime],
+    lookback: timedelta = WINDOW_BEHIND,
 ) -> OutlookCalendarAdapter:
-    """The adapter for one connection, reading its OAuth access token from the credentials."""
-    return OutlookCalendarAdapter(spec, connection_id, bearer(credentials), clock)
+    """The adapter for one connection, reading its OAuth access token from the credentials; a delta
+    round's window starts `lookback` ago (the sync window's past side)."""
+    return OutlookCalendarAdapter(spec, connection_id, bearer(credentials), clock, lookback)
