@@ -24,7 +24,9 @@ from integrations.events import (
     ContactFields,
     ContactUpserted,
     PlatformEvent,
+    SyncProgress,
 )
+from integrations.portal.views import SyncView
 from integrations.sync.jobs import SyncJob
 from integrations.sync.settle import Outcome
 from tests.support import seed
@@ -324,6 +326,57 @@ def test_the_initial_import_reads_every_contact_in_pages_and_then_only_changes(w
     world.bus.events.clear()
     world.worker.handle(world.sync_job(reason="sweep"), remaining_ms=lambda: 600_000)
     assert world.changed() == []
+
+
+def _time_for(pages: int) -> Callable[[], int]:
+    """A Lambda clock with room for `pages` pages (asked once for the lease, then after each page)."""
+    left = [pages + 1]
+
+    def remaining_ms() -> int:
+        left[0] -= 1
+        return 600_000 if left[0] > 0 else 0
+
+    return remaining_ms
+
+
+def test_the_initial_import_shows_its_progress_on_the_card_and_on_the_bus(world: World) -> None:
+    world.bulk(450)
+    page = 100 if world.provider == "ghl" else 200
+    job = world.sync_job(reason="connected")
+
+    # Given an import cut short after two pages (out of time), resumed by the next job
+    first = world.worker.handle(job, remaining_ms=_time_for(2))
+    assert first.outcome is Outcome.CONTINUE
+    card = SyncView.of(world.connection, world.container.catalog.get(world.provider), datetime.now(UTC))
+
+    # Then the card shows how far it is, with the provider's total
+    running = card.contacts_import
+    assert running is not None
+    assert (running.state, running.imported, running.total) == ("importing", 2 * page, 450)
+    assert running.message == f"Importing {2 * page} of 450 contacts from {world.connection.account.label}."
+
+    # When the next job goes on from the cursor to the end
+    world.worker.handle(world.sync_job(reason="continue"), remaining_ms=lambda: 600_000)
+
+    # Then the card confirms, the bus followed every page, and every contact came once
+    card = SyncView.of(world.connection, world.container.catalog.get(world.provider), datetime.now(UTC))
+    done = card.contacts_import
+    assert done is not None and (done.state, done.imported, done.total) == ("done", 450, 450)
+    assert done.message == f"Imported 450 contacts from {world.connection.account.label}."
+    progress = [e for e in world.bus.of(SyncProgress.detail_type) if e.connection_id == world.connection_id]
+    pages = -(-450 // page)
+    assert [(e.state, e.done) for e in progress] == [
+        *(("running", min(450, n * page)) for n in range(1, pages + 1)),
+        ("done", 450),
+    ]
+    assert {e.total for e in progress} == {450}
+    assert len({e.progress_id for e in progress}) == len(progress)
+    assert len({e.external_id for e in world.changed()}) == 450
+
+    # and later sweeps are no import
+    world.bus.events.clear()
+    world.worker.handle(world.sync_job(reason="sweep"), remaining_ms=lambda: 600_000)
+    assert world.bus.of(SyncProgress.detail_type) == []
 
 
 def test_a_burst_of_webhooks_for_one_contact_is_one_re_read(world: World) -> None:

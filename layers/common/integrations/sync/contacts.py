@@ -30,7 +30,7 @@ from integrations.events import (
     ContactFields,
     ContactUpserted,
 )
-from integrations.sync.crm import CrmAdapter, CrmContact, LoggedCall, MirroredContact
+from integrations.sync.crm import ContactPage, CrmAdapter, CrmContact, LoggedCall, MirroredContact
 from integrations.sync.jobs import JobKind, SyncJob
 
 CONTACTS_CURSOR = "contacts"
@@ -237,17 +237,17 @@ class CrmSync:
         connection: Connection,
         adapter: CrmAdapter,
         cursor: dict[str, Any] | None,
-        checkpoint: Callable[[dict[str, Any]], None],
+        checkpoint: Callable[[ContactPage], None],
         keep_going: Callable[[], bool],
     ) -> PullResult:
-        """Read changed contacts page by page from `cursor`, publishing real changes and saving the
-        cursor after each page; stops early (done False) when `keep_going` says so."""
+        """Read changed contacts page by page from `cursor`, publishing real changes and handing each
+        page to `checkpoint` (which saves its cursor); stops early (done False) when `keep_going` says so."""
         changes = 0
         while True:
             page = adapter.changed_contacts(cursor)
             changes += self._apply(connection, page.contacts)
             cursor = page.cursor
-            checkpoint(cursor)
+            checkpoint(page)
             if page.last:
                 return PullResult(changes, done=True)
             if page.wait_seconds is not None:

@@ -61,6 +61,8 @@ class ContactPage(BaseModel):
     # The provider's request window is nearly spent: read on after this many seconds, so that live
     # writes (a call to log) keep their share of it.
     wait_seconds: float | None = None
+    # How many contacts the whole search matches, when the provider says (an import's total).
+    total: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,6 +80,13 @@ def _millis(value: Any) -> float | None:
         return None
 
 
+def _total(found: dict[str, Any]) -> int | None:
+    """How many contacts the search matches: `total` in the search answer (`meta.total` in the older
+    list answer's shape)."""
+    value = found.get("total", (found.get("meta") or {}).get("total"))
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
 def _duration(seconds: int) -> str:
     minutes, rest = divmod(seconds, 60)
     return f"{minutes}m {rest}s" if minutes else f"{rest}s"
@@ -176,7 +183,11 @@ class GhlCrm:
         else:
             following = {**cursor, "after": rows[-1].get("searchAfter"), "newest": newest}
         return ContactPage(
-            contacts=[_contact(c) for c in rows], cursor=following, last=last, wait_seconds=wait
+            contacts=[_contact(c) for c in rows],
+            cursor=following,
+            last=last,
+            wait_seconds=wait,
+            total=_total(found),
         )
 
     def deleted_in_hint(self, hint: dict[str, Any]) -> str | None:

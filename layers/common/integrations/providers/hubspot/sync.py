@@ -164,8 +164,14 @@ class HubspotCrm:
             cursor = {"since": start}
         else:
             cursor = {"since": since, "after": following, "newest": newest}
+        total = found.get("total")
         return ContactPage(
-            contacts=[self._contact(r) for r in rows], cursor=cursor, last=last, wait_seconds=wait
+            contacts=[self._contact(r) for r in rows],
+            cursor=cursor,
+            last=last,
+            wait_seconds=wait,
+            # The search's `total`: every contact modified since the search's start.
+            total=total if isinstance(total, int) and not isinstance(total, bool) and total >= 0 else None,
         )
 
     def deleted_in_hint(self, hint: dict[str, Any]) -> str | None:
