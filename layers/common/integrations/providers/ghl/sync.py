@@ -27,7 +27,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -219,6 +219,12 @@ class GhlCrm:
                 # Deleted in GHL since: upsert makes it again.
         found = self._call("POST", "contacts/upsert", json={"locationId": self._location, **values})
         return _contact(found.get("contact") or {})
+
+    # GHL has no batch upsert (each contact goes through `/contacts/upsert`).
+    batch_size = 1
+
+    def upsert_contacts(self, contacts: Sequence[ContactFields]) -> list[CrmContact | None]:
+        return [self.upsert_contact(fields, None) for fields in contacts]
 
     def delete_contact(self, external_id: str) -> None:
         try:
