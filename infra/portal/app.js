@@ -633,9 +633,10 @@ function rememberConsentLabels(cards) {
 }
 
 function scheduleSyncPoll(view, cards) {
-  const syncing = cards.some(
-    (card) => card.status === 'syncing' || (card.connections ?? []).some((c) => c.status === 'syncing'),
-  );
+  // An import runs over several jobs with pauses between them (the provider's rate window): keep
+  // looking while it is not done, not only while a run is under way.
+  const busy = (c) => c.status === 'syncing' || c.sync?.contacts_import?.state === 'importing';
+  const syncing = cards.some((card) => card.status === 'syncing' || (card.connections ?? []).some(busy));
   if (!syncing || view.pollCount >= SYNC_POLL_LIMIT) return;
   view.pollCount += 1;
   view.pollTimer = window.setTimeout(() => loadSection(view.level, { poll: true }), SYNC_POLL_MS);
@@ -806,6 +807,22 @@ function inboundAddress(id, connection) {
   );
 }
 
+/** A CRM's initial contact import: a bar when the provider told the total, the words always. */
+function importProgress(id, imported) {
+  const attrs = { class: 'connection__sync muted', 'data-testid': `import-progress-${id}`, 'data-state': imported.state };
+  const total = Number(imported.total);
+  if (imported.state !== 'importing' || !Number.isFinite(total) || total <= 0) {
+    return h('p', attrs, imported.message);
+  }
+  return h(
+    'p',
+    attrs,
+    h('progress', { max: String(total), value: String(Number(imported.imported) || 0), 'aria-label': 'Contacts imported' }),
+    ' ',
+    imported.message,
+  );
+}
+
 function renderConnection(card, level, connection, { available, canManage }) {
   const id = String(connection.id);
   const account = connection.account_label || 'Connected account';
@@ -826,6 +843,10 @@ function renderConnection(card, level, connection, { available, canManage }) {
           ...syncSchedule(connection.sync),
         ),
   ];
+  const imported = connection.sync?.contacts_import;
+  if (imported?.message) {
+    parts.push(importProgress(id, imported));
+  }
   const pushed = connection.sync?.push_existing;
   if (pushed?.message) {
     parts.push(

@@ -24,7 +24,9 @@ from integrations.events import (
     ContactFields,
     ContactUpserted,
     PlatformEvent,
+    SyncProgress,
 )
+from integrations.portal.views import SyncView
 from integrations.sync.jobs import SyncJob
 from integrations.sync.settle import Outcome
 from tests.support import seed
@@ -326,6 +328,57 @@ def test_the_initial_import_reads_every_contact_in_pages_and_then_only_changes(w
     assert world.changed() == []
 
 
+def _time_for(pages: int) -> Callable[[], int]:
+    """A Lambda clock with room for `pages` pages (asked once for the lease, then after each page)."""
+    left = [pages + 1]
+
+    def remaining_ms() -> int:
+        left[0] -= 1
+        return 600_000 if left[0] > 0 else 0
+
+    return remaining_ms
+
+
+def test_the_initial_import_shows_its_progress_on_the_card_and_on_the_bus(world: World) -> None:
+    world.bulk(450)
+    page = 100 if world.provider == "ghl" else 200
+    job = world.sync_job(reason="connected")
+
+    # Given an import cut short after two pages (out of time), resumed by the next job
+    first = world.worker.handle(job, remaining_ms=_time_for(2))
+    assert first.outcome is Outcome.CONTINUE
+    card = SyncView.of(world.connection, world.container.catalog.get(world.provider), datetime.now(UTC))
+
+    # Then the card shows how far it is, with the provider's total
+    running = card.contacts_import
+    assert running is not None
+    assert (running.state, running.imported, running.total) == ("importing", 2 * page, 450)
+    assert running.message == f"Importing {2 * page} of 450 contacts from {world.connection.account.label}."
+
+    # When the next job goes on from the cursor to the end
+    world.worker.handle(world.sync_job(reason="continue"), remaining_ms=lambda: 600_000)
+
+    # Then the card confirms, the bus followed every page, and every contact came once
+    card = SyncView.of(world.connection, world.container.catalog.get(world.provider), datetime.now(UTC))
+    done = card.contacts_import
+    assert done is not None and (done.state, done.imported, done.total) == ("done", 450, 450)
+    assert done.message == f"Imported 450 contacts from {world.connection.account.label}."
+    progress = [e for e in world.bus.of(SyncProgress.detail_type) if e.connection_id == world.connection_id]
+    pages = -(-450 // page)
+    assert [(e.state, e.done) for e in progress] == [
+        *(("running", min(450, n * page)) for n in range(1, pages + 1)),
+        ("done", 450),
+    ]
+    assert {e.total for e in progress} == {450}
+    assert len({e.progress_id for e in progress}) == len(progress)
+    assert len({e.external_id for e in world.changed()}) == 450
+
+    # and later sweeps are no import
+    world.bus.events.clear()
+    world.worker.handle(world.sync_job(reason="sweep"), remaining_ms=lambda: 600_000)
+    assert world.bus.of(SyncProgress.detail_type) == []
+
+
 def test_a_burst_of_webhooks_for_one_contact_is_one_re_read(world: World) -> None:
     external_id = world.person_creates("Jo", "jo@example.com")
     world.person_edits_first_name(external_id, "Joanna")
@@ -550,3 +603,106 @@ def test_a_contact_deleted_in_the_crm_is_announced_as_deleted_even_after_a_later
         str(contact["id"]),
         "ct-1",
     )
+
+
+# --- HubSpot: new contacts waiting for one connection go in batches ---
+
+
+@pytest.fixture
+def hubspot(server: Sandbox, aws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    server.reset()
+    yield World("hubspot", server, tmp_path, monkeypatch)
+    clear_cache()
+
+
+def _many(world: World, count: int, version: int = 1) -> list[str]:
+    emails = [f"lead{n}@example.com" for n in range(count)]
+    for n, email in enumerate(emails):
+        fields = ContactFields(first_name=f"Lead{n}", email=email)
+        world.contact_upserted(fields, version=version, contact_id=f"ct-{n}")
+    return emails
+
+
+def _contact_writes(world: World) -> list[dict[str, Any]]:
+    return [
+        r
+        for r in world.sb.requests_log(app="hubspot", kind="api")
+        if "/crm/v3/objects/contacts" in str(r["path"]) and not str(r["path"]).endswith("/search")
+    ]
+
+
+@pytest.mark.parametrize(("count", "calls"), [(100, 1), (250, 3)])
+def test_new_contacts_waiting_for_hubspot_go_in_batches_of_100(
+    hubspot: World, count: int, calls: int
+) -> None:
+    hubspot.configure()
+    _many(hubspot, count)
+
+    hubspot.drain(timeout=120)
+
+    # One batch/upsert per 100 contacts, and no other contact write
+    writes = _contact_writes(hubspot)
+    assert len(writes) == calls
+    assert all(str(w["path"]).endswith("/contacts/batch/upsert") for w in writes)
+    # Every contact is in HubSpot once, linked, and its own write read back is no change
+    assert len(hubspot.truth()) == count
+    for n in (0, count - 1):
+        external = hubspot.container.crm_store.external_id(AGENCY, CLIENT, f"ct-{n}", hubspot.connection_id)
+        assert external is not None
+    hubspot.worker.handle(hubspot.sync_job(reason="sweep"), remaining_ms=lambda: 600_000)
+    assert hubspot.changed() == []
+
+
+def test_a_single_contact_is_one_single_upsert(hubspot: World) -> None:
+    hubspot.configure()
+    hubspot.contact_upserted()
+
+    hubspot.drain()
+
+    (write,) = _contact_writes(hubspot)
+    assert str(write["path"]).endswith("/contacts/batch/upsert")
+    assert [c["properties"]["email"] for c in hubspot.truth()] == ["sam@example.com"]
+
+
+def test_inputs_hubspot_refuses_in_a_batch_are_retried_alone(hubspot: World) -> None:
+    hubspot.configure()
+    emails = _many(hubspot, 100)
+    refused = emails[40:43]
+    answer = hubspot.sb.http.post(
+        hubspot.sb.url("/_sandbox/hubspot/upsert-refusals"), json={"emails": refused}
+    )
+    assert answer.status_code == 201, answer.text
+    jobs = _received(hubspot)
+
+    # The first job sends all 100: HubSpot answers 207 naming the three it refused
+    hubspot.worker.handle(jobs[0], remaining_ms=lambda: 600_000)
+    first = {c["properties"]["email"]: c["updatedAt"] for c in hubspot.truth()}
+    assert set(first) == set(emails) - set(refused)
+    assert [w["status"] for w in _contact_writes(hubspot)] == [207]
+
+    # The other jobs: only the three refused are written again (one batch), the rest touch nothing
+    for job in jobs[1:]:
+        hubspot.worker.handle(job, remaining_ms=lambda: 600_000)
+
+    after = {c["properties"]["email"]: c["updatedAt"] for c in hubspot.truth()}
+    assert set(after) == set(emails)
+    assert {e: after[e] for e in first} == first
+    assert [w["status"] for w in _contact_writes(hubspot)] == [207, 200]
+    for n in range(100):
+        assert hubspot.container.crm_store.external_id(AGENCY, CLIENT, f"ct-{n}", hubspot.connection_id)
+
+
+def test_a_newer_version_arriving_while_a_batch_runs_is_still_written(hubspot: World) -> None:
+    hubspot.configure()
+    _many(hubspot, 5)
+    jobs = _received(hubspot)
+    hubspot.worker.handle(jobs[0], remaining_ms=lambda: 600_000)
+
+    # A contact of that batch changes again before its own job runs
+    hubspot.contact_upserted(ContactFields(first_name="Renamed", email="lead3@example.com"), 2, "ct-3")
+    for job in [*jobs[1:], *_received(hubspot)]:
+        hubspot.worker.handle(job, remaining_ms=lambda: 600_000)
+
+    names = {c["properties"]["email"]: c["properties"]["firstname"] for c in hubspot.truth()}
+    assert names["lead3@example.com"] == "Renamed"
+    assert len(names) == 5

@@ -107,3 +107,27 @@ def test_hubspot_mapping_accepts_known_keys_only() -> None:
 def test_config_must_be_an_object() -> None:
     with pytest.raises(ValidationFailed):
         validate_config(load_catalog("").get("slack"), ["channel"])
+
+
+def test_ghl_asks_for_a_company_token_for_an_agency_and_a_location_token_for_a_client() -> None:
+    oauth = load_catalog("").get("ghl").oauth
+    assert oauth is not None
+    assert oauth.token_params(Level.AGENCY) == {"user_type": "Company"}
+    assert oauth.token_params(Level.CLIENT) == {"user_type": "Location"}
+
+
+@pytest.mark.parametrize(
+    "by_level",
+    [
+        {"user": {"user_type": "Company"}},  # GHL has no user level
+        {"agency": {"grant_type": "client_credentials"}},  # the grant is the engine's
+        {"agency": {"user_type": ""}},
+        {"galaxy": {"user_type": "Company"}},
+    ],
+)
+def test_level_token_params_are_checked_at_load(tmp_path: Path, by_level: dict[str, object]) -> None:
+    overrides = tmp_path / "o.json"
+    overrides.write_text(json.dumps({"ghl": {"oauth": {"token_params_by_level": by_level}}}))
+
+    with pytest.raises(CatalogError):
+        load_catalog(str(overrides))

@@ -13,6 +13,7 @@ import responses
 from integrations.catalog import load_catalog
 from integrations.catalog.model import OAuthSpec
 from integrations.catalog.scopes import granted_scopes, missing_scopes, normalize_scope
+from integrations.domain.access import Level
 from integrations.domain.credentials import AppCredentials
 from integrations.domain.errors import ProviderUnavailable
 from integrations.http import RateLimited
@@ -111,11 +112,33 @@ def test_client_secret_basic_uses_the_authorization_header_only() -> None:
 
 
 @responses.activate
-def test_extra_token_params_are_sent() -> None:
+@pytest.mark.parametrize(("level", "user_type"), [(Level.AGENCY, "Company"), (Level.CLIENT, "Location")])
+def test_token_params_follow_the_connections_level(level: Level, user_type: str) -> None:
+    # GoHighLevel: an agency gets a Company token, a client a Location token, with either grant.
     oauth = spec("ghl")
     responses.post(oauth.token_url, json={"access_token": "at"})
-    OAuth2Engine().refresh(oauth, APP, "rt")
-    assert form_of(responses.calls[0])["user_type"] == ["Location"]
+    OAuth2Engine().exchange_code(oauth, APP, code="c", redirect_uri=REDIRECT, verifier=None, level=level)
+    OAuth2Engine().refresh(oauth, APP, "rt", level=level)
+    assert [form_of(c)["user_type"] for c in responses.calls] == [[user_type], [user_type]]
+
+
+@responses.activate
+def test_level_params_win_over_fixed_extras_and_never_over_the_grant() -> None:
+    oauth = OAuthSpec(
+        app="x",
+        authorize_url="https://auth.example.test/a",
+        token_url="https://auth.example.test/t",
+        scopes=["s"],
+        required_scopes=["s"],
+        extra_token_params={"audience": "all", "mode": "fixed"},
+        token_params_by_level={Level.AGENCY: {"mode": "agency"}},
+    )
+    responses.post(oauth.token_url, json={"access_token": "at"})
+    OAuth2Engine().refresh(oauth, APP, "rt", level=Level.AGENCY)
+    OAuth2Engine().refresh(oauth, APP, "rt", level=Level.USER)
+    sent = [form_of(c) for c in responses.calls]
+    assert [(f["audience"], f["mode"]) for f in sent] == [(["all"], ["agency"]), (["all"], ["fixed"])]
+    assert all(f["grant_type"] == ["refresh_token"] for f in sent)
 
 
 @responses.activate

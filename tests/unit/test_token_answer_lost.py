@@ -23,10 +23,12 @@ class LostWhileAPeerSaves(TokenEndpoint):
         self.peer_stores = peer_stores
         self.save: Any = None
 
-    def refresh(self, spec: Any, app: AppCredentials, refresh_token: str) -> dict[str, Any]:
+    def refresh(
+        self, spec: Any, app: AppCredentials, refresh_token: str, level: Any = None
+    ) -> dict[str, Any]:
         if self.peer_stores is not None:
             self.save(self.peer_stores)
-        return super().refresh(spec, app, refresh_token)
+        return super().refresh(spec, app, refresh_token, level)
 
 
 def _wire(endpoint: LostWhileAPeerSaves) -> tuple[Any, Any, Vault, Connections]:

@@ -89,7 +89,9 @@ class TokenEndpoint:
         self.error = error
         self.calls = 0
 
-    def refresh(self, spec: Any, app: AppCredentials, refresh_token: str) -> dict[str, Any]:
+    def refresh(
+        self, spec: Any, app: AppCredentials, refresh_token: str, level: Any = None
+    ) -> dict[str, Any]:
         self.calls += 1
         if self.error is not None:
             raise self.error

@@ -37,6 +37,8 @@ class CrmStore:
     # Call, email and deal → contact associations (HubSpot).
     hubspot_associations: set[tuple[str, str, str]] = field(default_factory=set)
     deleted_stages: set[str] = field(default_factory=set)
+    # HubSpot batch upsert: email → how many more times its input is refused (a per-input error).
+    hubspot_refused_inputs: dict[str, int] = field(default_factory=dict)
     # GHL agencies: location id → {"companyId", "name"} (seeded by ghl_agency on first use).
     ghl_locations: dict[str, dict[str, str]] = field(default_factory=dict)
     windows: dict[str, deque[float]] = field(default_factory=dict)

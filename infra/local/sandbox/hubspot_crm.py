@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import secrets
 from typing import Any
 
@@ -43,6 +44,8 @@ EMAIL_TO_CONTACT = 198
 EMAIL_DIRECTIONS = ("EMAIL", "INCOMING_EMAIL", "FORWARDED_EMAIL")
 DEAL_TO_CONTACT = 3
 _APP_ID = "1234567"
+# What HubSpot's email property accepts, near enough: one @, a dot in the domain, no spaces.
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 def _call(sb: Sandbox, request: Request, scopes: set[str], *, search: bool = False) -> str:
@@ -201,20 +204,40 @@ def search_contacts(sb: Sandbox, request: Request) -> Response:
 
 
 def batch_upsert_contacts(sb: Sandbox, request: Request) -> Response:
-    """POST /crm/v3/objects/contacts/batch/upsert: ≤ 100 inputs {id, idProperty: email, properties}."""
+    """POST /crm/v3/objects/contacts/batch/upsert: ≤ 100 inputs {id, idProperty: email, properties}.
+
+    As HubSpot: a malformed request or one naming an email twice fails whole (400); an input HubSpot
+    cannot take (an invalid email, or one `/_sandbox/hubspot/upsert-refusals` names) is an entry of
+    `errors` naming its id while the others are written, answered 207 Multi-Status with `numErrors`.
+    Results come in no particular order: callers match them by email."""
     hub = _call(sb, request, _WRITE)
     inputs = (read_json(request) or {}).get("inputs")
     if not isinstance(inputs, list) or not 0 < len(inputs) <= MAX_BATCH:
         return hubspot_error(400, "VALIDATION_ERROR", f"inputs must hold 1 to {MAX_BATCH} objects")
-    results = []
+    if not all(isinstance(i, dict) and i.get("idProperty") == "email" and i.get("id") for i in inputs):
+        return hubspot_error(400, "VALIDATION_ERROR", "Each input needs an email id and idProperty email.")
+    emails = [str(i["id"]).strip().lower() for i in inputs]
+    if len(set(emails)) != len(emails):
+        return hubspot_error(400, "VALIDATION_ERROR", "Duplicate IDs found in batch input.")
+    results: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
     with sb.state.lock:
-        contacts = crm_of(sb).hubspot_contacts
-        for item in inputs:
-            if not isinstance(item, dict) or item.get("idProperty") != "email" or not item.get("id"):
-                return hubspot_error(
-                    400, "VALIDATION_ERROR", "Each input needs an email id and idProperty email."
+        crm = crm_of(sb)
+        contacts = crm.hubspot_contacts
+        for item, email in zip(inputs, emails, strict=True):
+            refusals = crm.hubspot_refused_inputs.get(email, 0)
+            if refusals or not _EMAIL.fullmatch(email):
+                if refusals:
+                    crm.hubspot_refused_inputs[email] = refusals - 1
+                errors.append(
+                    {
+                        "status": "error",
+                        "category": "VALIDATION_ERROR",
+                        "message": f"Property values were not valid: email {item['id']!r}",
+                        "context": {"ids": [str(item["id"])]},
+                    }
                 )
-            email = str(item["id"]).strip().lower()
+                continue
             found = next(
                 (
                     c
@@ -226,7 +249,25 @@ def batch_upsert_contacts(sb: Sandbox, request: Request) -> Response:
             properties = {**(item.get("properties") or {}), "email": email}
             saved = save_record(sb, contacts, hub, properties, found)
             results.append({**_public(saved), "new": found is None})
-    return _answer(request, {"status": "COMPLETE", "results": results}, 200)
+    # HubSpot does not promise the inputs' order; the sandbox turns it around so callers cannot rely on it.
+    body: dict[str, Any] = {"status": "COMPLETE", "results": results[::-1]}
+    if errors:
+        body.update({"numErrors": len(errors), "errors": errors})
+    return _answer(request, body, 207 if errors else 200)
+
+
+def person_refuse_upserts(sb: Sandbox, request: Request) -> Response:
+    """POST {"emails": [...], "times": 1}: batch upsert inputs for these emails are refused (a per-input
+    error, 207) the next `times` times each, as when HubSpot cannot take a contact just now."""
+    body = read_json(request) or {}
+    emails, times = body.get("emails"), body.get("times", 1)
+    if not isinstance(emails, list) or not isinstance(times, int) or times < 1:
+        return json_response({"error": "emails must be a list and times a whole number >= 1"}, 400)
+    with sb.state.lock:
+        refused = crm_of(sb).hubspot_refused_inputs
+        for email in emails:
+            refused[str(email).strip().lower()] = times
+        return json_response({"refused": dict(refused)}, 201)
 
 
 def contact(sb: Sandbox, request: Request, contact_id: str) -> Response:
@@ -521,6 +562,7 @@ def routes() -> list[Route]:
             "/_sandbox/hubspot/contacts/<contact_id>", ("PATCH", "DELETE"), person_contact, "control", None
         ),
         Route("/_sandbox/hubspot/contacts-bulk", ("POST",), person_bulk, "control", None),
+        Route("/_sandbox/hubspot/upsert-refusals", ("POST",), person_refuse_upserts, "control", None),
         Route("/_sandbox/crm/stages/<stage_id>", ("DELETE",), person_delete_stage, "control", None),
         Route("/_sandbox/crm/throttled", ("GET",), throttled, "control", None),
     ]

@@ -647,6 +647,7 @@ class Container:
             adapters=self.provider_crms,
             crm=self.crm_sync,
             clock=self.clock,
+            publish=lambda events: self.announce(*events),
         )
 
     def replace_stale_subscriptions(self, connection: Connection) -> int:

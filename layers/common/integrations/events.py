@@ -72,6 +72,21 @@ class IntegrationConfigChanged(ConnectionRef):
     config: dict[str, Any]
 
 
+class SyncProgress(ConnectionRef):
+    """Out: how far a long sync job is (a CRM's initial contact import), published as it moves on.
+
+    `total` is null when the provider does not say how many there are; `progress_id` is the same for
+    every delivery of one step."""
+
+    detail_type = "Sync Progress"
+    progress_id: str
+    kind: Literal["import"]
+    state: Literal["running", "done"]
+    done: int = Field(ge=0)
+    total: int | None = Field(default=None, ge=0)
+    message: str = ""
+
+
 class CallRequested(PlatformEvent):
     """A provider workflow (GHL) asked the platform to place a call."""
 
@@ -506,6 +521,7 @@ OUTBOUND: tuple[type[PlatformEvent], ...] = (
     IntegrationErrored,
     IntegrationRecovered,
     IntegrationConfigChanged,
+    SyncProgress,
     CallRequested,
     CalendarEventChanged,
     AppointmentPushed,

@@ -144,6 +144,12 @@ class GrantLifetime(BaseModel):
     source: str
 
 
+# What the engine itself puts in a token request; catalog data never overrides them.
+_GRANT_PARAMS = frozenset(
+    {"grant_type", "code", "refresh_token", "redirect_uri", "code_verifier", "client_id", "client_secret"}
+)
+
+
 class OAuthSpec(BaseModel):
     """Endpoints and protocol switches of one provider's OAuth 2.0 authorization server."""
 
@@ -170,6 +176,10 @@ class OAuthSpec(BaseModel):
     client_auth: Literal["client_secret_post", "client_secret_basic"] = "client_secret_post"
     extra_authorize_params: dict[str, str] = Field(default_factory=dict)
     extra_token_params: dict[str, str] = Field(default_factory=dict)
+    # Token-endpoint parameters that depend on the level of the connection being made or refreshed
+    # (GoHighLevel's `user_type`: a Company token for an agency, a Location token for a client;
+    # provider page §1.2). They are sent with both grants and win over `extra_token_params`.
+    token_params_by_level: dict[Level, dict[str, str]] = Field(default_factory=dict)
     # Single-use refresh tokens (GHL, Calendly): a refresh must be single-flight and stored first.
     rotates_refresh_token: bool = False
     # How a grant is revoked: `rfc7009` posts the refresh (else access) token to `revoke_url` with the
@@ -199,7 +209,18 @@ class OAuthSpec(BaseModel):
         unknown = set(self.scope_labels) - set(self.scopes)
         if unknown:
             raise ValueError(f"scope_labels for scopes not requested: {sorted(unknown)}")
+        for level, params in self.token_params_by_level.items():
+            clashing = set(params) & _GRANT_PARAMS
+            if clashing:
+                raise ValueError(f"token_params_by_level.{level.value} may not set {sorted(clashing)}")
+            if not params or not all(params.values()):
+                raise ValueError(f"token_params_by_level.{level.value} needs non-empty values")
         return self
+
+    def token_params(self, level: Level | None) -> dict[str, str]:
+        """What the token endpoint gets besides the grant: the fixed extras, then the level's own."""
+        chosen = self.token_params_by_level.get(level, {}) if level is not None else {}
+        return {**self.extra_token_params, **chosen}
 
     def scope_label(self, scope: str) -> str:
         """The consent screen's words for a scope; the scope itself when the catalog has none."""
@@ -267,6 +288,12 @@ class ProviderSpec(BaseModel):
         for field in self.config_schema:
             if field.depends_on and field.depends_on not in names:
                 raise ValueError(f"config field {field.name} depends on unknown field {field.depends_on}")
+        if self.oauth is not None:
+            stray = set(self.oauth.token_params_by_level) - set(self.levels)
+            if stray:
+                raise ValueError(
+                    f"token_params_by_level names levels the provider lacks: {sorted(s.value for s in stray)}"
+                )
         return self
 
     @field_validator("levels")

@@ -276,6 +276,10 @@ class Connection(BaseModel):
         """A checkpoint: one scope's cursor moved on (never a status change)."""
         return self._transition(now, cursors={**self.cursors, key: value})
 
+    def cursor_saved_many(self, values: dict[str, Any], now: datetime) -> StatusChange | None:
+        """A checkpoint of several cursors at once (a page's cursor and the progress it made)."""
+        return self._transition(now, cursors={**self.cursors, **values})
+
     def noticed(
         self, code: NoticeCode, now: datetime, *, count: int = 0, until: datetime | None = None
     ) -> StatusChange | None:

@@ -1,7 +1,8 @@
 """The generic OAuth 2.0 client, driven only by a provider's catalog entry (RFC 6749, 7636, 7009).
 
 Everything a provider does differently is data on its OAuthSpec: scope separator and parameter,
-PKCE, client authentication (post or basic), extra parameters, where granted scopes come back and
+PKCE, client authentication (post or basic), extra parameters (fixed, or by the connection's level:
+GoHighLevel issues a Company or a Location token as asked), where granted scopes come back and
 how they may be spelled there, and Slack's HTTP-200-with-`ok:false` errors. No provider id or
 provider URL appears in this module.
 """
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     import requests
 
     from integrations.catalog.model import OAuthSpec
+    from integrations.domain.access import Level
     from integrations.domain.credentials import AppCredentials
 
 
@@ -54,17 +56,28 @@ class OAuth2Engine:
         return build_url(spec.authorize_url, params)
 
     def exchange_code(
-        self, spec: OAuthSpec, app: AppCredentials, *, code: str, redirect_uri: str, verifier: str | None
+        self,
+        spec: OAuthSpec,
+        app: AppCredentials,
+        *,
+        code: str,
+        redirect_uri: str,
+        verifier: str | None,
+        level: Level | None = None,
     ) -> dict[str, Any]:
-        """Trade an authorization code for tokens. Codes are single-use: never retried."""
+        """Trade an authorization code for tokens for a connection at `level`. Codes are single-use:
+        never retried."""
         form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
         if spec.pkce and verifier:
             form["code_verifier"] = verifier
-        return self._token_request(spec, app, form)
+        return self._token_request(spec, app, form, level)
 
-    def refresh(self, spec: OAuthSpec, app: AppCredentials, refresh_token: str) -> dict[str, Any]:
+    def refresh(
+        self, spec: OAuthSpec, app: AppCredentials, refresh_token: str, level: Level | None = None
+    ) -> dict[str, Any]:
         """One refresh_token grant. The caller holds the connection's lease and stores the answer first."""
-        return self._token_request(spec, app, {"grant_type": "refresh_token", "refresh_token": refresh_token})
+        form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+        return self._token_request(spec, app, form, level)
 
     def revoke(self, spec: OAuthSpec, app: AppCredentials | None, token: str, token_type_hint: str) -> None:
         """RFC 7009 revocation at `spec.revoke_url` with the spec's client authentication."""
@@ -83,10 +96,12 @@ class OAuth2Engine:
             body = http.get_json(response)
             raise TokenEndpointError(_error_of(body), response.status_code)
 
-    def _token_request(self, spec: OAuthSpec, app: AppCredentials, form: dict[str, str]) -> dict[str, Any]:
+    def _token_request(
+        self, spec: OAuthSpec, app: AppCredentials, form: dict[str, str], level: Level | None
+    ) -> dict[str, Any]:
         import requests
 
-        form = {**spec.extra_token_params, **form}
+        form = {**spec.token_params(level), **form}
         kwargs = _client_auth(spec, app, form)
         try:
             response = self._session().post(

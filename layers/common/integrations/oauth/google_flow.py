@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import requests
 
     from integrations.catalog.model import OAuthSpec
+    from integrations.domain.access import Level
     from integrations.domain.credentials import AppCredentials
 
 # requests-oauthlib logs request bodies and tokens at DEBUG; keep them out of every log level.
@@ -52,7 +53,14 @@ class GoogleFlow:
         return str(url)
 
     def exchange_code(
-        self, spec: OAuthSpec, app: AppCredentials, *, code: str, redirect_uri: str, verifier: str | None
+        self,
+        spec: OAuthSpec,
+        app: AppCredentials,
+        *,
+        code: str,
+        redirect_uri: str,
+        verifier: str | None,
+        level: Level | None = None,
     ) -> dict[str, Any]:
         import requests
         from oauthlib.oauth2.rfc6749.errors import OAuth2Error  # type: ignore[import-untyped]
@@ -62,7 +70,9 @@ class GoogleFlow:
         flow.oauth2session.register_compliance_hook("access_token_response", _check_answer)
         try:
             # client_secret_post, as the catalog says; Flow would otherwise use HTTP Basic.
-            token = flow.fetch_token(code=code, include_client_id=True, timeout=http.TOKEN_TIMEOUT)
+            token = flow.fetch_token(
+                code=code, include_client_id=True, timeout=http.TOKEN_TIMEOUT, **spec.token_params(level)
+            )
         except OAuth2Error as exc:
             raise TokenEndpointError(str(exc.error or ""), int(exc.status_code or 400)) from None
         except requests.exceptions.ConnectTimeout:

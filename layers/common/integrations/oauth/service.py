@@ -181,7 +181,14 @@ class Flow(Protocol):
     ) -> str: ...
 
     def exchange_code(
-        self, spec: OAuthSpec, app: AppCredentials, *, code: str, redirect_uri: str, verifier: str | None
+        self,
+        spec: OAuthSpec,
+        app: AppCredentials,
+        *,
+        code: str,
+        redirect_uri: str,
+        verifier: str | None,
+        level: Level | None = None,
     ) -> dict[str, Any]: ...
 
 
@@ -411,6 +418,8 @@ class OAuthService:
                 code=code_value,
                 redirect_uri=self.redirect_uri(provider_id),
                 verifier=session.verifier,
+                # The token asked for fits the level being connected (a GHL agency gets a Company token).
+                level=session.level,
             )
         except IntegrationError as exc:
             logger.warning("code exchange failed", extra={"provider": provider_id, "error_code": exc.code})

@@ -299,7 +299,9 @@ class TokenManager:
         """The token endpoint's answer, or stored credentials that make it moot (a peer's newer ones)."""
         assert spec.oauth is not None and current.refresh_token is not None
         try:
-            return self.engine.refresh(spec.oauth, app, current.refresh_token.get_secret_value())
+            return self.engine.refresh(
+                spec.oauth, app, current.refresh_token.get_secret_value(), level=connection.level
+            )
         except TokenAnswerLost:
             # The provider may have used (and rotated) the grant: before failing, look for tokens a
             # peer stored meanwhile (its lease ran out while ours waited).

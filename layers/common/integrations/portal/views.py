@@ -21,6 +21,7 @@ from integrations.domain.connection import (
     PortalStatus,
 )
 from integrations.portal import words
+from integrations.sync.import_progress import ImportProgress
 from integrations.sync.intervals import DEFAULT_INTERVAL_MINUTES, MAX_INTERVAL_MINUTES, MIN_INTERVAL_MINUTES
 from integrations.sync.progress import PushProgress
 
@@ -97,6 +98,33 @@ class PushProgressView(BaseModel):
         )
 
 
+class ImportProgressView(BaseModel):
+    """A CRM's initial contact import: progress while it runs, then the confirmation."""
+
+    state: Literal["importing", "done"]
+    imported: int = Field(description="Contacts read so far.")
+    total: int | None = Field(
+        description="Contacts to import, when the provider says (HubSpot, GoHighLevel); null otherwise: "
+        "show the count only."
+    )
+    started_at: datetime
+    finished_at: datetime | None
+    message: str = Field(
+        description='In words: "Importing 1,200 of 10,000 contacts from Acme" or the confirmation.'
+    )
+
+    @classmethod
+    def of(cls, progress: ImportProgress, connection: Connection) -> ImportProgressView:
+        return cls(
+            state=progress.state,
+            imported=progress.imported,
+            total=progress.total,
+            started_at=progress.started_at,
+            finished_at=progress.finished_at,
+            message=progress.summary(connection.account.label),
+        )
+
+
 class NoticeView(BaseModel):
     """Something the card says besides its status; nothing for the person to do."""
 
@@ -125,6 +153,9 @@ class SyncView(BaseModel):
     last_sync_at: datetime | None
     next_sync_at: datetime | None
     push_existing: PushProgressView | None = Field(description='The latest "Push existing data", if any.')
+    contacts_import: ImportProgressView | None = Field(
+        default=None, description="CRMs: the initial import of the account's contacts, once it has begun."
+    )
     paused_by_agency: bool = Field(
         default=False,
         description="The agency switched personal connections off for this person's group: nothing is "
@@ -147,6 +178,7 @@ class SyncView(BaseModel):
         settings: AgencySettings | None = None,
     ) -> SyncView:
         progress = PushProgress.of(connection)
+        imported = ImportProgress.of(connection)
         stopped = settings is not None and settings.stops(connection)
         return cls(
             syncing=connection.status is PortalStatus.SYNCING,
@@ -155,6 +187,7 @@ class SyncView(BaseModel):
             last_sync_at=connection.last_sync_at,
             next_sync_at=None if connection.paused or stopped else connection.next_sync_at,
             push_existing=PushProgressView.of(progress) if progress is not None else None,
+            contacts_import=ImportProgressView.of(imported, connection) if imported is not None else None,
             paused_by_agency=stopped,
             state_reason=PAUSED_BY_AGENCY if stopped else None,
             state_message="Your agency has switched off sync for these calendars." if stopped else None,

@@ -6,6 +6,7 @@ the calls logged (design §8, like the calendar's pushed-event mapping).
 | platform contact     | `PCT#<agency>#<client>` | `C#<contact>`              | fields, version, deleted    |
 | contact's CRM copy   | `PCT#<agency>#<client>` | `L#<contact>#<connection>` | external id                 |
 | mirrored CRM contact | `CRM#<connection>`      | `CT#<external id>`         | fields, hash, platform id   |
+| a contact to push    | `CRM#<connection>`      | `PQ#<contact>`             | version (waiting for a push)|
 | a call to log        | `CALL#<agency>#<call>`  | `EVENT`                    | the Call Completed JSON     |
 | the call in one CRM  | `CALL#<agency>#<call>`  | `TO#<connection>`          | note/engagement id, deal id |
 
@@ -24,6 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
 
 from integrations.events import CallCompleted, ContactFields, ContactUpserted
 from integrations.store.crm_keys import call_pk, client_pk, mirror_pk
@@ -109,6 +112,55 @@ class DynamoCrmStore:
             return None
         fields = None if values.get("deleted") else ContactFields.model_validate_json(str(values["fields"]))
         return StoredContact(contact_id, int(values["version"]), fields)
+
+    # --- contacts waiting to be pushed to one CRM (so one job can take many in a batch) ---
+
+    @_unavailable
+    def mark_pending(self, connection_id: str, contact_id: str, version: int) -> None:
+        """The contact waits for a push to this CRM (a newer mark is never lowered)."""
+        try:
+            self._db.put_item(
+                TableName=self._table,
+                Item=to_item(
+                    {
+                        "pk": mirror_pk(connection_id),
+                        "sk": f"PQ#{contact_id}",
+                        "contact_id": contact_id,
+                        "version": version,
+                    }
+                ),
+                ConditionExpression="attribute_not_exists(pk) OR version < :v",
+                ExpressionAttributeValues=to_values({":v": version}),
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+    @_unavailable
+    def pending(self, connection_id: str, limit: int) -> list[str]:
+        """Up to `limit` contacts waiting for a push to this CRM."""
+        answer = self._db.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :q)",
+            ExpressionAttributeValues=to_values({":pk": mirror_pk(connection_id), ":q": "PQ#"}),
+            ConsistentRead=True,
+            Limit=limit,
+        )
+        return [str(from_item(i)["contact_id"]) for i in answer.get("Items", [])]
+
+    @_unavailable
+    def clear_pending(self, connection_id: str, contact_id: str, version: int) -> None:
+        """The push of `version` is done; a mark for a newer version stays (its push is still due)."""
+        try:
+            self._db.delete_item(
+                TableName=self._table,
+                Key=to_values({"pk": mirror_pk(connection_id), "sk": f"PQ#{contact_id}"}),
+                ConditionExpression="attribute_not_exists(pk) OR version <= :v",
+                ExpressionAttributeValues=to_values({":v": version}),
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
 
     # --- a contact's copies in the client's CRMs ---
 

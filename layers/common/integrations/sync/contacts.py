@@ -30,7 +30,14 @@ from integrations.events import (
     ContactFields,
     ContactUpserted,
 )
-from integrations.sync.crm import CrmAdapter, CrmContact, LoggedCall, MirroredContact
+from integrations.sync.crm import (
+    ContactPage,
+    CrmAdapter,
+    CrmContact,
+    LoggedCall,
+    MirroredContact,
+    fields_hash,
+)
 from integrations.sync.jobs import JobKind, SyncJob
 
 CONTACTS_CURSOR = "contacts"
@@ -39,6 +46,9 @@ CONTACTS_CURSOR = "contacts"
 class StoredContactLike(Protocol):
     @property
     def fields(self) -> ContactFields | None: ...
+
+    @property
+    def version(self) -> int: ...
 
 
 class CrmState(Protocol):
@@ -63,6 +73,12 @@ class CrmState(Protocol):
     ) -> None: ...
 
     def unlink(self, agency_id: str, client_id: str, contact_id: str, connection_id: str) -> None: ...
+
+    def mark_pending(self, connection_id: str, contact_id: str, version: int) -> None: ...
+
+    def pending(self, connection_id: str, limit: int) -> list[str]: ...
+
+    def clear_pending(self, connection_id: str, contact_id: str, version: int) -> None: ...
 
     def mirrored(self, connection_id: str, external_ids: Sequence[str]) -> dict[str, MirroredContact]: ...
 
@@ -151,7 +167,11 @@ class CrmSync:
         delivery may have died before queueing, and the jobs are idempotent)."""
         self._state.upsert_contact(event)
         hint = {"agency_id": event.agency_id, "client_id": event.client_id, "contact_id": event.contact_id}
-        return [_job(JobKind.PUSH_CONTACT, c, hint) for c in self._crms(event.agency_id, event.client_id)]
+        crms = self._crms(event.agency_id, event.client_id)
+        for connection in crms:
+            # Marked before the job is queued: whichever job runs first sees every contact waiting.
+            self._state.mark_pending(connection.id, event.contact_id, event.version)
+        return [_job(JobKind.PUSH_CONTACT, c, hint) for c in crms]
 
     def contact_deleted(self, event: ContactDeleted) -> list[SyncJob]:
         """Tombstone the contact and name every connection holding a copy."""
@@ -173,27 +193,79 @@ class CrmSync:
     def push_contact(
         self, connection: Connection, adapter: CrmAdapter, agency_id: str, client_id: str, contact_id: str
     ) -> Literal["written", "deleted", "unchanged"]:
-        """Bring the CRM's copy of a platform contact to the projection's newest state."""
+        """Bring the CRM's copy of a platform contact to the projection's newest state: new contacts
+        waiting for the same CRM go with it in one batch where the CRM has one."""
         stored = self._state.contact(agency_id, client_id, contact_id)
         known = self._state.external_id(agency_id, client_id, contact_id, connection.id)
         fields = stored.fields if stored is not None else None
+        version = stored.version if stored is not None else 0
         if fields is None:
+            self._state.clear_pending(connection.id, contact_id, version)
             if known is None:
                 return "unchanged"
             adapter.delete_contact(known)
             self._state.delete_mirrored(connection.id, [known], **_owner(connection))
             self._state.unlink(agency_id, client_id, contact_id, connection.id)
             return "deleted"
+        if known is not None and self._holds(connection, known, fields):
+            # Written already (by a batch another job sent, or before a redelivery).
+            self._state.clear_pending(connection.id, contact_id, version)
+            return "unchanged"
+        if known is None and fields.email and adapter.batch_size > 1:
+            batched = self._push_waiting(connection, adapter, agency_id, client_id, contact_id)
+            if batched:
+                return "written"
         written = adapter.upsert_contact(fields, known)
+        self._written(connection, agency_id, client_id, [(contact_id, version, written)], known)
+        return "written"
+
+    def _holds(self, connection: Connection, external_id: str, fields: ContactFields) -> bool:
+        """Whether the CRM's copy, as we last wrote or read it, already has these fields."""
+        mirrored = self._state.mirrored(connection.id, [external_id]).get(external_id)
+        return mirrored is not None and mirrored.change_hash == fields_hash(fields)
+
+    def _push_waiting(
+        self, connection: Connection, adapter: CrmAdapter, agency_id: str, client_id: str, contact_id: str
+    ) -> bool:
+        """Upsert this contact with the other new contacts waiting for the CRM, in batches; False
+        (nothing written for this contact) when it waits alone or the CRM refused its input."""
+        waiting = [c for c in self._state.pending(connection.id, adapter.batch_size) if c != contact_id]
+        rows: list[tuple[str, int, ContactFields]] = []
+        for candidate in [contact_id, *waiting][: adapter.batch_size]:
+            stored = self._state.contact(agency_id, client_id, candidate)
+            if stored is None or stored.fields is None or not stored.fields.email:
+                continue  # a deletion, or no email to match by: its own job handles it
+            if self._state.external_id(agency_id, client_id, candidate, connection.id) is not None:
+                continue  # known to the CRM: updated by its id, by its own job
+            rows.append((candidate, stored.version, stored.fields))
+        if len(rows) < 2 or rows[0][0] != contact_id:
+            return False
+        answers = adapter.upsert_contacts([fields for _, _, fields in rows])
+        done = [(cid, ver, w) for (cid, ver, _), w in zip(rows, answers, strict=True) if w is not None]
+        # Refused inputs keep their marks: their own jobs try them again, and only them.
+        self._written(connection, agency_id, client_id, done, None)
+        return answers[0] is not None
+
+    def _written(
+        self,
+        connection: Connection,
+        agency_id: str,
+        client_id: str,
+        done: Sequence[tuple[str, int, CrmContact]],
+        known: str | None,
+    ) -> None:
+        """Record what the CRM now holds for each contact written, then take it off the waiting list."""
         # Link first: a retry after a crash matches the contact by its id instead of creating it.
-        if written.external_id != known:
-            self._state.link(agency_id, client_id, contact_id, connection.id, written.external_id)
+        for contact_id, _, written in done:
+            if written.external_id != known:
+                self._state.link(agency_id, client_id, contact_id, connection.id, written.external_id)
         self._state.put_mirrored(
             connection.id,
-            [MirroredContact(written.external_id, written.change_hash, written.fields, contact_id)],
+            [MirroredContact(w.external_id, w.change_hash, w.fields, cid) for cid, _, w in done],
             **_owner(connection),
         )
-        return "written"
+        for contact_id, version, _ in done:
+            self._state.clear_pending(connection.id, contact_id, version)
 
     def log_call(
         self, connection: Connection, adapter: CrmAdapter, agency_id: str, call_id: str
@@ -237,17 +309,17 @@ class CrmSync:
         connection: Connection,
         adapter: CrmAdapter,
         cursor: dict[str, Any] | None,
-        checkpoint: Callable[[dict[str, Any]], None],
+        checkpoint: Callable[[ContactPage], None],
         keep_going: Callable[[], bool],
     ) -> PullResult:
-        """Read changed contacts page by page from `cursor`, publishing real changes and saving the
-        cursor after each page; stops early (done False) when `keep_going` says so."""
+        """Read changed contacts page by page from `cursor`, publishing real changes and handing each
+        page to `checkpoint` (which saves its cursor); stops early (done False) when `keep_going` says so."""
         changes = 0
         while True:
             page = adapter.changed_contacts(cursor)
             changes += self._apply(connection, page.contacts)
             cursor = page.cursor
-            checkpoint(cursor)
+            checkpoint(page)
             if page.last:
                 return PullResult(changes, done=True)
             if page.wait_seconds is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from html import unescape
 from typing import Any, Literal, Protocol
@@ -61,6 +62,8 @@ class ContactPage(BaseModel):
     # The provider's request window is nearly spent: read on after this many seconds, so that live
     # writes (a call to log) keep their share of it.
     wait_seconds: float | None = None
+    # How many contacts the whole search matches, when the provider says (an import's total).
+    total: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +136,17 @@ class CrmAdapter(Protocol):
 
     def upsert_contact(self, fields: ContactFields, external_id: str | None) -> CrmContact:
         """Create or update the contact (matched by email or phone when `external_id` is unknown)."""
+        ...
+
+    @property
+    def batch_size(self) -> int:
+        """How many contacts one `upsert_contacts` call takes (1: the provider has no batch upsert)."""
+        ...
+
+    def upsert_contacts(self, contacts: Sequence[ContactFields]) -> list[CrmContact | None]:
+        """Create or update several contacts we hold no CRM id for, each with an email, matched by
+        email; per input, in order, the contact as the CRM now holds it, or None where the CRM refused
+        that input (the others are written; the refused are tried again on their own)."""
         ...
 
     def delete_contact(self, external_id: str) -> None:

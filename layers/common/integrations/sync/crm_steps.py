@@ -9,14 +9,17 @@ a calendar run. A write that meets a lost grant or a missing setting is not drop
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from integrations.domain.connection import Connection
+from integrations.events import PlatformEvent
 from integrations.sync.contacts import CONTACTS_CURSOR, CrmSync
-from integrations.sync.crm import CrmAdapter
+from integrations.sync.crm import ContactPage, CrmAdapter
 from integrations.sync.faults import FaultKind, classify
+from integrations.sync.import_progress import CURSOR_KEY as IMPORT_KEY
+from integrations.sync.import_progress import ImportProgress
 from integrations.sync.intervals import DEFAULT_INTERVAL_MINUTES
 from integrations.sync.jobs import SyncJob
 from integrations.sync.settle import (
@@ -69,6 +72,7 @@ class CrmSteps:
         adapters: CrmAdapters,
         crm: CrmSync,
         clock: Callable[[], datetime],
+        publish: Callable[[Sequence[PlatformEvent]], None] = lambda events: None,
         interval: timedelta = timedelta(minutes=DEFAULT_INTERVAL_MINUTES),
     ) -> None:
         self._connections = connections
@@ -77,6 +81,7 @@ class CrmSteps:
         self._adapters = adapters
         self._crm = crm
         self._clock = clock
+        self._publish = publish
         self._interval = interval
         # Per connection, when the provider's last 429 said to come back (this process only): the
         # jobs behind the refused one wait too instead of each drawing its own 429.
@@ -124,13 +129,22 @@ class CrmSteps:
         now = self._clock()
         self._connections.apply(connection.id, lambda c: c.sync_started(now, now + self._interval_of(c)))
         cursor = connection.cursors.get(CONTACTS_CURSOR)
+        # The first pull is the import, which the card and the bus follow page by page.
+        importing = ImportProgress.begins(connection, now)
+
+        def checkpoint(page: ContactPage) -> None:
+            nonlocal importing
+            if importing is not None:
+                importing = importing.after_page(len(page.contacts), page.total)
+            self._checkpoint(connection, page.cursor, importing)
+
         try:
             reread = self._crm.reread(connection, adapter, hinted)
             result = self._crm.pull(
                 connection,
                 adapter,
                 cursor if isinstance(cursor, dict) else None,
-                lambda value: self._checkpoint(connection.id, value),
+                checkpoint,
                 lambda: remaining_ms() > SAFETY_MARGIN_MS,
             )
         except Exception as error:  # every failure is classified; nothing escapes unexamined
@@ -150,18 +164,31 @@ class CrmSteps:
                 )
             return RunResult(Outcome.CONTINUE, changes=changes, reason="out of time")
         finished = self._clock()
+        done = importing.finished(finished) if importing is not None else None
+        kept = {IMPORT_KEY: done.model_dump(mode="json")} if done is not None else {}
         self._connections.apply(
             connection.id,
             lambda c: first_change(
                 c.provider_succeeded(finished),
-                c.sync_succeeded(finished, {}, finished + self._interval_of(c)),
+                c.sync_succeeded(finished, kept, finished + self._interval_of(c)),
             ),
         )
+        if done is not None:
+            self._publish([done.event(connection)])
         return RunResult(Outcome.DONE, changes=changes)
 
-    def _checkpoint(self, connection_id: str, cursor: dict[str, object]) -> None:
+    def _checkpoint(
+        self, connection: Connection, cursor: dict[str, object], importing: ImportProgress | None
+    ) -> None:
+        """The cursor and, during the import, its progress: one write, so a resumed import counts on
+        from exactly the page it resumes after."""
         now = self._clock()
-        self._connections.apply(connection_id, lambda c: c.cursor_saved(CONTACTS_CURSOR, cursor, now))
+        saved = {CONTACTS_CURSOR: cursor}
+        if importing is not None:
+            saved[IMPORT_KEY] = importing.model_dump(mode="json")
+        self._connections.apply(connection.id, lambda c: c.cursor_saved_many(saved, now))
+        if importing is not None:
+            self._publish([importing.event(connection)])
 
     def _interval_of(self, connection: Connection) -> timedelta:
         minutes = connection.sync_interval_minutes

@@ -27,7 +27,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +78,13 @@ def _millis(value: Any) -> float | None:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000
     except ValueError:
         return None
+
+
+def _total(found: dict[str, Any]) -> int | None:
+    """How many contacts the search matches: `total` in the search answer (`meta.total` in the older
+    list answer's shape)."""
+    value = found.get("total", (found.get("meta") or {}).get("total"))
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _duration(seconds: int) -> str:
@@ -176,7 +183,11 @@ class GhlCrm:
         else:
             following = {**cursor, "after": rows[-1].get("searchAfter"), "newest": newest}
         return ContactPage(
-            contacts=[_contact(c) for c in rows], cursor=following, last=last, wait_seconds=wait
+            contacts=[_contact(c) for c in rows],
+            cursor=following,
+            last=last,
+            wait_seconds=wait,
+            total=_total(found),
         )
 
     def deleted_in_hint(self, hint: dict[str, Any]) -> str | None:
@@ -208,6 +219,12 @@ class GhlCrm:
                 # Deleted in GHL since: upsert makes it again.
         found = self._call("POST", "contacts/upsert", json={"locationId": self._location, **values})
         return _contact(found.get("contact") or {})
+
+    # GHL has no batch upsert (each contact goes through `/contacts/upsert`).
+    batch_size = 1
+
+    def upsert_contacts(self, contacts: Sequence[ContactFields]) -> list[CrmContact | None]:
+        return [self.upsert_contact(fields, None) for fields in contacts]
 
     def delete_contact(self, external_id: str) -> None:
         try:

@@ -7,6 +7,8 @@ deal stages, with the connection's contact property mapping applied both ways.
   at 10,000 results, so a longer pass starts a new search from the newest change seen.
 - Upsert: `PATCH` the contact we know; else `batch/upsert` with `idProperty: email` (idempotent: a
   redelivery updates the same contact); a contact with only a phone is found by a phone search first.
+  Several new contacts waiting for one connection go in one `batch/upsert` of up to 100 inputs; a 207
+  answer lists the inputs HubSpot refused, which are tried again on their own.
 - Calls: a call engagement (`POST /crm/v3/objects/calls`) associated with the contact (type 194);
   the summary and outcome also go to the contact properties the mapping names for them.
 - Mails: an email engagement (`POST /crm/v3/objects/emails`) associated with the contact (type 198):
@@ -25,7 +27,7 @@ deal stages, with the connection's contact property mapping applied both ways.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +45,8 @@ if TYPE_CHECKING:
     from integrations.domain.credentials import Credentials
 
 PAGE_SIZE = 200
+# Inputs one batch call takes (provider page §2.2).
+BATCH_SIZE = 100
 SEARCH_WINDOW = 10_000
 OVERLAP_MS = 1000
 READ_RESERVE = 0.3
@@ -164,8 +168,14 @@ class HubspotCrm:
             cursor = {"since": start}
         else:
             cursor = {"since": since, "after": following, "newest": newest}
+        total = found.get("total")
         return ContactPage(
-            contacts=[self._contact(r) for r in rows], cursor=cursor, last=last, wait_seconds=wait
+            contacts=[self._contact(r) for r in rows],
+            cursor=cursor,
+            last=last,
+            wait_seconds=wait,
+            # The search's `total`: every contact modified since the search's start.
+            total=total if isinstance(total, int) and not isinstance(total, bool) and total >= 0 else None,
         )
 
     def deleted_in_hint(self, hint: dict[str, Any]) -> str | None:
@@ -203,13 +213,41 @@ class HubspotCrm:
         email_property = self._mapping["email"]
         if fields.email and email_property == "email":
             inputs = [{"id": fields.email, "idProperty": "email", "properties": properties}]
-            found = self._call("POST", f"{_OBJECTS}/contacts/batch/upsert", json={"inputs": inputs})
-            return self._contact((found.get("results") or [{}])[0])
+            found = self._call("POST", f"{_OBJECTS}/contacts/batch/upsert", json={"inputs": inputs}) or {}
+            results = found.get("results") or []
+            if not results:
+                # 207 with the input in `errors`: HubSpot refused this contact.
+                raise http.ProviderApiError(400, (found.get("errors") or [{}])[0])
+            return self._contact(results[0])
         match = self._find(fields)
         if match is not None:
             found = self._call("PATCH", f"{_OBJECTS}/contacts/{match}", json={"properties": properties})
             return self._contact(found)
         return self._contact(self._call("POST", f"{_OBJECTS}/contacts", json={"properties": properties}))
+
+    @property
+    def batch_size(self) -> int:
+        """`batch/upsert` takes 100 inputs matched by the `email` property; a mapping that puts the
+        email elsewhere has nothing to match by."""
+        return BATCH_SIZE if self._mapping["email"] == "email" else 1
+
+    def upsert_contacts(self, contacts: Sequence[ContactFields]) -> list[CrmContact | None]:
+        """`POST .../contacts/batch/upsert` by email, up to 100 inputs. HubSpot answers 207 with
+        `errors` (each naming its input's id) when it refused some inputs; results come in no
+        particular order, so they are matched back by email."""
+        written: dict[str, CrmContact] = {}
+        for start in range(0, len(contacts), BATCH_SIZE):
+            chunk = contacts[start : start + BATCH_SIZE]
+            inputs = [
+                {"id": fields.email, "idProperty": "email", "properties": self._properties(fields)}
+                for fields in chunk
+            ]
+            found = self._call("POST", f"{_OBJECTS}/contacts/batch/upsert", json={"inputs": inputs}) or {}
+            for record in found.get("results") or []:
+                email = text((record.get("properties") or {}).get("email")).strip().lower()
+                if email:
+                    written[email] = self._contact(record)
+        return [written.get(fields.email.strip().lower()) for fields in contacts]
 
     def _find(self, fields: ContactFields) -> str | None:
         name, value = (
