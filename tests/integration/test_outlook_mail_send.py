@@ -122,7 +122,9 @@ def test_a_worker_that_dies_after_sending_does_not_send_again(
     [announced] = world.published("Email Sent")
     assert announced.request_id == "req-crash" and announced.message_id == world.sent()[0]["id"]
     searches = world.sb.requests_log(route="/microsoft/graph/v1.0/me/messages")
-    assert any(c["query"].get("$filter", "").startswith("internetMessageId eq '<integrations.") for c in searches)
+    assert any(
+        c["query"].get("$filter", "").startswith("internetMessageId eq '<integrations.") for c in searches
+    )
     assert world.run(job).outcome is Outcome.DONE
     assert len(world.published("Email Sent")) == 1 and len(world.sent()) == 1
 
@@ -135,7 +137,11 @@ def test_an_invalid_recipient_fails_the_request_with_invalid_recipient(world: Ou
     [call] = world.sb.requests_log(route=SEND_ROUTE)
     assert call["status"] == 400
     [failed] = world.published("Email Send Failed")
-    assert (failed.request_id, failed.reason, failed.provider) == ("req-bad", "invalid_recipient", "outlook_mail")
+    assert (failed.request_id, failed.reason, failed.provider) == (
+        "req-bad",
+        "invalid_recipient",
+        "outlook_mail",
+    )
 
 
 @pytest.mark.parametrize("status", [429, 503])

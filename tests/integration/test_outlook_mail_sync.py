@@ -132,7 +132,11 @@ def test_an_expired_delta_reads_the_recent_window_without_publishing_twice(world
     world.receive(**{"from": "sam@example.org", "subject": "After"})
     world.send_from_outlook(to=["sam@example.org"], subject="RE: After", text="Thanks.\n")
     old = world.receive(
-        **{"from": "sam@example.org", "subject": "Last month", "received_at": world.clock().timestamp() - 30 * 86400}
+        **{
+            "from": "sam@example.org",
+            "subject": "Last month",
+            "received_at": world.clock().timestamp() - 30 * 86400,
+        }
     )
     result = world.run(world.job())
 

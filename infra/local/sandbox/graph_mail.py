@@ -208,7 +208,9 @@ def resource(
         "conversationId": stored.conversation_id,
         "isRead": stored.folder != "inbox",
         "isDraft": stored.is_draft,
-        "body": {"contentType": "text", "content": text} if text_body else {"contentType": "html", "content": html},
+        "body": {"contentType": "text", "content": text}
+        if text_body
+        else {"contentType": "html", "content": html},
         "sender": sender,
         "from": sender,
         "toRecipients": [party(formataddr(r)) for r in recipients(parsed, ("To",))],
@@ -222,7 +224,9 @@ def resource(
     chosen = {k: v for k, v in found.items() if k in wanted or k in ("id", "@odata.etag")}
     if "internetMessageHeaders" in wanted and stored.folder not in ("sentitems", "drafts"):
         # Transport headers exist only on mail that travelled to this mailbox.
-        chosen["internetMessageHeaders"] = [{"name": k, "value": " ".join(str(v).split())} for k, v in parsed.items()]
+        chosen["internetMessageHeaders"] = [
+            {"name": k, "value": " ".join(str(v).split())} for k, v in parsed.items()
+        ]
     return chosen
 
 
@@ -301,7 +305,9 @@ def message_item(sb: Sandbox, request: Request, message_id: str) -> Response:
             box.seq += 1
             stored.seq = box.seq
         return json_response(
-            resource(stored, box.address, select=request.args.get("$select"), text_body=_prefers_text(request))
+            resource(
+                stored, box.address, select=request.args.get("$select"), text_body=_prefers_text(request)
+            )
         )
 
 
@@ -346,7 +352,12 @@ def delta(sb: Sandbox, request: Request, folder: str) -> Response:
         if skip:
             round_id, _, offset_text = skip.rpartition(".")
             found = store.rounds.get(round_id)
-            if found is None or found.epoch != box.epoch or found.account != box.address or not offset_text.isdigit():
+            if (
+                found is None
+                or found.epoch != box.epoch
+                or found.account != box.address
+                or not offset_text.isdigit()
+            ):
                 raise _gone()
             offset = int(offset_text)
         else:
@@ -385,7 +396,9 @@ def _round(box: OutlookMailbox, store: Any, state: MailDeltaState, text_body: bo
         arrived = [
             m
             for m in box.messages.values()
-            if m.folder == state.folder and m.seq > state.seq and (state.since is None or m.received >= state.since)
+            if m.folder == state.folder
+            and m.seq > state.seq
+            and (state.since is None or m.received >= state.since)
         ]
         arrived.sort(key=lambda m: m.seq)
         items = [resource(m, box.address, select=state.select, text_body=text_body) for m in arrived]
@@ -408,7 +421,11 @@ def expire(sb: Sandbox, account: str) -> int:
 def _check_recipients(parsed: EmailMessage) -> None:
     found = recipients(parsed)
     if not found:
-        raise _bad("ErrorInvalidRecipients", "At least one recipient is not valid., A message can't be sent because it contains no recipients.")
+        raise _bad(
+            "ErrorInvalidRecipients",
+            "At least one recipient is not valid., "
+            "A message can't be sent because it contains no recipients.",
+        )
     for _display, address in found:
         if not _ADDRESS.fullmatch(address):
             raise _bad(
@@ -443,7 +460,9 @@ def _from_json(account: str, message: dict[str, Any]) -> EmailMessage:
     for extra in message.get("internetMessageHeaders") or []:
         name = str(extra.get("name") or "") if isinstance(extra, dict) else ""
         if not name.lower().startswith("x-"):
-            raise _bad("InvalidInternetMessageHeader", "The internet message header name should start with 'x-'.")
+            raise _bad(
+                "InvalidInternetMessageHeader", "The internet message header name should start with 'x-'."
+            )
         built[name] = str(extra.get("value") or "")
     body = message.get("body") if isinstance(message.get("body"), dict) else {}
     content = str((body or {}).get("content") or "")
@@ -479,7 +498,9 @@ def send_mail(sb: Sandbox, request: Request) -> Response:
         try:
             decoded = base64.b64decode(raw.strip(), validate=True)
         except (binascii.Error, ValueError):
-            raise _bad("ErrorMimeContentInvalidBase64String", "Invalid base64 string for MIME content.") from None
+            raise _bad(
+                "ErrorMimeContentInvalidBase64String", "Invalid base64 string for MIME content."
+            ) from None
         parsed = email.message_from_bytes(decoded, policy=policy.default)
     else:
         body = read_json(request)

@@ -203,7 +203,11 @@ def lifecycle(sb: Sandbox, request: Request) -> Response:
     sent = 0
     with sb.state.lock:
         for subscription in graph_store_of(sb).subscriptions.values():
-            if subscription.deleted or subscription.account.lower() != account or not subscription.mail_folder:
+            if (
+                subscription.deleted
+                or subscription.account.lower() != account
+                or not subscription.mail_folder
+            ):
                 continue
             item = {
                 "subscriptionId": subscription.id,

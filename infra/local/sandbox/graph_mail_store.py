@@ -141,7 +141,9 @@ def folder_named(account: str, value: str) -> str | None:
 
 
 def new_message_id() -> str:
-    return "AAkALgAAAAAAHYQDEapmEc2byACqAC-EWg0A" + secrets.token_urlsafe(24).replace("-", "A").replace("_", "B")
+    return "AAkALgAAAAAAHYQDEapmEc2byACqAC-EWg0A" + secrets.token_urlsafe(24).replace("-", "A").replace(
+        "_", "B"
+    )
 
 
 def conversation_for(box: OutlookMailbox, parsed: EmailMessage) -> str:
@@ -187,7 +189,9 @@ def recipients(parsed: EmailMessage, names: tuple[str, ...] = ("To", "Cc", "Bcc"
     found: list[tuple[str, str]] = []
     for name in names:
         values = [str(v) for v in parsed.get_all(name) or []]
-        found.extend((display, address.strip()) for display, address in getaddresses(values) if display or address)
+        found.extend(
+            (display, address.strip()) for display, address in getaddresses(values) if display or address
+        )
     return found
 
 

@@ -174,4 +174,3 @@ class GraphWebhook(WebhookPlugin):
     def job_kind(self, delivery: Delivery) -> JobKind:
         # reauthorizationRequired / subscriptionRemoved: the subscription must be made again.
         return JobKind.RENEW_SUBSCRIPTION if delivery.event_type in _RENEWING_EVENTS else JobKind.SYNC
-

@@ -1,1 +1,1 @@
-"""Outlook Mail (Microsoft Graph): connect, the mailbox adapter, message subscriptions and their notifications."""
+"""Outlook Mail (Microsoft Graph): connect, the mailbox adapter, message subscriptions, notifications."""
