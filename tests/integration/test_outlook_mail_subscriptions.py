@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.datastructures import Headers
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -21,7 +20,7 @@ from infra.local.sandbox import SandboxConfig
 from integrations.catalog.loader import clear_cache
 from integrations.providers.outlook_mail.webhook import LOOKUP_SUBSCRIPTION, WEBHOOK
 from integrations.sync.jobs import JobKind
-from integrations.webhooks.request import WebhookRequest
+from integrations.webhooks.request import Headers, WebhookRequest
 from integrations.webhooks.routing import Attr
 from integrations.webhooks.signatures import VerificationSecrets
 from integrations.webhooks.subscriptions import SubscriptionContext
@@ -90,7 +89,7 @@ def world(
     made = OutlookMailWorld(server, tmp_path, monkeypatch)
     made.container.__dict__["subscriptions"] = SubscriptionContext(
         public_api_url=receiver.base,
-        clock=made.clock,  # type: ignore[arg-type]
+        clock=made.clock,
     )
     yield made
     clear_cache()
