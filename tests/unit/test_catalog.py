@@ -23,6 +23,7 @@ DESIGN_PROVIDERS = {
     "outlook_calendar",
     "icloud_calendar",
     "gmail",
+    "outlook_mail",
     "bcc_email",
 }
 

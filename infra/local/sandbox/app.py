@@ -169,7 +169,14 @@ class SandboxApp:
         outlook_rows = "".join(
             _route_item(base, r, full=True)
             for r in self.routes
-            if r.kind == "control" and r.path.startswith("/_sandbox/outlook/")
+            if r.kind == "control"
+            and r.path.startswith("/_sandbox/outlook/")
+            and not r.path.startswith(_OUTLOOK_MAIL_PERSON)
+        )
+        outlook_mail_rows = "".join(
+            _route_item(base, r, full=True)
+            for r in self.routes
+            if r.kind == "control" and r.path.startswith(_OUTLOOK_MAIL_PERSON)
         )
         gmail_rows = "".join(
             _route_item(base, r, full=True)
@@ -231,6 +238,27 @@ far answer 404; a <code>rate_limit</code> fault with <code>"app": "google", "pat
 answers 5xx. <code>/_sandbox/files</code> serves attachments by URL. <code>account</code> defaults to
 <code>alex@example.com</code>. No access token needed.</p>
 <ul>{gmail_rows}</ul></section>
+<section><h2>Outlook mail (Microsoft Graph): act as the person (and the people who write to them)</h2>
+<p>These change an Outlook mailbox as Outlook itself would: a mail arrives, the person sends one from
+Outlook, saves a draft, files one. Each arrival in a folder comes back in that folder's next message
+delta round (<code>/me/mailFolders/{{folder}}/messages/delta</code>, <code>changeType=created</code>)
+and sends a <code>created</code> change notification, with its clientState, to every live Graph
+subscription on the folder (<code>me/mailFolders('Inbox')/messages</code>,
+<code>me/mailFolders('SentItems')/messages</code>; <code>me/messages</code> watches all). Ids are
+immutable (they survive moves). The API threads like Exchange: a mail joins the conversation
+(<code>conversationId</code>) of a message of the mailbox its In-Reply-To or References names.
+<code>POST /me/sendMail</code> takes JSON or, with <code>Content-Type: text/plain</code>, base64 MIME
+whose Message-ID, In-Reply-To and References it keeps; it answers 202 and the copy lands in Sent Items.
+<code>createReply</code>, <code>PATCH</code> of a draft and <code>send</code> work too. An address Exchange
+cannot resolve is 400 <code>ErrorInvalidRecipients</code>; a request over 4 MB is 413.
+<code>$filter</code> knows <code>receivedDateTime ge|gt</code> and <code>internetMessageId eq '...'</code>.
+Fault switches: <code>POST /_sandbox/outlook/mail/delta/expire</code> makes every delta and skip token
+handed out so far answer 410 <code>syncStateNotFound</code>; a <code>rate_limit</code> fault with
+<code>"app": "microsoft", "path": "/microsoft/graph/v1.0/me/sendMail"</code> (or any Graph path)
+answers 429 with <code>Retry-After</code> (503 with <code>"status": 503</code>); a
+<code>server_error</code> fault answers 5xx. <code>account</code> defaults to
+<code>alex@example.com</code>. No access token needed.</p>
+<ul>{outlook_mail_rows}</ul></section>
 <section><h2>GoHighLevel and HubSpot: act as the person</h2>
 <p>These change a CRM as its user would in GHL's or HubSpot's own page: the change gets a new
 <code>dateUpdated</code> / <code>lastmodifieddate</code>, comes back in the next modified-since search,
@@ -254,6 +282,7 @@ hits only those.</p>
 
 _CRM_PERSON = ("/_sandbox/ghl/", "/_sandbox/hubspot/", "/_sandbox/crm/")
 _GMAIL_PERSON = ("/_sandbox/gmail/", "/_sandbox/files")
+_OUTLOOK_MAIL_PERSON = "/_sandbox/outlook/mail/"
 
 
 def _route_item(base: str, route: Route, *, full: bool) -> str:

@@ -35,7 +35,8 @@ def faults(sb: Sandbox, request: Request) -> Response:
     """GET lists pending faults, DELETE clears them, POST adds one (or revokes grants at once).
 
     POST {"app", "kind", "count"=1, "retry_after"=1, "latency_ms"=0, "status", "endpoint"="any",
-    "path"="", "probability"=1.0}. `kind`: rate_limit (429, or 403 for Google's `rateLimitExceeded`),
+    "path"="", "probability"=1.0}. `kind`: rate_limit (429 with Retry-After, or 403 for Google's
+    `rateLimitExceeded`, or 503 with Retry-After for Microsoft Graph),
     server_error (status 500-599, default 503), latency (waits latency_ms, then answers; longer than
     the caller's timeout is a time-out), slow_answer (does the call at once, then waits latency_ms,
     default 12000, before answering: a slow token endpoint that has already used the grant and rotated
@@ -70,7 +71,7 @@ def faults(sb: Sandbox, request: Request) -> Response:
         )
     endpoint = body.get("endpoint", "any")
     path = body.get("path", "")
-    status_ok = status in (403, 429) if kind is FaultKind.RATE_LIMIT else 500 <= status <= 599
+    status_ok = status in (403, 429, 503) if kind is FaultKind.RATE_LIMIT else 500 <= status <= 599
     if (
         count < 1
         or retry_after < 0
@@ -82,8 +83,8 @@ def faults(sb: Sandbox, request: Request) -> Response:
     ):
         return json_response(
             {
-                "error": "count >= 1, retry_after >= 0, latency_ms >= 0, status 403 or 429 for rate_limit "
-                "and 500-599 for server_error, "
+                "error": "count >= 1, retry_after >= 0, latency_ms >= 0, "
+                "status 403, 429 or 503 for rate_limit and 500-599 for server_error, "
                 f"endpoint in {_ENDPOINTS}, path a string, 0 < probability <= 1"
             },
             400,

@@ -237,6 +237,13 @@ def catalog_overrides(base_url: str) -> dict[str, Any]:
             },
             "api_base_url": f"{b}/microsoft/graph/v1.0",
         },
+        "outlook_mail": {
+            "oauth": {
+                "authorize_url": f"{b}/microsoft/common/oauth2/v2.0/authorize",
+                "token_url": f"{b}/microsoft/common/oauth2/v2.0/token",
+            },
+            "api_base_url": f"{b}/microsoft/graph/v1.0",
+        },
     }
 
 

@@ -206,9 +206,13 @@ def rate_limited(app: str, retry_after: int, endpoint: str, status: int = 429) -
         )
     elif app == "slack":
         body = {"ok": False, "error": "ratelimited"}
+    elif status == 503:
+        # Graph answers some throttling with 503 and Retry-After (calendar-email.md §4.7).
+        body = _graph("ServiceNotAvailable", "The service is temporarily unavailable. Try again later.")
     else:
         body = _graph("TooManyRequests", "Too many requests.")
-    return json_response(body, status=status if app == "google" else 429, headers=headers)
+    kept = app == "google" or (app == "microsoft" and status == 503)
+    return json_response(body, status=status if kept else 429, headers=headers)
 
 
 def server_failure(app: str, status: int, endpoint: str) -> Response:

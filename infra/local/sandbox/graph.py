@@ -7,6 +7,8 @@ Semantics follow /work/shared/providers/calendar-email.md §4.5: creation POSTs
 `notificationUrl?validationToken=…` (and the lifecycle URL) synchronously and fails with 400 unless the
 token comes back as text/plain with 200 within the timeout; Outlook events allow at most 10,080 minutes;
 an expiry under 45 minutes ahead is raised to 45; notifications are `{"value": [...]}` batches.
+Mail resources (`me/mailFolders('Inbox')/messages`, `me/mailFolders/{id}/messages`, `me/messages`)
+need a Mail scope; their notifications come from `graph_mail`.
 """
 
 from __future__ import annotations
@@ -20,11 +22,20 @@ from urllib.parse import unquote
 
 from werkzeug.wrappers import Request, Response
 
-from infra.local.sandbox import graph_delta, graph_events, graph_person, graph_writes, identity
+from infra.local.sandbox import (
+    graph_delta,
+    graph_events,
+    graph_mail,
+    graph_mail_person,
+    graph_person,
+    graph_writes,
+    identity,
+)
 from infra.local.sandbox.auth import require_token
 from infra.local.sandbox.core import Reply, Route, Sandbox, json_response, read_json
 from infra.local.sandbox.errors import graph_error
 from infra.local.sandbox.graph_events import chosen_calendar
+from infra.local.sandbox.graph_mail_store import folder_named
 from infra.local.sandbox.graph_store import (
     default_calendar_id,
     graph_time_text,
@@ -43,6 +54,12 @@ MAX_CLIENT_STATE = 128
 _CONTEXT = "https://graph.microsoft.com/v1.0/$metadata"
 # `me/events`, `me/calendars/{id}/events`, and the same under `users/{id or upn}`.
 _RESOURCE = re.compile(r"/?(?:me|users/(?P<user>[^/]+))/(?:calendars/(?P<calendar>[^/]+)/)?events", re.I)
+_MAIL_RESOURCE = re.compile(
+    r"/?(?:me|users/(?P<user>[^/]+))/(?:mailFolders(?:\('(?P<quoted>[^']+)'\)|/(?P<folder>[^/]+))/)?messages",
+    re.I,
+)
+# A mail subscription on `me/messages` watches every folder.
+ALL_FOLDERS = "*"
 
 
 @dataclass
@@ -59,6 +76,8 @@ class GraphSubscription:
     calendar_id: str
     created_at: float
     deleted: bool = False
+    # The well-known mail folder a message subscription watches (ALL_FOLDERS for `me/messages`).
+    mail_folder: str | None = None
 
     def public(self, now: float) -> dict[str, Any]:
         profile = identity.microsoft_profile(self.account)
@@ -150,6 +169,26 @@ def _calendar_for(account: str, resource: str) -> str:
     return chosen
 
 
+def _mail_folder_for(grant: Any, resource: str) -> str | None:
+    """The mail folder a subscription resource watches; None when it is no mail resource."""
+    match = _MAIL_RESOURCE.fullmatch(resource.strip())
+    if match is None:
+        return None
+    user = match.group("user")
+    profile = identity.microsoft_profile(grant.account)
+    if user is not None and unquote(user).lower() not in (grant.account.lower(), profile["id"].lower()):
+        raise _bad("Access is denied. Check credentials and try again.", "ErrorAccessDenied", 403)
+    if not graph_mail.READ_SCOPES & set(grant.scopes):
+        raise _bad("Access is denied. Check credentials and try again.", "ExtensionError", 403)
+    chosen = match.group("quoted") or match.group("folder")
+    if chosen is None:
+        return ALL_FOLDERS
+    name = folder_named(grant.account, unquote(chosen))
+    if name is None:
+        raise _bad("The specified object was not found in the store.", "ErrorItemNotFound", 404)
+    return name
+
+
 def _validate_url(sb: Sandbox, url: str) -> Handshake:
     """POST `url?validationToken=…` and check the echo (the caller must not hold the state lock)."""
     import requests
@@ -212,7 +251,7 @@ def _owned(sb: Sandbox, request: Request, subscription_id: str) -> tuple[GraphSu
 
 def create_subscription(sb: Sandbox, request: Request) -> Response:
     """POST /subscriptions: validate the body, run the handshake(s), then 201 with the subscription."""
-    grant = require_token(sb, request, "microsoft", READ_SCOPES)
+    grant = require_token(sb, request, "microsoft", READ_SCOPES | graph_mail.READ_SCOPES)
     body = _body(request)
     raw_types = body.get("changeType")
     if not isinstance(raw_types, str) or not raw_types.strip():
@@ -236,7 +275,10 @@ def create_subscription(sb: Sandbox, request: Request) -> Response:
         raise _bad(
             f"clientState must be a string of at most {MAX_CLIENT_STATE} characters.", "ExtensionError"
         )
-    calendar = _calendar_for(grant.account, resource)
+    mail_folder = _mail_folder_for(grant, resource)
+    if mail_folder is None and not READ_SCOPES & set(grant.scopes):
+        raise _bad("Access is denied. Check credentials and try again.", "ExtensionError", 403)
+    calendar = "" if mail_folder is not None else _calendar_for(grant.account, resource)
     expires_at = _expiry(sb, body.get("expirationDateTime"))
     # The handshake runs outside the lock: the receiver may take its time (up to the timeout).
     failed = _handshakes_pass(sb, [url, *([lifecycle] if isinstance(lifecycle, str) else [])])
@@ -261,6 +303,7 @@ def create_subscription(sb: Sandbox, request: Request) -> Response:
             client_id=grant.client_id,
             calendar_id=calendar,
             created_at=sb.now(),
+            mail_folder=mail_folder,
         )
         store_of(sb).subscriptions[subscription.id] = subscription
         answer = {"@odata.context": f"{_CONTEXT}#subscriptions/$entity", **subscription.public(sb.now())}
@@ -409,4 +452,6 @@ def routes() -> list[Route]:
         Route("/_sandbox/microsoft/events", ("POST",), control_event, "control", None),
         Route("/_sandbox/microsoft/subscriptions", ("GET",), control_subscriptions, "control", None),
         *graph_person.routes(),
+        *graph_mail.routes(),
+        *graph_mail_person.routes(),
     ]

@@ -143,6 +143,10 @@ def api_call(
         # Only the exception's class: its text can include the URL and parameters.
         raise ProviderUnavailable(f"The provider did not answer ({type(exc).__name__}).") from None
     check_rate_limit(response)
+    if response.status_code == 503 and response.headers.get("Retry-After"):
+        # Graph (and HTTP itself, RFC 9110 §10.2.3) says when to come back on a 503 too: wait that long.
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        raise RateLimited("The provider is temporarily unavailable.", retry_after=retry_after)
     if response.status_code >= 500:
         raise ProviderUnavailable(f"The provider failed with HTTP {response.status_code}.")
     if response.status_code >= 400:

@@ -1,16 +1,13 @@
-"""Outlook Calendar (Microsoft Graph): the user principal name labels the account; calendars to pick.
-
-Microsoft has no per-grant revocation endpoint for this flow, so disconnect only forgets the tokens.
-"""
+"""Outlook Calendar (Microsoft Graph): the signed-in user (`microsoft_account`); calendars to pick."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from integrations import http
-from integrations.domain.connection import ExternalAccount
-from integrations.providers.base import Option, ProviderModule
-from integrations.providers.support import IdentityUnavailable, api_url, bearer, paging_of, text
+from integrations.providers.base import Option
+from integrations.providers.microsoft_account import MicrosoftModule
+from integrations.providers.support import api_url, bearer, paging_of, text
 
 if TYPE_CHECKING:
     from integrations.catalog.model import ProviderSpec
@@ -18,16 +15,7 @@ if TYPE_CHECKING:
     from integrations.domain.credentials import Credentials
 
 
-class OutlookCalendarModule(ProviderModule):
-    def identity(
-        self, spec: ProviderSpec, token_answer: dict[str, Any], access_token: str
-    ) -> ExternalAccount:
-        me = http.api_call("GET", api_url(spec, "me"), access_token=access_token)
-        if not isinstance(me, dict) or not me.get("id"):
-            raise IdentityUnavailable("Microsoft Graph did not return the signed-in user.")
-        label = text(me.get("userPrincipalName") or me.get("mail") or me.get("displayName"))
-        return ExternalAccount(id=text(me["id"]), label=label or text(me["id"]))
-
+class OutlookCalendarModule(MicrosoftModule):
     def options(
         self,
         spec: ProviderSpec,

@@ -1,0 +1,1 @@
+"""Outlook Mail (Microsoft Graph): connect, the mailbox adapter, message subscriptions, notifications."""
