@@ -321,3 +321,36 @@ def test_private_mail_is_neither_announced_nor_logged(world: World) -> None:
     subjects = [e["properties"]["hs_email_subject"] for e in world.hubspot_emails()]
     assert private not in subjects and len(subjects) == before + 1
     _no_notes_in_b(world)
+
+
+def test_a_mail_the_person_sends_from_gmail_with_the_clients_bcc_address_is_logged_once_outbound(
+    world: World,
+) -> None:
+    subject = f"Contract {world.tag}"
+
+    # When the person writes to the contact in Gmail, with the client's BCC logging address in Bcc:
+    # Gmail keeps the mail in SENT, and the same mail reaches the address through SMTP
+    sent = sandbox_post(
+        world.stack, "/_sandbox/gmail/send", {"account": world.gmail, "to": [world.kim], "subject": subject}
+    )
+    copy = EmailMessage()
+    copy["From"] = world.gmail
+    copy["To"] = world.kim
+    copy["Subject"] = subject
+    copy["Message-ID"] = world.gmail_message(sent["id"])["messageId"]
+    copy.set_content("Hello.\n")
+    assert world.smtp(copy, [world.bcc_address]) == {}
+
+    # Then it is logged once, outbound, on the contact: the person is the client's team, no contact
+    [announced] = eventually(
+        lambda: world.events("Email Sent", connection_id=world.gmail_connection, subject=subject),
+        timeout=WAIT,
+    )
+    assert announced["detail"]["contact_ids"] == [world.contact_id_a]
+    [logged] = eventually(lambda: world.events("Email Logged", subject=subject), timeout=WAIT)
+    assert logged["detail"]["contact_external_id"] == world.hubspot_contact
+    assert logged["detail"]["direction"] == "outbound"
+    assert len(world.events("Email Logged", subject=subject)) == 1
+    contacts = sandbox_get(world.stack, "/_sandbox/hubspot/contacts", hub_id=world.hub)["contacts"]
+    assert [c["properties"].get("email") for c in contacts] == [world.kim]
+    _no_notes_in_b(world)
