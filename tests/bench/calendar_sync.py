@@ -272,7 +272,7 @@ def _wait_for(url: str, process: subprocess.Popen[bytes]) -> None:
         try:
             requests.get(url, timeout=1)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # a server still starting on a busy machine
             time.sleep(0.2)
     raise TimeoutError(url)
 

@@ -117,6 +117,19 @@ def test_listing_is_scoped_to_owner_and_level(aws: Any) -> None:
     assert someone_else == []
 
 
+def test_the_people_of_a_client_are_listed_without_the_client_or_other_clients(aws: Any) -> None:
+    seed.connection(provider="ghl", client_id="client-a")
+    first = seed.connection(provider="gmail", level=Level.USER, user_id="user-1")
+    second = seed.connection(provider="gmail", level=Level.USER, user_id="user-2")
+    seed.connection(provider="gmail", level=Level.USER, client_id="client-b", user_id="user-3")
+    seed.connection(provider="gmail", level=Level.USER, agency_id="agency-2", user_id="user-1")
+    connections, _ = seed.repositories()
+
+    people = connections.list_people_of_client("agency-1", "client-a")
+
+    assert sorted(c.id for c in people) == sorted([first.id, second.id])
+
+
 def test_concurrent_edits_conflict_instead_of_overwriting(aws: Any) -> None:
     conn = seed.connection(provider="ghl")
     connections, _ = seed.repositories()

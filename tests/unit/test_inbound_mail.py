@@ -160,6 +160,7 @@ class World:
         self.recorded: list[tuple[str, MailLogged]] = []
         self.counter = Counts()
         self.mailboxes: dict[str, list[str]] = {}
+        self.team: dict[str, list[str]] = {}
         self.inbound = InboundMail(
             config=InboundConfig(DOMAIN, "mail-bucket", "inbound/", "bcc_email", "address"),
             routes=self.routes,
@@ -167,6 +168,7 @@ class World:
             mail_logger=self.logger,
             record=lambda cid, entry: self.recorded.append((cid, entry)),
             mailboxes=lambda c: self.mailboxes.get(c.id, []),
+            team=lambda c: self.team.get(c.id, []),
             counter=self.counter,
             clock=lambda: NOW,
         )
@@ -363,6 +365,49 @@ def test_the_owners_connected_mailboxes_are_owner_addresses() -> None:
 
     assert owners == {"robin@gmail.example"}
     assert counterpart(parse_mail(OUTBOUND), owners) == "sam@agency.example"
+
+
+TEAMMATE = OUTBOUND.replace(b"Sam Rivera <sam@agency.example>", b"Alex <alex@gmail.example>")
+
+
+def test_a_teammates_connected_mailbox_is_the_owners_side_of_a_shared_client_address() -> None:
+    shared = connection("log-aaaa", owner_email="robin@agency.example", level=Level.CLIENT, user_id=None)
+
+    owners = owner_addresses(shared, parse_mail(TEAMMATE), DOMAIN, team=["alex@gmail.example"])
+
+    assert owners == {"robin@agency.example", "alex@gmail.example"}
+    assert counterpart(parse_mail(TEAMMATE), owners) == "kim@client.example"
+
+
+def test_a_teammates_webmail_domain_makes_nobody_else_a_colleague() -> None:
+    shared = connection("log-aaaa", owner_email="robin@agency.example", level=Level.CLIENT, user_id=None)
+    stranger = TEAMMATE.replace(b"alex@gmail.example", b"someone@gmail.example")
+
+    owners = owner_addresses(shared, parse_mail(stranger), DOMAIN, team=["alex@gmail.example"])
+
+    assert owners == {"robin@agency.example", "alex@gmail.example"}
+    assert counterpart(parse_mail(stranger), owners) == "someone@gmail.example"
+
+
+def test_a_personal_address_does_not_take_the_teams_mailboxes() -> None:
+    personal = connection("log-aaaa", owner_email="robin@agency.example")
+
+    owners = owner_addresses(personal, parse_mail(TEAMMATE), DOMAIN, team=["alex@gmail.example"])
+
+    assert owners == {"robin@agency.example"}
+
+
+def test_mail_a_teammate_sends_with_the_shared_address_is_logged_outbound() -> None:
+    shared = connection("log-aaaa", owner_email="robin@agency.example", level=Level.CLIENT, user_id=None)
+    world = World(shared)
+    world.team[shared.id] = ["alex@gmail.example"]
+
+    world.deliver(TEAMMATE, f"log-aaaa@{DOMAIN}")
+
+    [entry] = world.logger.entries
+    assert "alex@gmail.example" in entry.owner_addresses
+    [event] = world.published
+    assert isinstance(event, EmailLogged) and event.direction == "outbound"
 
 
 # --------------------------------------------------------------------------- the message itself

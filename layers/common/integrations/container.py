@@ -433,6 +433,7 @@ class Container:
             mail_logger=mail_logger or self.mail_logger,
             record=self._mail_logged,
             mailboxes=self.mailbox_addresses,
+            team=self.team_mailbox_addresses,
             counter=self.counter,
             clock=self.clock,
         )
@@ -442,13 +443,24 @@ class Container:
 
     def mailbox_addresses(self, connection: Connection) -> list[str]:
         """The addresses of the mailboxes connected by the same owner (catalog category `email`)."""
-        from integrations.catalog.model import Category
         from integrations.domain.authorization import Scope
 
         scope = Scope(connection.agency_id, connection.level, connection.client_id, connection.user_id)
+        return self._mailboxes_among(connection, self.connections.list_for_scope(scope))
+
+    def team_mailbox_addresses(self, connection: Connection) -> list[str]:
+        """The addresses of the mailboxes the people of the connection's client connected."""
+        if connection.client_id is None:
+            return []
+        people = self.connections.list_people_of_client(connection.agency_id, connection.client_id)
+        return self._mailboxes_among(connection, people)
+
+    def _mailboxes_among(self, connection: Connection, connections: list[Connection]) -> list[str]:
+        from integrations.catalog.model import Category
+
         return [
             c.account.label.lower()
-            for c in self.connections.list_for_scope(scope)
+            for c in connections
             if c.id != connection.id
             and c.provider in self.catalog
             and self.catalog.get(c.provider).category is Category.EMAIL

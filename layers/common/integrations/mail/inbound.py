@@ -18,11 +18,13 @@ What happens to one message, in order:
 Direction rule: only the sender of a mail can put an address in BCC, so the sender normally is the
 owner. The owner's known addresses are the verified email of the person who reserved the address
 (stored on the connection at reserve time) and the mailboxes the same owner connected (catalog
-category `email`). The sender counts as the owner's too when nothing is known about the owner, and
-for a client-level address (shared by the client's team) when the sender's domain is a known
-address's domain (a colleague). A mail from the owner is outbound (logged on its To/Cc contacts); any
-other mail is inbound (logged on its sender). Addresses on the inbound domain are always the owner's:
-they are never contacts.
+category `email`); for a client-level address (shared by the client's team) also the mailboxes the
+client's people connected, so a mail a teammate sends from a synced mailbox is outbound both ways it
+arrives. The sender counts as the owner's too when nothing is known about the owner, and for a
+client-level address when the sender's domain is the domain of the owner's own known address (a
+colleague; never a teammate mailbox's domain, which may be a public webmail's). A mail from the
+owner is outbound (logged on its To/Cc contacts); any other mail is inbound (logged on its sender).
+Addresses on the inbound domain are always the owner's: they are never contacts.
 
 Faults: a bad message is dropped and counted, never retried. A store, CRM or bus fault raises, so
 Lambda's asynchronous invocation retries (twice, then the on-failure destination); the logger
@@ -165,9 +167,16 @@ def _domain_of(address: str) -> str:
 
 
 def owner_addresses(
-    connection: Connection, mail: ParsedMail, inbound_domain: str, mailboxes: Iterable[str] = ()
+    connection: Connection,
+    mail: ParsedMail,
+    inbound_domain: str,
+    mailboxes: Iterable[str] = (),
+    team: Iterable[str] = (),
 ) -> frozenset[str]:
-    """The addresses that are the owner's for this mail (the direction rule in the module docstring)."""
+    """The addresses that are the owner's for this mail (the direction rule in the module docstring).
+
+    `team`: the mailboxes the client's people connected, the owner's side of a client-level address
+    only, address by address: their domains make no colleagues (a teammate's gmail.com is everyone's)."""
     domain = inbound_domain.lower()
     known = {a.lower() for a in (connection.owner_email, *mailboxes) if a and _domain_of(a.lower()) != domain}
     ours = {
@@ -180,6 +189,8 @@ def owner_addresses(
         colleague = connection.level is Level.CLIENT and _domain_of(sender) in {_domain_of(a) for a in known}
         if not known or colleague:
             known.add(sender)
+    if connection.level is Level.CLIENT:
+        known |= {a.lower() for a in team if a and _domain_of(a.lower()) != domain}
     return frozenset(known | ours)
 
 
@@ -250,6 +261,7 @@ class InboundMail:
         record: Callable[[str, MailLogged], None],
         mailboxes: Callable[[Connection], Iterable[str]],
         counter: Counter,
+        team: Callable[[Connection], Iterable[str]] = lambda _: (),
         clock: Callable[[], datetime],
     ) -> None:
         self._config = config
@@ -258,6 +270,7 @@ class InboundMail:
         self._logger = mail_logger
         self._record = record
         self._mailboxes = mailboxes
+        self._team = team
         self._counter = counter
         self._clock = clock
 
@@ -348,7 +361,8 @@ class InboundMail:
         if connection.client_id is None:
             # An agency person's own address: the client CRMs mail is logged in belong to no client.
             return Handled(Outcome.NOTHING_TO_LOG, connection.id)
-        owners = owner_addresses(connection, mail, self._config.domain, self._mailboxes(connection))
+        team = self._team(connection) if connection.level is Level.CLIENT else ()
+        owners = owner_addresses(connection, mail, self._config.domain, self._mailboxes(connection), team)
         entry = MailToLog(
             agency_id=connection.agency_id,
             client_id=connection.client_id,

@@ -52,17 +52,23 @@ class ConnectionRepository:
     @_unavailable
     def list_for_scope(self, scope: Scope) -> list[Connection]:
         """All connections of one owner at one level: a single Query on the ByOwner index."""
+        return self._by_owner(
+            keys.owner_partition(scope.agency_id, scope.client_id),
+            keys.owner_prefix(scope.level, scope.user_id),
+        )
+
+    @_unavailable
+    def list_people_of_client(self, agency_id: str, client_id: str) -> list[Connection]:
+        """The own connections of every person of one client (user level): one Query on ByOwner."""
+        return self._by_owner(keys.owner_partition(agency_id, client_id), f"{Level.USER.value}#")
+
+    def _by_owner(self, partition: str, prefix: str) -> list[Connection]:
         connections: list[Connection] = []
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": keys.BY_OWNER,
             "KeyConditionExpression": "gsi1pk = :pk AND begins_with(gsi1sk, :prefix)",
-            "ExpressionAttributeValues": to_values(
-                {
-                    ":pk": keys.owner_partition(scope.agency_id, scope.client_id),
-                    ":prefix": keys.owner_prefix(scope.level, scope.user_id),
-                }
-            ),
+            "ExpressionAttributeValues": to_values({":pk": partition, ":prefix": prefix}),
         }
         while True:
             answer = self._db.query(**kwargs)
