@@ -7,6 +7,10 @@ outage), and Lambda retries them twice before the on-failure destination keeps t
 
 from __future__ import annotations
 
+# First: the rest of init runs with the garbage collector paused (integrations.coldstart).
+from integrations import coldstart
+
+# isort: split
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -50,3 +54,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """An SES receipt notice in; what became of it out (outcomes by connection, never an address)."""
     handled = inbound().receive(event)
     return {"handled": [{"outcome": h.outcome.value, "logged": h.logged} for h in handled]}
+
+
+coldstart.loaded()

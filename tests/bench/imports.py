@@ -33,6 +33,7 @@ FUNCTIONS = {
     "webhooks": "webhook_ghl.json",
     "sync_scheduler": "sync_scheduler_tick.json",
     "sync_worker": "sync_worker_sqs_batch.json",
+    "inbound_mail": "inbound_mail_ses.json",
 }
 # Ceilings on each function's cold start, as a multiple of the floor: 1.3x, and 1.15x for the webhook
 # receiver, which providers wait on and which must answer within their timeouts.

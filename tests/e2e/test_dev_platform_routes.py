@@ -122,11 +122,14 @@ def test_the_list_filters_by_detail_type_and_honours_the_limit(api: Api) -> None
     assert {e["detail_type"] for e in deletions} == {"Appointment Deleted"}
 
 
-def test_an_event_type_without_a_model_is_published_as_given(api: Api) -> None:
-    answer = publish(api, "Email Send Requested", {"email_id": "email-1", "agency_id": "demo-agency"})
+def test_an_email_send_request_without_a_body_is_refused_naming_why(api: Api) -> None:
+    detail = sample_detail("event_email_send_requested.json")
+    detail["text"] = detail["html"] = ""
 
-    assert answer.status_code == 202, answer.text
-    assert listed(api, limit=1)[0]["detail"] == {"email_id": "email-1", "agency_id": "demo-agency"}
+    answer = publish(api, "Email Send Requested", detail)
+
+    assert answer.status_code == 422, answer.text
+    assert "a mail needs a text or an HTML body" in answer.text
 
 
 def test_a_call_completed_without_its_start_time_is_refused_naming_it(api: Api) -> None:

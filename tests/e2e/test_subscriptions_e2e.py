@@ -62,6 +62,8 @@ def test_calendly_booking_reaches_the_worker_and_disconnect_deletes_the_subscrip
     api: Api, stack: LocalStack, worker_jobs: list[dict[str, Any]]
 ) -> None:
     manager = _manager("client-cal")
+    # Other tests on this stack connect Calendly too: only the subscription this connect made counts.
+    before = {s["uri"] for s in sandbox_get(stack, "/_sandbox/calendly/subscriptions")["subscriptions"]}
     # Given a Calendly connection: the connect itself opened a webhook subscription at Calendly
     connection = _connect(api, manager, "calendly")
     assert stack.urls is not None
@@ -70,6 +72,7 @@ def test_calendly_booking_reaches_the_worker_and_disconnect_deletes_the_subscrip
         for s in sandbox_get(stack, "/_sandbox/calendly/subscriptions")["subscriptions"]
         if s["callback_url"].startswith(f"{stack.urls.gateway}/webhooks/calendly?subscription=")
         and not s["deleted"]
+        and s["uri"] not in before
     ]
     [subscription] = mine
     assert subscription["state"] == "active"
