@@ -176,7 +176,7 @@ def owner_addresses(
     """The addresses that are the owner's for this mail (the direction rule in the module docstring).
 
     `team`: the mailboxes the client's people connected, the owner's side of a client-level address
-    only, address by address: their domains make no colleagues (a teammate's gmail.com is everyone's)."""
+    only, address by address: their domains make no colleagues (a teammate's webmail domain is everyone's)."""
     domain = inbound_domain.lower()
     known = {a.lower() for a in (connection.owner_email, *mailboxes) if a and _domain_of(a.lower()) != domain}
     ours = {
