@@ -29,14 +29,7 @@ def validate_config(provider: ProviderSpec, config: Any) -> dict[str, Any]:
             if field.required:
                 problems.append(_problem(field.name, "is required"))
             continue
-        if field.depends_on and config.get(field.depends_on) in (None, ""):
-            # A stage means nothing without its pipeline: the choices come from the parent.
-            problems.append(_problem(field.name, f"needs {field.depends_on} to be chosen first"))
-            continue
-        if field.free_keys:
-            value, error = _free_mapping(field, value)
-        else:
-            error = _check(field, value)
+        value, error = _checked(field, value, config)
         if error:
             problems.append(_problem(field.name, error))
         else:
@@ -48,6 +41,16 @@ def validate_config(provider: ProviderSpec, config: Any) -> dict[str, Any]:
             details=problems,
         )
     return normalized
+
+
+def _checked(field: ConfigField, value: Any, config: dict[str, Any]) -> tuple[Any, str | None]:
+    """The field's value as stored, or why it cannot be."""
+    if field.depends_on and config.get(field.depends_on) in (None, ""):
+        # A stage means nothing without its pipeline: its choices come from the parent.
+        return value, f"needs {field.depends_on} to be chosen first"
+    if field.free_keys:
+        return _free_mapping(field, value)
+    return value, _check(field, value)
 
 
 # The values the provider offers for a field now (its options route), given the parent field's value.
