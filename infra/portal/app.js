@@ -1225,6 +1225,9 @@ async function openConfigure(card, level, connection) {
       void fillOptions(form, control, null, config[spec.name]);
     } else if (spec.type === 'multi_select' && spec.options_source) {
       void fillChecks(form, control, config[spec.name]);
+    } else if (spec.type === 'mapping' && spec.free_keys) {
+      const parentValue = spec.depends_on ? config[spec.depends_on] : null;
+      void fillOutcomeChoices(form, control, parentValue ? String(parentValue) : '');
     } else if (spec.type === 'mapping') {
       void fillOptions(form, control, null, config[spec.name]);
     }
@@ -1280,6 +1283,10 @@ function buildConfigField(form, spec, value) {
       box,
       error,
     );
+  }
+
+  if (spec.type === 'mapping' && spec.free_keys) {
+    return buildFreeMapping(form, control, value, { label, description, describedBy, error });
   }
 
   if (spec.type === 'mapping') {
@@ -1351,6 +1358,115 @@ function buildConfigField(form, spec, value) {
   return h('div', { class: 'field' }, h('label', { for: inputId }, label), input, description, error);
 }
 
+/**
+ * A mapping whose keys are typed in (a call outcome → a stage of the chosen pipeline): one row per
+ * entry, rows added and removed by the person. The stage lists follow the parent field (the pipeline).
+ */
+function buildFreeMapping(form, control, value, { label, description, describedBy, error }) {
+  const name = String(control.spec.name);
+  const rows = h('div', { class: 'mapping__rows', 'data-testid': `config-field-${name}-rows` });
+  control.rows = rows;
+  // The box stands in for the input where errors are marked (aria-invalid) and cleared.
+  control.input = rows;
+  control.options = [];
+  control.parentValue = '';
+  control.rowCount = 0;
+  const dependsOn = control.spec.depends_on;
+  control.parentLabel = () => String(form.fields.get(dependsOn)?.spec.label ?? humanize(dependsOn ?? 'the parent'));
+  const saved = value && typeof value === 'object' ? Object.entries(value) : [];
+  for (const [key, stage] of saved) rows.append(freeMappingRow(control, key, String(stage)));
+  const add = h(
+    'button',
+    {
+      type: 'button',
+      class: 'button',
+      'data-testid': `config-field-${name}-add`,
+      on: { click: () => rows.append(freeMappingRow(control, '', '')) },
+    },
+    'Add outcome',
+  );
+  return h(
+    'fieldset',
+    { class: 'field mapping', 'data-testid': `config-field-${name}`, 'aria-describedby': describedBy },
+    h('legend', {}, label),
+    description,
+    rows,
+    add,
+    error,
+  );
+}
+
+function freeMappingRow(control, key, stage) {
+  const name = String(control.spec.name);
+  const n = ++control.rowCount;
+  const keyInput = h('input', {
+    type: 'text',
+    maxlength: 64,
+    autocomplete: 'off',
+    placeholder: 'Call outcome, e.g. booked',
+    'aria-label': 'Call outcome',
+    'data-testid': `config-field-${name}-key-${n}`,
+  });
+  keyInput.value = key;
+  const select = h('select', { 'aria-label': 'Stage', 'data-testid': `config-field-${name}-stage-${n}` });
+  select.dataset.saved = stage;
+  fillOutcomeSelect(control, select);
+  const row = h('div', { class: 'mapping__row mapping__row--free' });
+  const remove = h(
+    'button',
+    {
+      type: 'button',
+      class: 'button',
+      'aria-label': 'Remove this outcome',
+      'data-testid': `config-field-${name}-remove-${n}`,
+      on: { click: () => row.remove() },
+    },
+    'Remove',
+  );
+  row.append(keyInput, h('div', { class: 'mapping__stage' }, select, remove));
+  return row;
+}
+
+function fillOutcomeSelect(control, select) {
+  if (!control.parentValue) {
+    select.replaceChildren(h('option', { value: '' }, `Choose ${control.parentLabel().toLowerCase()} first`));
+    select.disabled = true;
+    return;
+  }
+  fillSelect(select, control.options, select.value || select.dataset.saved || '', 'Choose a stage…');
+}
+
+/** Load the stages of the chosen pipeline into every row; a newer load wins. */
+async function fillOutcomeChoices(form, control, parentValue) {
+  const requestId = ++control.requestId;
+  showFieldError(control.error, null);
+  if (control.parentValue && parentValue !== control.parentValue) {
+    // Stages of another pipeline mean nothing in this one.
+    for (const select of control.rows.querySelectorAll('select')) {
+      select.dataset.saved = '';
+      select.value = '';
+    }
+  }
+  control.parentValue = parentValue;
+  control.options = [];
+  if (parentValue) {
+    try {
+      const answer = await api('GET', `/connections/${enc(form.connectionId)}/options/${enc(control.spec.name)}`, {
+        query: { depends_on: parentValue },
+      });
+      control.options = (Array.isArray(answer?.options) ? answer.options : [])
+        .filter((option) => option && option.value !== undefined && option.value !== null)
+        .map((option) => ({ value: String(option.value), label: String(option.label ?? option.value) }));
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) return;
+      if (requestId !== control.requestId || state.configForm !== form) return;
+      showFieldError(control.error, `Could not load the choices: ${err.message}`);
+    }
+  }
+  if (requestId !== control.requestId || state.configForm !== form) return;
+  for (const select of control.rows.querySelectorAll('select')) fillOutcomeSelect(control, select);
+}
+
 /** One checkbox of a multi_select, named `<field>` with the choice's value. */
 function checkRow(name, choice, checked) {
   const value = String(choice.value);
@@ -1384,6 +1500,10 @@ async function fillChecks(form, control, currentValue) {
 
 /** A dependent select (e.g. a stage of a pipeline): empty and disabled until its parent has a value. */
 async function fillDependent(form, control, parentValue, currentValue) {
+  if (control.spec.free_keys) {
+    await fillOutcomeChoices(form, control, parentValue || '');
+    return;
+  }
   const select = /** @type {HTMLSelectElement} */ (control.input);
   if (!parentValue) {
     control.requestId += 1;
@@ -1458,6 +1578,15 @@ function collectConfig(form) {
     } else if (spec.type === 'integer') {
       const text = /** @type {HTMLInputElement} */ (control.input).value.trim();
       if (text) config[name] = Number(text);
+    } else if (spec.type === 'mapping' && spec.free_keys) {
+      const mapping = {};
+      for (const row of control.rows.querySelectorAll('.mapping__row')) {
+        const key = row.querySelector('input').value.trim();
+        const stage = row.querySelector('select').value;
+        // A row without an outcome or a stage is not saved; the server lower-cases the outcomes.
+        if (key && stage) mapping[key] = stage;
+      }
+      if (Object.keys(mapping).length > 0) config[name] = mapping;
     } else if (spec.type === 'mapping') {
       const mapping = {};
       for (const [key, select] of control.selects) if (select.value) mapping[key] = select.value;

@@ -110,6 +110,48 @@ def test_person_connects_configures_and_disconnects_google_calendar(page: Page, 
     expect(card.get_by_test_id("connect-google_calendar")).to_be_visible()
 
 
+def test_a_stage_per_call_outcome_is_chosen_in_rows_and_shown_again(page: Page, stack: LocalStack) -> None:
+    from playwright.sync_api import expect
+
+    assert stack.urls is not None
+    # Given a client user with a connected GoHighLevel location, on its settings
+    _sign_in(page, stack.urls.portal, "client-manager")
+    card = page.get_by_test_id("section-client").get_by_test_id("card-ghl")
+    card.get_by_test_id("connect-ghl").click()
+    page.wait_for_url(f"{stack.urls.sandbox}/**")
+    page.locator("#allow").click()
+    page.wait_for_url(f"{stack.urls.portal}**")
+    configure = card.locator("[data-testid^='configure-']")
+    configure.click()
+    pipeline = page.get_by_test_id("config-field-pipeline_id")
+    expect(pipeline.locator("option:not([value=''])").first).to_be_attached()
+
+    # When they choose a pipeline and a stage, add an outcome row and pick its stage
+    pipeline.select_option(pipeline.locator("option:not([value=''])").nth(1).get_attribute("value") or "")
+    stage = page.get_by_test_id("config-field-stage_id")
+    expect(stage.locator("option:not([value=''])").first).to_be_attached()
+    stage.select_option(stage.locator("option:not([value=''])").first.get_attribute("value") or "")
+    page.get_by_test_id("config-field-stage_by_outcome-add").click()
+    page.get_by_test_id("config-field-stage_by_outcome-key-1").fill("Booked")
+    row_stage = page.get_by_test_id("config-field-stage_by_outcome-stage-1")
+    expect(row_stage.locator("option:not([value=''])").nth(2)).to_be_attached()
+    chosen = row_stage.locator("option:not([value=''])").nth(2).get_attribute("value") or ""
+    row_stage.select_option(chosen)
+    page.get_by_test_id("config-save").click()
+    expect(page.get_by_test_id("config-dialog")).not_to_be_visible()
+
+    # Then opening the settings again shows the outcome (as stored, in lower case) and its stage
+    configure.click()
+    expect(page.get_by_test_id("config-field-stage_by_outcome-key-1")).to_have_value("booked")
+    expect(page.get_by_test_id("config-field-stage_by_outcome-stage-1")).to_have_value(chosen)
+    page.get_by_test_id("config-cancel").click()
+
+    # Leave the shared local stack as it was found
+    card.locator("[data-testid^='disconnect-']").first.click()
+    page.get_by_test_id("confirm-disconnect").click()
+    expect(page.get_by_test_id("disconnect-dialog")).not_to_be_visible()
+
+
 def _sign_in(page: Page, portal: str, identity: str) -> None:
     page.goto(portal)
     if page.get_by_test_id("signout-button").is_visible():

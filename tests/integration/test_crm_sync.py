@@ -121,8 +121,9 @@ class World(WorkerWorld):
             ]
         )
 
-    def configure(self, stage_index: int = 1) -> str:
-        """Choose the second pipeline and one of its stages; returns the stage id."""
+    def configure(self, stage_index: int = 1, by_outcome: dict[str, int] | None = None) -> str:
+        """Choose the second pipeline and one of its stages (and, given `by_outcome`, a stage index
+        per call outcome); returns the single stage's id."""
         pipeline = self.pipelines[1]
         stage = str(pipeline["stages"][stage_index]["id"])
         if self.provider == "ghl":
@@ -133,8 +134,15 @@ class World(WorkerWorld):
                 "deal_pipeline_id": pipeline["id"],
                 "deal_stage_id": stage,
             }
+        if by_outcome is not None:
+            field = "stage_by_outcome" if self.provider == "ghl" else "deal_stage_by_outcome"
+            config[field] = {k: self.stage(i) for k, i in by_outcome.items()}
         self.set_config(config)
         return stage
+
+    def stage(self, index: int) -> str:
+        """The id of a stage of the configured (second) pipeline."""
+        return str(self.pipelines[1]["stages"][index]["id"])
 
     def set_config(self, config: dict[str, Any]) -> None:
         now = datetime.now(UTC)
@@ -216,7 +224,11 @@ class World(WorkerWorld):
         self.platform(event)
 
     def call_completed(
-        self, call_id: str = "call-1", contact_id: str = "ct-1", fields: ContactFields = SAM
+        self,
+        call_id: str = "call-1",
+        contact_id: str = "ct-1",
+        fields: ContactFields = SAM,
+        outcome: str = "booked",
     ) -> None:
         event = CallCompleted(
             call_id=call_id,
@@ -225,7 +237,7 @@ class World(WorkerWorld):
             contact_id=contact_id,
             contact=fields,
             direction="outbound",
-            outcome="booked",
+            outcome=outcome,
             duration_seconds=184,
             summary="Booked a roof inspection for Thursday.",
             recording_url="https://recordings.example.com/call-1.mp3",
@@ -506,6 +518,121 @@ def test_a_deleted_stage_asks_for_the_config_and_the_waiting_call_runs_once_fixe
     (deal,) = deals
     assert (deal["pipelineStageId"] if world.provider == "ghl" else deal["properties"]["dealstage"]) == fixed
     assert world.connection.status is PortalStatus.CONNECTED
+
+
+def _records(world: World, contact: dict[str, Any]) -> list[dict[str, Any]]:
+    """The notes (GHL) or call engagements (HubSpot) on the contact."""
+    return list(contact["notes"] if world.provider == "ghl" else contact["calls"])
+
+
+def _deal_stages(world: World, contact: dict[str, Any]) -> list[str]:
+    """The stage of each opportunity (GHL) or deal (HubSpot) of the contact."""
+    if world.provider == "ghl":
+        return [str(o["pipelineStageId"]) for o in contact["opportunities"]]
+    return [str(d["properties"]["dealstage"]) for d in contact["deals"]]
+
+
+def _deal_writes(world: World) -> list[dict[str, Any]]:
+    """Opportunity (GHL) or deal (HubSpot) writes the CRM received."""
+    return [
+        r
+        for r in world.sb.requests_log(kind="api")
+        if r["method"] != "GET"
+        and ("/opportunities/upsert" in r["path"] or "/objects/deals" in r["path"])
+        and not str(r["path"]).endswith("/search")
+    ]
+
+
+def test_a_mapped_outcome_moves_the_deal_to_its_own_stage(world: World) -> None:
+    world.configure(stage_index=0, by_outcome={"booked": 2, "no answer": 1})
+
+    world.call_completed(call_id="call-1", outcome="Booked")
+    world.drain()
+
+    (contact,) = world.truth()
+    assert len(_records(world, contact)) == 1
+    assert _deal_stages(world, contact) == [world.stage(2)]
+
+    world.call_completed(call_id="call-2", outcome="no answer")
+    world.drain()
+
+    (contact,) = world.truth()
+    assert len(_records(world, contact)) == 2
+    assert _deal_stages(world, contact) == [world.stage(1)]
+
+
+def test_an_unmapped_outcome_is_logged_and_moves_nothing(world: World) -> None:
+    world.configure(stage_index=0, by_outcome={"no answer": 1})
+    read_before = len(world.requests("/pipelines") + world.requests("/pipelines/deals"))
+
+    world.call_completed(outcome="voicemail")
+    world.drain()
+
+    (contact,) = world.truth()
+    assert len(_records(world, contact)) == 1
+    assert _deal_stages(world, contact) == []
+    # Neither the pipelines nor the deals were asked for: no move was due.
+    assert len(world.requests("/pipelines") + world.requests("/pipelines/deals")) == read_before
+    assert _deal_writes(world) == []
+
+
+def test_without_a_mapping_every_outcome_goes_to_the_single_stage(world: World) -> None:
+    stage = world.configure(stage_index=1)
+
+    world.call_completed(call_id="call-1", outcome="voicemail")
+    world.call_completed(call_id="call-2", outcome="booked")
+    world.drain()
+
+    (contact,) = world.truth()
+    assert len(_records(world, contact)) == 2
+    assert _deal_stages(world, contact) == [stage]
+
+
+def test_a_deleted_mapped_stage_names_it_and_the_call_moves_once_the_mapping_is_fixed(
+    world: World,
+) -> None:
+    world.configure(stage_index=0, by_outcome={"booked": 1})
+    gone = world.stage(1)
+    world.delete_stage(gone)
+    world.call_completed(outcome="booked")
+    (job,) = _received(world)
+
+    waiting = world.worker.handle(job, remaining_ms=lambda: 600_000)
+
+    assert waiting.outcome is Outcome.DEFER
+    error = world.connection.error
+    assert error is not None and error.code.value == "config_required"
+    assert gone in error.message and "\u201cbooked\u201d" in error.message
+    # The call is logged already; only the deal waits.
+    (contact,) = world.truth()
+    assert len(_records(world, contact)) == 1
+    assert _deal_stages(world, contact) == []
+    requeued, _ = world.sent[-1]
+
+    world.configure(stage_index=0, by_outcome={"booked": 2})
+    done = world.worker.handle(requeued, remaining_ms=lambda: 600_000)
+    again = world.worker.handle(requeued, remaining_ms=lambda: 600_000)
+
+    assert (done.outcome, done.reason) == (Outcome.DONE, "logged")
+    assert (again.outcome, again.reason) == (Outcome.DONE, "unchanged")
+    (contact,) = world.truth()
+    assert len(_records(world, contact)) == 1
+    assert _deal_stages(world, contact) == [world.stage(2)]
+    assert world.connection.status is PortalStatus.CONNECTED
+
+
+def test_a_deleted_pipeline_stage_is_found_before_the_deal_is_written(world: World) -> None:
+    stage = world.configure(stage_index=1)
+    world.delete_stage(stage)
+    world.call_completed()
+    (job,) = _received(world)
+
+    world.worker.handle(job, remaining_ms=lambda: 600_000)
+
+    error = world.connection.error
+    assert error is not None and stage in error.message and "\u201cbooked\u201d" in error.message
+    # Refused by the check, not by the CRM: no deal write was sent.
+    assert _deal_writes(world) == []
 
 
 def test_a_refused_grant_turns_the_card_to_reauth_and_the_call_waits(world: World) -> None:

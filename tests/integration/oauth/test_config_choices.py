@@ -97,3 +97,69 @@ def test_sync_preferences_are_saved_through_the_config_route_with_the_accounts_c
 
     assert saved["statusCode"] == 200, body_of(saved)
     assert body_of(saved)["config"] == config
+
+
+# Per CRM: the pipeline field, the single stage field, the outcome mapping and any other required setting.
+_STAGE_FIELDS = {
+    "ghl": ("pipeline_id", "stage_id", "stage_by_outcome", {}),
+    "hubspot": (
+        "deal_pipeline_id",
+        "deal_stage_id",
+        "deal_stage_by_outcome",
+        {"property_mapping": {"email": "email"}},
+    ),
+}
+
+
+def _options(connectors: Any, context: Any, connection_id: str, field: str, parent: str = "") -> list[str]:
+    query = {"depends_on": parent} if parent else {}
+    answer = portal(connectors, context, "GET", f"/connections/{connection_id}/options/{field}", **query)
+    assert answer["statusCode"] == 200, body_of(answer)
+    return [str(o["value"]) for o in body_of(answer)["options"]]
+
+
+@pytest.mark.parametrize("provider", ["ghl", "hubspot"])
+def test_an_outcome_mapped_to_a_stage_outside_the_pipeline_is_a_422_naming_it(
+    browser: Browser, connectors: Any, lambda_context: Any, provider: str
+) -> None:
+    connection_id = _connected(browser, connectors, lambda_context, provider)
+    pipeline_field, stage_field, mapping_field, rest = _STAGE_FIELDS[provider]
+    first, second = _options(connectors, lambda_context, connection_id, pipeline_field)[:2]
+    stages = _options(connectors, lambda_context, connection_id, stage_field, first)
+    elsewhere = _options(connectors, lambda_context, connection_id, stage_field, second)[0]
+    config = {
+        **rest,
+        pipeline_field: first,
+        stage_field: stages[0],
+        mapping_field: {"booked": stages[1], "No Answer": elsewhere},
+    }
+
+    answer = portal(connectors, lambda_context, "PATCH", f"/connections/{connection_id}", {"config": config})
+
+    assert answer["statusCode"] == 422, body_of(answer)
+    body = body_of(answer)
+    assert body["code"] == "invalid_config"
+    [problem] = body["details"]
+    assert problem["field"] == mapping_field
+    assert f"no answer \u2192 {elsewhere}" in problem["message"] and stages[1] not in problem["message"]
+
+
+@pytest.mark.parametrize("provider", ["ghl", "hubspot"])
+def test_an_outcome_mapping_is_saved_with_its_outcomes_in_lower_case(
+    browser: Browser, connectors: Any, lambda_context: Any, provider: str
+) -> None:
+    connection_id = _connected(browser, connectors, lambda_context, provider)
+    pipeline_field, stage_field, mapping_field, rest = _STAGE_FIELDS[provider]
+    pipeline = _options(connectors, lambda_context, connection_id, pipeline_field)[0]
+    stages = _options(connectors, lambda_context, connection_id, stage_field, pipeline)
+    config = {
+        **rest,
+        pipeline_field: pipeline,
+        stage_field: stages[0],
+        mapping_field: {" Booked ": stages[1]},
+    }
+
+    saved = portal(connectors, lambda_context, "PATCH", f"/connections/{connection_id}", {"config": config})
+
+    assert saved["statusCode"] == 200, body_of(saved)
+    assert body_of(saved)["config"][mapping_field] == {"booked": stages[1]}

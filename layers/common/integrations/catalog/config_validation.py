@@ -29,7 +29,7 @@ def validate_config(provider: ProviderSpec, config: Any) -> dict[str, Any]:
             if field.required:
                 problems.append(_problem(field.name, "is required"))
             continue
-        error = _check(field, value)
+        value, error = _checked(field, value, config)
         if error:
             problems.append(_problem(field.name, error))
         else:
@@ -41,6 +41,16 @@ def validate_config(provider: ProviderSpec, config: Any) -> dict[str, Any]:
             details=problems,
         )
     return normalized
+
+
+def _checked(field: ConfigField, value: Any, config: dict[str, Any]) -> tuple[Any, str | None]:
+    """The field's value as stored, or why it cannot be."""
+    if field.depends_on and config.get(field.depends_on) in (None, ""):
+        # A stage means nothing without its pipeline: its choices come from the parent.
+        return value, f"needs {field.depends_on} to be chosen first"
+    if field.free_keys:
+        return _free_mapping(field, value)
+    return value, _check(field, value)
 
 
 # The values the provider offers for a field now (its options route), given the parent field's value.
@@ -83,6 +93,11 @@ def _not_offered(provider: ProviderSpec, field: ConfigField, value: Any, allowed
     if field.type is ConfigFieldType.MULTI_SELECT:
         unknown = sorted({v for v in value if v not in allowed})
         return f"names calendars {provider.name} does not list: {', '.join(unknown)}" if unknown else None
+    if field.type is ConfigFieldType.MAPPING and field.free_keys:
+        refused = [f"{k} → {v}" for k, v in sorted(value.items()) if v not in allowed]
+        if refused:
+            return f"maps to values {provider.name} does not offer for {field.label}: {', '.join(refused)}"
+        return None
     if field.type is ConfigFieldType.MAPPING:
         unknown = sorted({v for v in value.values() if v not in allowed})
         return f"names properties {provider.name} does not have: {', '.join(unknown)}" if unknown else None
@@ -115,6 +130,34 @@ def _check(field: ConfigField, value: Any) -> str | None:
     if bad:
         return f"needs a property name for {', '.join(sorted(bad))}"
     return None
+
+
+# A free-key mapping's keys (call outcomes): as long as the platform's outcome field allows.
+FREE_KEY_LENGTH = 64
+
+
+def _free_mapping(field: ConfigField, value: Any) -> tuple[dict[str, str], str | None]:
+    """The mapping with its keys lower-cased and trimmed (how the engine looks them up), or why not."""
+    if not isinstance(value, dict):
+        return {}, "must be an object mapping values to choices"
+    if len(value) > MAX_VALUES:
+        return {}, f"may map at most {MAX_VALUES} values"
+    normalized: dict[str, str] = {}
+    for key, chosen in value.items():
+        name = normalize_key(key)
+        if not 1 <= len(name) <= FREE_KEY_LENGTH:
+            return {}, f"keys must be 1 to {FREE_KEY_LENGTH} characters"
+        if name in normalized:
+            return {}, f"maps {name} twice (keys are compared in lower case)"
+        if not isinstance(chosen, str) or not chosen or len(chosen) > field.max_length:
+            return {}, f"needs a choice for {name}"
+        normalized[name] = chosen
+    return normalized, None
+
+
+def normalize_key(key: Any) -> str:
+    """A free mapping key as stored and looked up: trimmed, lower case."""
+    return str(key).strip().lower()
 
 
 def _check_number(field: ConfigField, value: Any) -> str | None:

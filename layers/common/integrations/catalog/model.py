@@ -62,6 +62,9 @@ class ConfigField(BaseModel):
     depends_on: str | None = None
     # For mapping fields: the platform-side keys that may be mapped.
     mapping_keys: list[str] = Field(default_factory=list)
+    # A mapping whose keys are the platform's free-text values (call outcomes) rather than
+    # `mapping_keys`: kept lower-case, 1-64 characters each.
+    free_keys: bool = False
     max_length: int = 256
     # Values offered by the catalog itself (select and multi_select without an options_source).
     choices: list[ConfigChoice] = Field(default_factory=list)
@@ -78,6 +81,8 @@ class ConfigField(BaseModel):
             raise ValueError(f"config field {self.name}: fixed choices or an options_source, not both")
         if self.type is ConfigFieldType.MULTI_SELECT and not (self.choices or self.options_source):
             raise ValueError(f"config field {self.name}: a multi_select needs choices or an options_source")
+        if self.free_keys and (self.type is not ConfigFieldType.MAPPING or self.mapping_keys):
+            raise ValueError(f"config field {self.name}: free keys belong to a mapping without mapping_keys")
         if self.type is ConfigFieldType.INTEGER and (self.minimum is None or self.maximum is None):
             raise ValueError(f"config field {self.name}: an integer needs a minimum and a maximum")
         return self

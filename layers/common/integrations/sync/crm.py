@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import unescape
 from typing import Any, Literal, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from integrations.catalog.config_validation import normalize_key
 from integrations.events import CallCompleted, ContactFields, EmailParty
 
 # What a CRM keeps of a mail's bodies: HubSpot's text properties hold 65,536 characters.
@@ -119,6 +120,72 @@ def cut(body: str, limit: int = MAIL_BODY_LIMIT) -> tuple[str, bool]:
     return (body, False) if len(body) <= limit else (body[:limit], True)
 
 
+@dataclass(frozen=True, slots=True)
+class StageChoice:
+    """Where a finished call moves the contact's opportunity or deal, and the outcome that chose it."""
+
+    pipeline_id: str
+    stage_id: str
+    outcome: str
+    # Chosen by the outcome mapping (not the single stage every call goes to).
+    mapped: bool
+
+
+def stage_for(
+    config: Mapping[str, Any], call: CallCompleted, *, pipeline: str, stage: str, by_outcome: str
+) -> StageChoice | None:
+    """The stage the connection's config names for this call (field names are the provider's).
+
+    Without an outcome mapping, the single configured stage applies to every outcome; with one, only
+    mapped outcomes move anything (an unmapped outcome is logged and moves nothing).
+    """
+    pipeline_id = config.get(pipeline)
+    if not isinstance(pipeline_id, str) or not pipeline_id:
+        return None
+    outcome = normalize_key(call.outcome)
+    mapping = config.get(by_outcome)
+    if isinstance(mapping, dict) and mapping:
+        chosen = mapping.get(outcome)
+        if not isinstance(chosen, str) or not chosen:
+            return None
+        return StageChoice(pipeline_id, chosen, outcome, mapped=True)
+    single = config.get(stage)
+    if not isinstance(single, str) or not single:
+        return None
+    return StageChoice(pipeline_id, single, outcome, mapped=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Pipeline:
+    """One of the CRM's pipelines as it is now: its stages' ids."""
+
+    id: str
+    label: str
+    stages: frozenset[str]
+
+
+def missing_stage(crm: str, choice: StageChoice, pipelines: Sequence[Pipeline]) -> str | None:
+    """Why the CRM cannot take this stage (the pipeline or the stage is gone), naming both and the
+    outcome; None when both are there."""
+    found = next((p for p in pipelines if p.id == choice.pipeline_id), None)
+    if found is None:
+        return (
+            f"The {crm} pipeline {choice.pipeline_id} chosen for calls no longer exists "
+            f"(call outcome “{choice.outcome}”); choose another pipeline."
+        )
+    if choice.stage_id in found.stages:
+        return None
+    if choice.mapped:
+        return (
+            f"The stage {choice.stage_id} mapped to the call outcome “{choice.outcome}” no longer "
+            f"exists in the {crm} pipeline “{found.label}”; choose another stage for it."
+        )
+    return (
+        f"The stage {choice.stage_id} chosen for calls no longer exists in the {crm} pipeline "
+        f"“{found.label}” (call outcome “{choice.outcome}”); choose another stage."
+    )
+
+
 class CrmAdapter(Protocol):
     """What the engine asks of a provider's CRM adapter for one connection."""
 
@@ -167,7 +234,7 @@ class CrmAdapter(Protocol):
         ...
 
     def move_deal(self, external_id: str, call: CallCompleted) -> str | None:
-        """Move (or open) the contact's opportunity or deal into the configured stage for this call;
-        None when the connection's config maps no stage for it. A stage or pipeline the CRM no longer
-        has raises ConfigRequired naming it."""
+        """Move (or open) the contact's opportunity or deal into the stage the config names for this
+        call's outcome (`stage_for`); None when it names none. The pipeline and stage are checked at
+        the CRM first: one it no longer has raises ConfigRequired naming it and the outcome."""
         ...

@@ -19,8 +19,10 @@
   died before recording its note finds it again in `GET /contacts/{id}/notes` instead of writing
   a second one (GHL takes no idempotency key).
 - The opportunity for the contact is created or moved with `POST /opportunities/upsert` (matched by
-  contact and pipeline) into the configured pipeline and stage; a stage or pipeline GHL no longer has
-  is `ConfigRequired` naming it.
+  contact and pipeline) into the configured pipeline and the stage `stage_by_outcome` names for the
+  call's outcome (or the single `stage_id` when no mapping is set). The pipelines are read first
+  (`GET /opportunities/pipelines`, once a run): a stage or pipeline GHL no longer has is
+  `ConfigRequired` naming it and the outcome, raised before anything is written.
 - No SDK: the official Python client imports ~670 modules (~0.8 s, provider page §1.9) for the five
   calls used here; `requests` is already loaded.
 """
@@ -35,7 +37,15 @@ from integrations import http
 from integrations.events import CallCompleted, ContactFields, EmailParty
 from integrations.providers import crm_http
 from integrations.providers.support import api_url, text
-from integrations.sync.crm import ContactPage, CrmContact, LoggedMail
+from integrations.sync.crm import (
+    ContactPage,
+    CrmContact,
+    LoggedMail,
+    Pipeline,
+    StageChoice,
+    missing_stage,
+    stage_for,
+)
 from integrations.sync.errors import ConfigRequired
 from integrations.sync.sources import bearer
 
@@ -143,6 +153,8 @@ class GhlCrm:
         self._connection = connection
         self._token = bearer(credentials)
         self._location = connection.account.id
+        # The location's pipelines, read once per run (before the first opportunity write).
+        self._pipelines: list[Pipeline] | None = None
 
     def _call(self, method: str, path: str, *, reserve: float = 0.0, **kwargs: Any) -> Any:
         return crm_http.call(
@@ -258,38 +270,53 @@ class GhlCrm:
         return None
 
     def move_deal(self, external_id: str, call: CallCompleted) -> str | None:
-        """Create or move the contact's opportunity in the configured pipeline into the configured stage."""
-        pipeline_id = self._connection.config.get("pipeline_id")
-        stage_id = self._connection.config.get("stage_id")
-        if not pipeline_id or not stage_id:
+        """Create or move the contact's opportunity in the configured pipeline into the stage the
+        config names for the call's outcome, once the pipeline and stage are known to still exist."""
+        choice = stage_for(
+            self._connection.config,
+            call,
+            pipeline="pipeline_id",
+            stage="stage_id",
+            by_outcome="stage_by_outcome",
+        )
+        if choice is None:
             return None
+        self._require(choice, fresh=False)
         name = " ".join(p for p in (call.contact.first_name, call.contact.last_name) if p) or "Contact"
         body = {
             "locationId": self._location,
             "contactId": external_id,
-            "pipelineId": pipeline_id,
-            "pipelineStageId": stage_id,
+            "pipelineId": choice.pipeline_id,
+            "pipelineStageId": choice.stage_id,
             "name": f"{name} (call {call.started_at.date().isoformat()})",
             "status": "open",
         }
         try:
             found = self._call("POST", "opportunities/upsert", json=body)
         except http.ProviderApiError as error:
-            if error.status in (400, 404, 422):
-                raise ConfigRequired(self._missing(str(pipeline_id), str(stage_id))) from None
+            if error.status not in (400, 404, 422):
+                raise
+            # Deleted between the check and the write: say which, else the refusal stands.
+            self._require(choice, fresh=True)
             raise
         return text((found.get("opportunity") or {}).get("id"))
 
-    def _missing(self, pipeline_id: str, stage_id: str) -> str:
-        """Which configured thing GHL no longer has, by name where it can say."""
-        found = self._call("GET", "opportunities/pipelines", params={"locationId": self._location}) or {}
-        for pipeline in found.get("pipelines", []):
-            if text(pipeline.get("id")) == pipeline_id:
-                return (
-                    f"The stage chosen for calls no longer exists in the GoHighLevel pipeline "
-                    f"\u201c{text(pipeline.get('name'))}\u201d; choose another stage."
+    def _require(self, choice: StageChoice, *, fresh: bool) -> None:
+        """ConfigRequired naming the pipeline or stage GHL no longer has (pipelines read once a run)."""
+        if fresh or self._pipelines is None:
+            found = self._call("GET", "opportunities/pipelines", params={"locationId": self._location}) or {}
+            self._pipelines = [
+                Pipeline(
+                    id=text(p.get("id")),
+                    label=text(p.get("name")),
+                    stages=frozenset(text(s.get("id")) for s in p.get("stages") or [] if isinstance(s, dict)),
                 )
-        return "The pipeline chosen for calls no longer exists in GoHighLevel; choose another pipeline."
+                for p in found.get("pipelines") or []
+                if isinstance(p, dict)
+            ]
+        missing = missing_stage("GoHighLevel", choice, self._pipelines)
+        if missing is not None:
+            raise ConfigRequired(missing)
 
 
 def CRM_ADAPTER(

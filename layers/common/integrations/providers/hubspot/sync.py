@@ -18,8 +18,11 @@ deal stages, with the connection's contact property mapping applied both ways.
   idempotency key, so a logger that died before recording the engagement finds it again by
   searching emails with that Message-ID associated with the contact (⚠ `hs_email_message_id` is set
   by HubSpot's own mailbox logging; check that the live API accepts it on create).
-- Deals: with a stage configured, the contact's deal in the configured pipeline moves there
-  (`PATCH dealstage`), or a deal is opened there; a stage HubSpot refuses is `ConfigRequired`.
+- Deals: the contact's deal in the configured pipeline moves (`PATCH dealstage`) to the stage
+  `deal_stage_by_outcome` names for the call's outcome (or the single `deal_stage_id` when no mapping
+  is set), or a deal is opened there. The pipelines are read first (`GET /crm/v3/pipelines/deals`,
+  once a run): a pipeline or stage HubSpot no longer has (or has archived) is `ConfigRequired` naming
+  it and the outcome, raised before anything is written.
 - No SDK: `hubspot-api-client` installs ~52 MB of generated code and pulls `urllib3`/`six`/`dateutil`
   (provider page §2.4) for six calls that `requests`, already loaded, makes directly.
 """
@@ -35,7 +38,15 @@ from integrations import http
 from integrations.events import CallCompleted, ContactFields, EmailParty
 from integrations.providers import crm_http
 from integrations.providers.support import api_url, text
-from integrations.sync.crm import ContactPage, CrmContact, LoggedMail
+from integrations.sync.crm import (
+    ContactPage,
+    CrmContact,
+    LoggedMail,
+    Pipeline,
+    StageChoice,
+    missing_stage,
+    stage_for,
+)
 from integrations.sync.errors import ConfigRequired
 from integrations.sync.sources import bearer
 
@@ -110,6 +121,8 @@ class HubspotCrm:
             {k: v for k, v in chosen.items() if isinstance(v, str) and v} if isinstance(chosen, dict) else {}
         )
         self._mapping = {**DEFAULT_MAPPING, **mapping}
+        # The account's deal pipelines, read once per run (before the first deal write).
+        self._pipelines: list[Pipeline] | None = None
 
     def _call(self, method: str, path: str, *, reserve: float = 0.0, **kwargs: Any) -> Any:
         return crm_http.call(
@@ -344,63 +357,88 @@ class HubspotCrm:
         return (text(rows[0].get("id")) or None) if rows else None
 
     def move_deal(self, external_id: str, call: CallCompleted) -> str | None:
-        """Move the contact's deal in the configured pipeline to the configured stage (or open one)."""
-        pipeline_id = self._connection.config.get("deal_pipeline_id")
-        stage_id = self._connection.config.get("deal_stage_id")
-        if not pipeline_id or not stage_id:
+        """Move the contact's deal in the configured pipeline to the stage the config names for the
+        call's outcome (or open one there), once the pipeline and stage are known to still exist."""
+        choice = stage_for(
+            self._connection.config,
+            call,
+            pipeline="deal_pipeline_id",
+            stage="deal_stage_id",
+            by_outcome="deal_stage_by_outcome",
+        )
+        if choice is None:
             return None
+        self._require(choice, fresh=False)
+        try:
+            return self._move(external_id, call, choice)
+        except http.ProviderApiError as error:
+            if error.status != 400:
+                raise
+            # Deleted between the check and the write: say which, else the refusal stands.
+            self._require(choice, fresh=True)
+            raise
+
+    def _move(self, external_id: str, call: CallCompleted, choice: StageChoice) -> str:
         search = {
             "filterGroups": [
                 {
                     "filters": [
                         {"propertyName": "associations.contact", "operator": "EQ", "value": external_id},
-                        {"propertyName": "pipeline", "operator": "EQ", "value": pipeline_id},
+                        {"propertyName": "pipeline", "operator": "EQ", "value": choice.pipeline_id},
                     ]
                 }
             ],
             "properties": ["dealstage", "pipeline", "dealname"],
             "limit": 1,
         }
-        try:
-            found = self._call("POST", f"{_OBJECTS}/deals/search", json=search) or {}
-            rows = found.get("results") or []
-            if rows:
-                deal_id = text(rows[0].get("id"))
-                self._call(
-                    "PATCH", f"{_OBJECTS}/deals/{deal_id}", json={"properties": {"dealstage": stage_id}}
-                )
-                return deal_id
-            name = " ".join(p for p in (call.contact.first_name, call.contact.last_name) if p) or "Contact"
-            created = self._call(
-                "POST",
-                f"{_OBJECTS}/deals",
-                json={
-                    "properties": {
-                        "dealname": f"{name} (call)",
-                        "pipeline": pipeline_id,
-                        "dealstage": stage_id,
-                    },
-                    "associations": [
-                        {
-                            "to": {"id": external_id},
-                            "types": [
-                                {
-                                    "associationCategory": "HUBSPOT_DEFINED",
-                                    "associationTypeId": DEAL_TO_CONTACT,
-                                }
-                            ],
-                        }
-                    ],
-                },
+        found = self._call("POST", f"{_OBJECTS}/deals/search", json=search) or {}
+        rows = found.get("results") or []
+        if rows:
+            deal_id = text(rows[0].get("id"))
+            self._call(
+                "PATCH", f"{_OBJECTS}/deals/{deal_id}", json={"properties": {"dealstage": choice.stage_id}}
             )
-        except http.ProviderApiError as error:
-            if error.status == 400:
-                raise ConfigRequired(
-                    "The deal stage chosen for calls no longer exists in the HubSpot pipeline; "
-                    "choose another stage."
-                ) from None
-            raise
+            return deal_id
+        name = " ".join(p for p in (call.contact.first_name, call.contact.last_name) if p) or "Contact"
+        association = {
+            "to": {"id": external_id},
+            "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": DEAL_TO_CONTACT}],
+        }
+        created = self._call(
+            "POST",
+            f"{_OBJECTS}/deals",
+            json={
+                "properties": {
+                    "dealname": f"{name} (call)",
+                    "pipeline": choice.pipeline_id,
+                    "dealstage": choice.stage_id,
+                },
+                "associations": [association],
+            },
+        )
         return text(created.get("id"))
+
+    def _require(self, choice: StageChoice, *, fresh: bool) -> None:
+        """ConfigRequired naming the deal pipeline or stage HubSpot no longer has (an archived stage
+        is gone too); the pipelines are read once a run."""
+        if fresh or self._pipelines is None:
+            found = self._call("GET", "crm/v3/pipelines/deals") or {}
+            self._pipelines = [
+                Pipeline(
+                    id=text(p.get("id")),
+                    label=text(p.get("label")),
+                    stages=frozenset(
+                        text(s.get("id"))
+                        for s in p.get("stages") or []
+                        if isinstance(s, dict) and not s.get("archived")
+                    ),
+                )
+                for p in found.get("results") or []
+                if isinstance(p, dict) and not p.get("archived")
+            ]
+        missing = missing_stage("HubSpot", choice, self._pipelines)
+        if missing is not None:
+            raise ConfigRequired(missing)
 
 
 def CRM_ADAPTER(
