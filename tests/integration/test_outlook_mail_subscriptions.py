@@ -19,7 +19,8 @@ from werkzeug.wrappers import Request, Response
 from infra.local.sandbox import SandboxConfig
 from integrations.catalog.loader import clear_cache
 from integrations.providers.outlook_mail.webhook import LOOKUP_SUBSCRIPTION, WEBHOOK
-from integrations.sync.jobs import JobKind
+from integrations.sync.jobs import JobKind, SyncJob
+from integrations.sync.settle import Outcome
 from integrations.webhooks.request import Headers, WebhookRequest
 from integrations.webhooks.routing import Attr
 from integrations.webhooks.signatures import VerificationSecrets
@@ -119,6 +120,41 @@ def stored(world: OutlookMailWorld) -> list[Any]:
     ]
 
 
+def lifecycle(world: OutlookMailWorld, event: str, subscription_id: str | None = None) -> int:
+    """Graph sends a lifecycle notification to the mailbox's subscriptions (or the one named)."""
+    body: dict[str, Any] = {"account": world.connection.account.label, "event": event}
+    if subscription_id is not None:
+        body["subscription_id"] = subscription_id
+    answer = world.sb.http.post(world.sb.url("/_sandbox/outlook/mail/lifecycle"), json=body, timeout=5)
+    assert answer.status_code == 200, answer.text
+    sent: int = answer.json()["sent"]
+    return sent
+
+
+def jobs_from(receiver: Receiver) -> list[SyncJob]:
+    """The jobs our receiver queues for what Graph delivered (as webhooks.receiver does)."""
+    return [
+        SyncJob(
+            kind=WEBHOOK.job_kind(delivery),
+            connection_id="",
+            provider="outlook_mail",
+            hint={"source": "webhook", "event_type": delivery.event_type, **delivery.hint},
+        )
+        for note in receiver.received
+        for delivery in WEBHOOK.parse(note).deliveries
+    ]
+
+
+def card_notices(world: OutlookMailWorld) -> list[str]:
+    """The notices the connection's card shows."""
+    return [n.code.value for n in world.connection.notices_at(world.clock())]
+
+
+def inbox(world: OutlookMailWorld) -> dict[str, Any]:
+    [found] = [s for s in live(world) if "Inbox" in s["resource"]]
+    return found
+
+
 def test_maintenance_subscribes_inbox_and_sent_items_and_notifications_verify(
     world: OutlookMailWorld, receiver: Receiver
 ) -> None:
@@ -150,15 +186,12 @@ def test_maintenance_subscribes_inbox_and_sent_items_and_notifications_verify(
         [delivery] = WEBHOOK.parse(note).deliveries
         assert delivery.event_type == "created" and WEBHOOK.job_kind(delivery) is JobKind.SYNC
 
-    # A lifecycle notification asks for the subscriptions to be made again
+    # A reauthorizationRequired notification asks for each subscription to be reauthorized
     receiver.received.clear()
-    answer = world.sb.http.post(
-        world.sb.url("/_sandbox/outlook/mail/lifecycle"), json={"account": world.connection.account.label}
-    )
-    assert answer.json()["sent"] == 2
+    assert lifecycle(world, "reauthorizationRequired") == 2
     wait_for(receiver, 2)
-    kinds = {WEBHOOK.job_kind(d) for note in receiver.received for d in WEBHOOK.parse(note).deliveries}
-    assert kinds == {JobKind.RENEW_SUBSCRIPTION}
+    kinds = {job.kind for job in jobs_from(receiver)}
+    assert kinds == {JobKind.REAUTHORIZE_SUBSCRIPTION}
 
 
 def test_subscriptions_are_made_again_at_half_life(world: OutlookMailWorld) -> None:
@@ -180,3 +213,112 @@ def test_subscriptions_are_made_again_at_half_life(world: OutlookMailWorld) -> N
 
     renewed = {s["id"] for s in live(world)}
     assert len(renewed) == 2 and not renewed & first
+
+
+def graph_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def run_delivered(world: OutlookMailWorld, receiver: Receiver, count: int) -> list[Any]:
+    """Wait for `count` notifications and run the jobs they make for this connection."""
+    wait_for(receiver, count)
+    jobs = [j.model_copy(update={"connection_id": world.connection_id}) for j in jobs_from(receiver)]
+    receiver.received.clear()
+    return [world.run(job) for job in jobs]
+
+
+def test_a_removed_subscription_is_made_again_at_once(world: OutlookMailWorld, receiver: Receiver) -> None:
+    # Given both subscriptions, made a moment ago (days from expiry)
+    subscribe_at_connect(world)
+    removed = inbox(world)
+    sent_items = {s["id"] for s in live(world)} - {removed["id"]}
+
+    # When Graph removes the Inbox one and says so
+    assert lifecycle(world, "subscriptionRemoved", removed["id"]) == 1
+    [result] = run_delivered(world, receiver, 1)
+
+    # Then a new Inbox subscription exists at once; the Sent Items one is untouched
+    assert result.outcome is Outcome.DONE and result.reason == "subscription recreated"
+    remade = inbox(world)
+    assert remade["id"] != removed["id"]
+    assert {s["id"] for s in live(world)} == sent_items | {remade["id"]}
+    # and our records hold exactly what Graph holds, without the removed one
+    assert world.container.connections.get_lookup("outlook_mail", LOOKUP_SUBSCRIPTION, removed["id"]) is None
+    assert all(item is not None for item in stored(world))
+    assert card_notices(world) == []
+
+    # And mail arriving is notified again, through the new subscription
+    world.receive(**{"from": "jordan@example.com", "subject": "After"})
+    wait_for(receiver, 1)
+    assert [j.hint["subscription_id"] for j in jobs_from(receiver)] == [remade["id"]]
+
+    # A redelivered notification makes nothing more
+    receiver.received.clear()
+    again = world.job(JobKind.RECREATE_SUBSCRIPTION, subscription_id=removed["id"])
+    assert world.run(again).reason == "maintained"
+    assert {s["id"] for s in live(world)} == sent_items | {remade["id"]}
+
+
+def test_the_card_says_recreating_until_the_removed_subscription_is_made_again(
+    world: OutlookMailWorld, receiver: Receiver
+) -> None:
+    subscribe_at_connect(world)
+    removed = inbox(world)
+    # Graph refuses new subscriptions for a while
+    world.fault(kind="server_error", path="/microsoft/graph/v1.0/subscriptions", count=50)
+    lifecycle(world, "subscriptionRemoved", removed["id"])
+
+    [failed] = run_delivered(world, receiver, 1)
+
+    assert failed.outcome is Outcome.DEFER
+    assert card_notices(world) == ["subscription_recreating"]
+    # the removed one stays named in our records, so the retried job still knows what to make
+    assert world.container.connections.get_lookup("outlook_mail", LOOKUP_SUBSCRIPTION, removed["id"])
+
+    world.sb.http.delete(world.sb.url("/_sandbox/faults"), timeout=5)
+    retried = world.run(world.job(JobKind.RECREATE_SUBSCRIPTION, subscription_id=removed["id"]))
+
+    assert retried.reason == "subscription recreated"
+    assert card_notices(world) == []
+    assert len(live(world)) == 2 and inbox(world)["id"] != removed["id"]
+
+
+def test_reauthorization_required_renews_the_named_subscription_in_place(
+    world: OutlookMailWorld, receiver: Receiver
+) -> None:
+    subscribe_at_connect(world)
+    before = {s["id"] for s in live(world)}
+    named = inbox(world)
+    first_expiry = graph_time(named["expirationDateTime"])
+    world.clock.advance(30 * 60)  # half an hour later, Graph asks
+
+    lifecycle(world, "reauthorizationRequired", named["id"])
+    [result] = run_delivered(world, receiver, 1)
+
+    # Then the same subscription is reauthorized and renewed (PATCH of its expiry), nothing is remade
+    assert result.reason == "subscription reauthorized"
+    assert {s["id"] for s in live(world)} == before
+    renewed = world.container.connections.get_lookup("outlook_mail", LOOKUP_SUBSCRIPTION, named["id"])
+    assert renewed is not None
+    graph_expiry = graph_time(inbox(world)["expirationDateTime"])
+    assert graph_time(renewed.attributes[Attr.EXPIRES_AT]) == graph_expiry
+    assert graph_expiry >= first_expiry + timedelta(minutes=29)
+
+
+def test_missed_notifications_run_a_delta_pass_that_catches_up(
+    world: OutlookMailWorld, receiver: Receiver
+) -> None:
+    subscribe_at_connect(world)
+    world.run(world.job(reason="connected"))  # the first pass stores the delta cursors
+    world.bus.events.clear()
+    # Mail arrived but its notification never reached us (throttled), and Graph says some were missed
+    world.receive(**{"from": "jordan@example.com", "subject": "Lost notification"})
+    wait_for(receiver, 1)
+    receiver.received.clear()
+
+    lifecycle(world, "missed", inbox(world)["id"])
+    [result] = run_delivered(world, receiver, 1)
+
+    assert result.outcome is Outcome.DONE
+    subjects = [e.subject for e in world.bus.of("Email Received")]
+    assert subjects == ["Lost notification"]

@@ -366,6 +366,40 @@ def test_graph_subscription_runs_the_handshake_then_is_renewed_and_deleted(
     assert missing.json()["error"]["code"] == "ResourceNotFound"
 
 
+def test_graph_lifecycle_notifications_go_to_the_lifecycle_url_and_removal_is_real(
+    sb: Sandbox, receiver: Receiver, graph_token: dict[str, Any]
+) -> None:
+    url = receiver.url("/webhooks/outlook_calendar")
+    lifecycle_url = receiver.url("/webhooks/outlook_calendar/lifecycle")
+    kept = _graph_subscribe(sb, graph_token, url, lifecycleNotificationUrl=lifecycle_url).json()
+    removed = _graph_subscribe(sb, graph_token, url, lifecycleNotificationUrl=lifecycle_url).json()
+    receiver.received.clear()
+
+    # Graph removes one subscription and says so on its lifecycle URL
+    answer = sb.http.post(
+        sb.url("/_sandbox/outlook/lifecycle"),
+        json={"event": "subscriptionRemoved", "subscription_id": removed["id"]},
+        timeout=5,
+    )
+
+    assert answer.json() == {"sent": 1}
+    [delivery] = _wait_pushes(sb, "microsoft:subscriptionRemoved")
+    assert delivery["status"] == 202
+    [note] = [r for r in receiver.received if r.path.endswith("/lifecycle")]
+    [item] = json.loads(note.body)["value"]
+    assert item["subscriptionId"] == removed["id"] and item["lifecycleEvent"] == "subscriptionRemoved"
+    assert item["clientState"] == "s3cret-state"
+    # It is gone at Graph: not listed, and neither renewed nor deleted
+    listed = _graph(sb, graph_token, "GET", "/subscriptions").json()["value"]
+    assert [s["id"] for s in listed] == [kept["id"]]
+    renew = {"expirationDateTime": _in(9000)}
+    assert _graph(sb, graph_token, "PATCH", f"/subscriptions/{removed['id']}", renew).status_code == 404
+    assert _graph(sb, graph_token, "DELETE", f"/subscriptions/{removed['id']}").status_code == 404
+    # An unknown event is refused
+    wrong = sb.http.post(sb.url("/_sandbox/outlook/lifecycle"), json={"event": "other"}, timeout=5)
+    assert wrong.status_code == 400
+
+
 def _slow_echo(got: Received) -> Response:
     """The right answer, after the sandbox's (shortened) handshake timeout."""
     time.sleep(1.5)

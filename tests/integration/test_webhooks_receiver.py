@@ -391,7 +391,7 @@ def test_graph_notification_for_an_unknown_subscription_is_acknowledged(stack: W
     assert stack.claims() == []
 
 
-def test_graph_lifecycle_event_asks_for_a_renewal(stack: WebhookStack) -> None:
+def test_graph_lifecycle_event_asks_to_reauthorize_the_named_subscription(stack: WebhookStack) -> None:
     note = {
         "subscriptionId": SAMPLE_IDS["graph_subscription"],
         "clientState": SAMPLE_IDS["graph_client_state"],
@@ -403,4 +403,5 @@ def test_graph_lifecycle_event_asks_for_a_renewal(stack: WebhookStack) -> None:
     stack.send(push)
 
     [job] = stack.queued()
-    assert job["kind"] == "renew_subscription"
+    assert job["kind"] == "reauthorize_subscription"
+    assert job["hint"]["subscription_id"] == SAMPLE_IDS["graph_subscription"]

@@ -20,6 +20,7 @@ from integrations.providers.google_calendar import webhook as google_calendar_we
 from integrations.providers.hubspot import webhook as hubspot_webhook
 from integrations.providers.outlook_calendar import webhook as outlook_calendar_webhook
 from integrations.providers.slack import webhook as slack_webhook
+from integrations.sync.jobs import JobKind
 from integrations.webhooks.errors import MalformedPayload
 from integrations.webhooks.plugin import Delivery, RoutingKey, WebhookAnswer, WebhookPlugin
 from integrations.webhooks.receiver import webhook_for
@@ -564,6 +565,28 @@ def test_graph_lifecycle_notification_is_typed_by_its_lifecycle_event() -> None:
 
     assert delivery.event_type == "lifecycle.reauthorizationRequired"
     assert delivery.hint["subscription_expiration"] == "2026-05-02T12:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("event", "kind"),
+    [
+        ("subscriptionRemoved", JobKind.RECREATE_SUBSCRIPTION),
+        ("reauthorizationRequired", JobKind.REAUTHORIZE_SUBSCRIPTION),
+        ("missed", JobKind.SYNC),
+    ],
+)
+@pytest.mark.parametrize("provider", ["outlook_calendar", "outlook_mail"])
+def test_graph_lifecycle_events_run_work_on_the_named_subscription(
+    provider: str, event: str, kind: JobKind
+) -> None:
+    lifecycle = {"subscriptionId": "sub-9", "clientState": "s", "lifecycleEvent": event, "tenantId": "t"}
+
+    delivery = only(make_request(provider, {"value": [lifecycle]}))
+
+    found = webhook_for(provider)
+    assert found is not None
+    assert found[1].job_kind(delivery) is kind
+    assert delivery.hint["subscription_id"] == "sub-9"
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from infra.local.sandbox import graph_mail
+from infra.local.sandbox import graph_mail, graph_notify
 from infra.local.sandbox.core import Route, Sandbox, json_response, read_json
 from infra.local.sandbox.gmail_person import compose
 from infra.local.sandbox.graph_mail_store import (
@@ -28,11 +28,11 @@ from infra.local.sandbox.graph_mail_store import (
     mailbox,
     move,
 )
+from infra.local.sandbox.graph_notify import LIFECYCLE_EVENTS
 from infra.local.sandbox.graph_store import graph_time_text
 from infra.local.sandbox.graph_store import store_of as graph_store_of
 
 DEFAULT_ACCOUNT = "alex@example.com"
-LIFECYCLE_EVENTS = ("reauthorizationRequired", "subscriptionRemoved", "missed")
 
 
 def _list(value: Any, default: list[str]) -> list[str]:
@@ -193,33 +193,25 @@ def expire_delta(sb: Sandbox, request: Request) -> Response:
 
 
 def lifecycle(sb: Sandbox, request: Request) -> Response:
-    """POST /_sandbox/outlook/mail/lifecycle {account, event}: Graph sends a lifecycle notification
-    (`reauthorizationRequired`, `subscriptionRemoved` or `missed`) to the lifecycle URL of every live
-    mail subscription of the mailbox."""
+    """POST /_sandbox/outlook/mail/lifecycle {account, event, subscription_id?}: Graph sends a lifecycle
+    notification (`reauthorizationRequired`, `subscriptionRemoved` or `missed`) to the lifecycle URL of
+    every live mail subscription of the mailbox, or only of the one named. `subscriptionRemoved` also
+    removes it at Graph, as Graph does."""
     body, account = _body(request)
     event = str(body.get("event") or "reauthorizationRequired")
     if event not in LIFECYCLE_EVENTS:
         return json_response({"error": f"event must be one of {', '.join(LIFECYCLE_EVENTS)}"}, 400)
-    sent = 0
+    only = body.get("subscription_id")
     with sb.state.lock:
-        for subscription in graph_store_of(sb).subscriptions.values():
-            if (
-                subscription.deleted
-                or subscription.account.lower() != account
-                or not subscription.mail_folder
-            ):
-                continue
-            item = {
-                "subscriptionId": subscription.id,
-                "subscriptionExpirationDateTime": graph_time_text(subscription.expires_at),
-                "tenantId": "",
-                "clientState": subscription.client_state,
-                "lifecycleEvent": event,
-            }
-            graph_mail.post_notification(
-                sb, subscription.lifecycle_url or subscription.notification_url, {"value": [item]}, event
-            )
-            sent += 1
+        chosen = [
+            s
+            for s in graph_store_of(sb).subscriptions.values()
+            if not s.deleted
+            and s.account.lower() == account
+            and s.mail_folder
+            and (only is None or s.id == only)
+        ]
+        sent = graph_notify.lifecycle(sb, chosen, event)
     return json_response({"sent": sent})
 
 

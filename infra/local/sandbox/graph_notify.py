@@ -50,3 +50,35 @@ def notify(sb: Sandbox, account: str, calendar: str, event_id: str, change: str,
                 label=f"microsoft:{change}",
             )
         )
+
+
+# What Graph sends to a subscription's lifecycleNotificationUrl (calendar-email.md §4.5).
+LIFECYCLE_EVENTS = ("reauthorizationRequired", "subscriptionRemoved", "missed")
+
+
+def lifecycle(sb: Sandbox, subscriptions: list[Any], event: str) -> int:
+    """Send `event` to the lifecycle URL of each subscription (callers hold the state lock). A
+    `subscriptionRemoved` one is gone at Graph from then on, as there: it is no longer listed, renewed
+    nor deleted (404), and sends nothing more."""
+    sent = 0
+    for subscription in subscriptions:
+        item = {
+            "subscriptionId": subscription.id,
+            "subscriptionExpirationDateTime": graph_time_text(subscription.expires_at),
+            "tenantId": identity.microsoft_profile(subscription.account)["tid"],
+            "clientState": subscription.client_state,
+            "lifecycleEvent": event,
+        }
+        if event == "subscriptionRemoved":
+            subscription.deleted = True
+        raw = json.dumps({"value": [item]}, separators=(",", ":")).encode()
+        sb.pushes.submit(
+            Delivery(
+                url=subscription.lifecycle_url or subscription.notification_url,
+                headers={"Content-Type": "application/json; charset=utf-8"},
+                body=raw,
+                label=f"microsoft:{event}",
+            )
+        )
+        sent += 1
+    return sent

@@ -14,7 +14,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from infra.local.sandbox import graph_delta, graph_time, graph_writes
+from infra.local.sandbox import graph_delta, graph_notify, graph_time, graph_writes
 from infra.local.sandbox.core import Reply, Route, Sandbox, json_response, read_json
 from infra.local.sandbox.graph_events import chosen_calendar
 from infra.local.sandbox.graph_store import find, instances, store_of, writable_calendars
@@ -189,6 +189,31 @@ def expire_delta_tokens(sb: Sandbox, request: Request) -> Response:
     return json_response({"expired_accounts": expired})
 
 
+def lifecycle(sb: Sandbox, request: Request) -> Response:
+    """POST /_sandbox/outlook/lifecycle {account, event, subscription_id?}: Graph sends a lifecycle
+    notification (`reauthorizationRequired`, `subscriptionRemoved` or `missed`) to the lifecycle URL of
+    every live event subscription of the mailbox, or only of the one named. `subscriptionRemoved` also
+    removes it at Graph, as Graph does (its change notifications stop)."""
+    body = read_json(request) or {}
+    account = _account(request, body)
+    event = str(body.get("event") or "reauthorizationRequired")
+    if event not in graph_notify.LIFECYCLE_EVENTS:
+        allowed = ", ".join(graph_notify.LIFECYCLE_EVENTS)
+        return json_response({"error": f"event must be one of {allowed}"}, 400)
+    only = body.get("subscription_id")
+    with sb.state.lock:
+        chosen = [
+            s
+            for s in store_of(sb).subscriptions.values()
+            if not s.deleted
+            and s.account.lower() == account.lower()
+            and not s.mail_folder
+            and (only is None or s.id == only)
+        ]
+        sent = graph_notify.lifecycle(sb, chosen, event)
+    return json_response({"sent": sent})
+
+
 def routes() -> list[Route]:
     base = "/_sandbox/outlook"
     return [
@@ -198,4 +223,5 @@ def routes() -> list[Route]:
         Route(f"{base}/events/<event_id>", ("PATCH",), person_edit, "control", None),
         Route(f"{base}/events/<event_id>", ("DELETE",), person_delete, "control", None),
         Route(f"{base}/delta_tokens/expire", ("POST",), expire_delta_tokens, "control", None),
+        Route(f"{base}/lifecycle", ("POST",), lifecycle, "control", None),
     ]

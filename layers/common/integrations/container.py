@@ -72,7 +72,7 @@ if TYPE_CHECKING:
     from integrations.sync.scheduler import SyncScheduler
     from integrations.sync.sources import ProviderCalendars
     from integrations.sync.steps import StepContext, StepRunner
-    from integrations.sync.worker import SyncWorker
+    from integrations.sync.worker import SubscriptionRepair, SyncWorker
     from integrations.webhooks.receiver import WebhookReceiver
     from integrations.webhooks.subscriptions import SubscriptionContext
 
@@ -676,6 +676,20 @@ class Container:
             RecreationOnCard(self.sync_state, self.clock),
         )
 
+    @cached_property
+    def subscription_repair(self) -> SubscriptionRepair:
+        """Work on one subscription a provider named in a lifecycle notification."""
+        from integrations.connections.subscription_repair import SubscriptionRepairs
+        from integrations.sync.notices import RecreationOnCard
+
+        return SubscriptionRepairs(
+            catalog=self.catalog,
+            access_token=self.access_token,
+            context=lambda: self.subscriptions,
+            repository=self.connections,
+            notice=RecreationOnCard(self.sync_state, self.clock),
+        )
+
     def step_context(
         self, connection: Connection, spec: ProviderSpec, job: SyncJob, remaining_ms: Callable[[], int]
     ) -> StepContext:
@@ -830,6 +844,7 @@ class Container:
             step_for=step_for,
             stopped_by_agency=self.stopped_by_agency,
             mail=self.mail_steps,
+            subscriptions=self.subscription_repair,
         )
 
 

@@ -185,7 +185,7 @@ def replace_stale(
     old = stored_subscriptions(manager, repository, connection)
     stale: list[Lookup] = list(stale_of(spec, connection, token, old)) if old else []
     if old and not stale:
-        if notice is not None and _shows_recreating(connection):
+        if notice is not None and shows_recreating(connection):
             notice.recreated(connection)  # replaced by a run whose clearing was lost, or healthy again
         return 0
     if notice is not None and stale:
@@ -202,7 +202,8 @@ def replace_stale(
     return max(1, len(stale))
 
 
-def _shows_recreating(connection: Connection) -> bool:
+def shows_recreating(connection: Connection) -> bool:
+    """Whether the card says `subscription_recreating`."""
     from integrations.domain.connection import NoticeCode
 
     return any(n.code is NoticeCode.SUBSCRIPTION_RECREATING for n in connection.notices)

@@ -2,7 +2,9 @@
 
 Each notification names its subscription; the subscription's lookup item (written by
 `subscriptions.py`) holds the digest of the clientState we set, which every notification echoes.
-Lifecycle notifications ask for the subscription to be renewed, not for a sync.
+Lifecycle notifications (calendar-email.md §4.5) name one subscription: `subscriptionRemoved` has it
+made again, `reauthorizationRequired` has it confirmed with a valid token (PATCH of its expiry), and
+`missed` runs a delta pass, which reads every change since the stored cursor, notified or not.
 """
 
 from __future__ import annotations
@@ -33,8 +35,11 @@ from integrations.webhooks.signatures import VerificationSecrets, fail, shared_s
 
 # Lookup kind of a Graph subscription: `LOOKUP#<provider>#subscription#<subscription id>`.
 LOOKUP_SUBSCRIPTION = "subscription"
-# Lifecycle events that ask for the subscription to be made again rather than for a sync.
-_RENEWING_EVENTS = frozenset({"lifecycle.reauthorizationRequired", "lifecycle.subscriptionRemoved"})
+# Lifecycle events that ask for work on the named subscription rather than for a sync.
+_LIFECYCLE_JOBS = {
+    "lifecycle.subscriptionRemoved": JobKind.RECREATE_SUBSCRIPTION,
+    "lifecycle.reauthorizationRequired": JobKind.REAUTHORIZE_SUBSCRIPTION,
+}
 
 
 def graph_validation_token(request: WebhookRequest) -> str | None:
@@ -130,6 +135,7 @@ def parse_graph(request: WebhookRequest) -> ParsedWebhook:
                         "etag": str_or_none(data.get("@odata.etag")),
                         "tenant_id": note.tenant_id,
                         "subscription_expiration": note.subscription_expiration,
+                        "subscription_id": note.subscription_id,
                     }
                 ),
             )
@@ -172,5 +178,5 @@ class GraphWebhook(WebhookPlugin):
         return parse_graph(request)
 
     def job_kind(self, delivery: Delivery) -> JobKind:
-        # reauthorizationRequired / subscriptionRemoved: the subscription must be made again.
-        return JobKind.RENEW_SUBSCRIPTION if delivery.event_type in _RENEWING_EVENTS else JobKind.SYNC
+        # A change, or `missed`: a delta pass from the stored cursor catches up on whatever it was.
+        return _LIFECYCLE_JOBS.get(delivery.event_type, JobKind.SYNC)

@@ -9,6 +9,7 @@ during the very POST, so the receiver must already be deployed. Each subscriptio
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -83,8 +84,52 @@ class GraphSubscriptions:
             **{
                 Attr.CLIENT_STATE_SHA256: secret_digest(client_state),
                 Attr.EXPIRES_AT: str(found.get("expirationDateTime") or ""),
+                # What it watches, so a removed one can be made again on its own.
+                Attr.RESOURCE_ID: resource,
             },
         )
+
+    def recreate(
+        self, spec: ProviderSpec, connection: Connection, access_token: str, removed: list[Lookup]
+    ) -> list[Lookup] | None:
+        """New subscriptions for the ones Graph removed (`subscriptionRemoved`), on what each watched
+        if the connection still needs it; None when one was stored without its resource."""
+        wanted = dict(self.watched(connection))
+        resources = [lookup.attributes.get(Attr.RESOURCE_ID) for lookup in removed]
+        if not all(resources):
+            return None
+        made: list[Lookup] = []
+        try:
+            for resource in dict.fromkeys(r for r in resources if r):
+                if resource in wanted:
+                    made.append(self._create(spec, connection, access_token, resource, wanted[resource]))
+        except Exception:
+            self.unsubscribe(spec, connection, access_token, made)
+            raise
+        return made
+
+    def reauthorize(
+        self, spec: ProviderSpec, connection: Connection, access_token: str, lookup: Lookup
+    ) -> Lookup | None:
+        """Answer `reauthorizationRequired`: a PATCH of the expiry with a valid token reauthorizes and
+        renews at once (calendar-email.md §4.5). None when Graph no longer has the subscription."""
+        url = api_url(spec, f"subscriptions/{quote(lookup.value, safe='')}")
+        try:
+            answer = http.api_call(
+                "PATCH",
+                url,
+                access_token=access_token,
+                json={"expirationDateTime": iso(self._context.clock() + LIFETIME)},
+            )
+        except http.ProviderApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        found: dict[str, Any] = answer if isinstance(answer, dict) else {}
+        expires = str(found.get("expirationDateTime") or "")
+        if not expires:  # the stored expiry stays: an earlier one only renews sooner
+            return lookup
+        return replace(lookup, attributes={**lookup.attributes, Attr.EXPIRES_AT: expires})
 
     def unsubscribe(
         self, spec: ProviderSpec, connection: Connection, access_token: str, lookups: list[Lookup]

@@ -15,6 +15,10 @@ class JobKind(StrEnum):
     SYNC = "sync"
     REFRESH_TOKEN = "refresh_token"  # noqa: S105 - a job kind, not a secret
     RENEW_SUBSCRIPTION = "renew_subscription"
+    # The provider removed one push subscription (hint `subscription_id`): make it again at once.
+    RECREATE_SUBSCRIPTION = "recreate_subscription"
+    # The provider asks to confirm one push subscription with a valid token (hint `subscription_id`).
+    REAUTHORIZE_SUBSCRIPTION = "reauthorize_subscription"
     # Write one appointment's current version to one connection's calendar (or delete it there).
     PUSH_APPOINTMENT = "push_appointment"
     # Replay the owner's upcoming appointments into one connection's calendar ("Push existing data").

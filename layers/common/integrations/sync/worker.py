@@ -41,6 +41,11 @@ if TYPE_CHECKING:
 MAINTENANCE_INTERVAL = timedelta(days=1)
 
 
+# Jobs done once maintenance has run; the last two also work on the subscription the provider named.
+_REPAIR_KINDS = frozenset({JobKind.RECREATE_SUBSCRIPTION, JobKind.REAUTHORIZE_SUBSCRIPTION})
+_MAINTENANCE_KINDS = frozenset({JobKind.REFRESH_TOKEN, JobKind.RENEW_SUBSCRIPTION, *_REPAIR_KINDS})
+
+
 class DeadLetters(Protocol):
     """Where poison jobs go (store.queue.SqsDeadLetters)."""
 
@@ -55,6 +60,14 @@ class Maintenance(Protocol):
     """Keeps a connection's grant and push subscriptions alive (sync.maintenance.Maintenance)."""
 
     def run(self, connection: Connection) -> None: ...
+
+
+class SubscriptionRepair(Protocol):
+    """Work on one push subscription the provider named (connections.resubscribe via the container)."""
+
+    def recreate(self, connection: Connection, subscription_id: str) -> int: ...
+
+    def reauthorize(self, connection: Connection, subscription_id: str) -> int: ...
 
 
 class SyncWorker:
@@ -74,8 +87,10 @@ class SyncWorker:
         step_for: Callable[[Connection], ProviderStep | None] = lambda connection: None,
         stopped_by_agency: Callable[[Connection], bool] = lambda connection: False,
         mail: MailSteps | None = None,
+        subscriptions: SubscriptionRepair | None = None,
     ) -> None:
         self._mail = mail
+        self._subscriptions = subscriptions
         self._stopped_by_agency = stopped_by_agency
         self._steps = steps
         self._step_for = step_for
@@ -126,8 +141,8 @@ class SyncWorker:
             self._maintenance.run(connection)
         except Exception as error:  # a lost grant or a provider outage settles like a failed sync
             return settle_failure(self._connections, connection, error, attempts=attempts, now=self._clock())
-        if job.kind in (JobKind.REFRESH_TOKEN, JobKind.RENEW_SUBSCRIPTION):
-            return RunResult(Outcome.DONE, reason="maintained")
+        if job.kind in _MAINTENANCE_KINDS:
+            return self._repair(job, connection, attempts)
         if connection.paused:
             self._schedule(connection, MAINTENANCE_INTERVAL)
             return RunResult(Outcome.DONE, reason="paused by the owner")
@@ -136,6 +151,26 @@ class SyncWorker:
             self._schedule(connection, self._interval_of(connection))
             return RunResult(Outcome.DONE, reason=PAUSED_BY_AGENCY)
         return self._pull(job, connection, attempts, remaining_ms)
+
+    def _repair(self, job: SyncJob, connection: Connection, attempts: int) -> RunResult:
+        """After maintenance: recreate or reauthorize the subscription the provider named, at once
+        (not when it comes close to expiry)."""
+        subscription_id = job.hint.get("subscription_id")
+        if (
+            job.kind not in _REPAIR_KINDS
+            or self._subscriptions is None
+            or not isinstance(subscription_id, str)
+            or not subscription_id
+        ):
+            return RunResult(Outcome.DONE, reason="maintained")
+        try:
+            if job.kind is JobKind.RECREATE_SUBSCRIPTION:
+                done = self._subscriptions.recreate(connection, subscription_id)
+                return RunResult(Outcome.DONE, reason="subscription recreated" if done else "maintained")
+            done = self._subscriptions.reauthorize(connection, subscription_id)
+            return RunResult(Outcome.DONE, reason="subscription reauthorized" if done else "maintained")
+        except Exception as error:  # retried like a failed sync; the card keeps its notice meanwhile
+            return settle_failure(self._connections, connection, error, attempts=attempts, now=self._clock())
 
     def _pull(
         self, job: SyncJob, connection: Connection, attempts: int, remaining_ms: Callable[[], int]

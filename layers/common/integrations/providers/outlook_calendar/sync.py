@@ -369,8 +369,8 @@ def _configured(connection: Connection) -> str:
 
 
 def calendars(connection: Connection) -> list[str]:
-    """The calendar a connection reads: the chosen one (the default calendar until chosen), the same
-    one its change-notification subscription watches."""
+    """The calendar a connection is linked to: the chosen one (the default calendar until chosen).
+    Its change-notification subscriptions watch it and each conflict calendar."""
     return [_configured(connection)]
 
 
