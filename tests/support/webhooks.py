@@ -232,6 +232,21 @@ def graph_push(
     )
 
 
+def graph_mail_push(
+    subscription_id: str = SAMPLE_IDS["graph_subscription"],
+    client_state: str = SAMPLE_IDS["graph_client_state"],
+    message_id: str = "AAMkAGI2MAIL",
+) -> Push:
+    note = signing.graph_notification(
+        subscription_id=subscription_id,
+        client_state=client_state,
+        resource_id=message_id,
+        change_type="created",
+        resource=f"Users/me/mailFolders('Inbox')/messages/{message_id}",
+    )
+    return Push("outlook_mail", signing.graph_notification_body(note), {"Content-Type": "application/json"})
+
+
 def samples(at: datetime) -> Mapping[str, Push]:
     """One correctly signed push per provider (the local stack's keys)."""
     return {
@@ -242,6 +257,7 @@ def samples(at: datetime) -> Mapping[str, Push]:
         "gmail": gmail_push(at),
         "google_calendar": google_push(at),
         "outlook_calendar": graph_push(),
+        "outlook_mail": graph_mail_push(),
     }
 
 

@@ -75,6 +75,11 @@ SECRETS = {
             SAMPLE_IDS["graph_subscription"]: (secret_digest(SAMPLE_IDS["graph_client_state"]),)
         }
     ),
+    "outlook_mail": lambda: VerificationSecrets(
+        client_state_hashes={
+            SAMPLE_IDS["graph_subscription"]: (secret_digest(SAMPLE_IDS["graph_client_state"]),)
+        }
+    ),
 }
 
 
