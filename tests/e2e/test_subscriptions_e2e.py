@@ -87,8 +87,9 @@ def test_calendly_booking_reaches_the_worker_and_disconnect_deletes_the_subscrip
     )
     assert booked["deliveries"] >= 1
 
-    # Then the signed push is accepted and the worker gets one job for this connection
-    [job] = eventually(lambda: _jobs_for(worker_jobs, connection, "invitee.created"))
+    # Then the signed push is accepted and the worker gets one job for this connection (the queue is
+    # shared with every other test on this stack, so its turn may take a while on a busy machine)
+    [job] = eventually(lambda: _jobs_for(worker_jobs, connection, "invitee.created"), timeout=90)
     assert job["provider"] == "calendly"
     assert job["hint"]["resource_uri"] == booked["invitee"]["uri"]
     deliveries = sandbox_get(stack, "/_sandbox/pushes", label="calendly:invitee.created", wait="1")
