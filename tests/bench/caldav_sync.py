@@ -41,12 +41,15 @@ from tests.bench.availability import _moto
 from tests.bench.calendar_sync import ROOT, _cpu_of, _free_port, _now, _trace_start, _trace_stop, _wait_for
 
 USER = "bench"
+# The calendar sync target per worker (tests/bench/calendar_sync.py), for every calendar provider.
 TARGET_RATE = 2_000
 FIRST = datetime(2031, 3, 3, 8, tzinfo=UTC)
 
 
 def sizes() -> tuple[int, int]:
-    return int(os.environ.get("BENCH_CALDAV_SMALL", "1000")), int(os.environ.get("BENCH_CALDAV_EVENTS", "10000"))
+    return int(os.environ.get("BENCH_CALDAV_SMALL", "1000")), int(
+        os.environ.get("BENCH_CALDAV_EVENTS", "10000")
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +186,9 @@ def _floor(url: str, token: str) -> tuple[int, int, float]:
         parsed = _report(http, url, _multiget(hrefs[first : first + PAGE_SIZE]))
         reports += 1
         bodies += sum(
-            1 for props in parsed.find_objects_and_props().values() if props.get(f"{_CALDAV}calendar-data") is not None
+            1
+            for props in parsed.find_objects_and_props().values()
+            if props.get(f"{_CALDAV}calendar-data") is not None
         )
         del parsed  # one page at a time, as the engine holds it
     return bodies, reports, listed
@@ -417,7 +422,9 @@ def section() -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Radicale, or one measured worker run (see the module docstring)")
+    parser = argparse.ArgumentParser(
+        description="Radicale, or one measured worker run (see the module docstring)"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     radicale = commands.add_parser("radicale")
     radicale.add_argument("port", type=int)
