@@ -198,6 +198,34 @@ def test_pages_of_changes_cover_every_event_once(
     assert sorted(c.event.external_id for c in published) == sorted(f"e{n}.ics" for n in range(8))
 
 
+def test_a_pass_over_several_pages_lists_the_changes_once(
+    adapter: CalDavCalendarAdapter, calendar: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(caldav_sync, "PAGE_SIZE", 3)
+    person = Person(calendar)
+    sync = Sync(adapter, calendar)
+    sync.run()
+    for n in range(8):
+        person.put(f"e{n}.ics", simple(f"e{n}", f"Event {n}", hour=8 + n))
+    sent: list[str] = []
+    request = adapter._request
+
+    def counting(url: str, method: str, body: str, headers: dict[str, str]) -> Any:
+        sent.append("sync-collection" if "sync-collection" in body else method)
+        return request(url, method, body, headers)
+
+    monkeypatch.setattr(adapter, "_request", counting)
+
+    published = sync.run()
+
+    assert sorted(c.event.external_id for c in published) == sorted(f"e{n}.ics" for n in range(8))
+    assert sent.count("sync-collection") == 1 and sent.count("REPORT") == 3  # one listing, 3 multigets
+    # The next pass lists again, from the token the finished one stored.
+    person.put("e0.ics", simple("e0", "Event 0 (moved)", hour=18))
+    assert changes(sync.run()) == {("e0.ics", "updated")}
+    assert sent.count("sync-collection") == 2
+
+
 def test_an_expired_sync_token_resyncs_fully_without_duplicates_and_with_deletions(
     server: RadicaleServer, adapter: CalDavCalendarAdapter, calendar: str
 ) -> None:
