@@ -200,3 +200,20 @@ def test_a_team_is_free_only_when_everyone_is(services: Container) -> None:
     assert DAY + timedelta(hours=9) not in [s.start for s in answer.free]
     assert DAY + timedelta(hours=10) not in [s.start for s in answer.free]
     assert len(answer.free) == 22
+
+
+def test_the_agency_settings_are_read_once_for_all_of_an_owners_calendars(
+    services: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for cid in ("conn-1", "conn-2", "conn-3"):
+        _connection(services, OWNER, cid)
+    reads: list[str] = []
+    read = services.agencies.get
+    monkeypatch.setattr(
+        services.agencies, "get", lambda agency_id: reads.append(agency_id) or read(agency_id)
+    )
+
+    answer = services.availability.for_owners([OWNER], _day_window())
+
+    assert answer.state is AvailabilityState.OK
+    assert reads == ["agency-a"]

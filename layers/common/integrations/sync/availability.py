@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from integrations.domain.agency import personal_group
 from integrations.domain.connection import Connection, PortalStatus
 from integrations.events import AppointmentOwner, AppointmentUpserted
 from integrations.sync.appointments import ScopeReader, owner_scope
@@ -237,9 +238,16 @@ class AvailabilityService:
         calendar with conflicts off, or one the agency's settings switched off, blocks nothing and
         cannot make the answer degraded."""
         found = []
+        # One owner's connections share the agency and the switch that covers them: ask once per group.
+        stopped: dict[tuple[str, str | None], bool] = {}
         for connection in self._connections.list_for_scope(owner_scope(owner)):
             calendars = self._calendars.conflict_calendars(connection)
-            if calendars and not self._stopped_by_agency(connection):
+            if not calendars:
+                continue
+            group = (connection.agency_id, personal_group(connection))
+            if group not in stopped:
+                stopped[group] = self._stopped_by_agency(connection)
+            if not stopped[group]:
                 found.append((connection, calendars))
         return found
 
