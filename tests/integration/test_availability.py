@@ -209,9 +209,12 @@ def test_the_agency_settings_are_read_once_for_all_of_an_owners_calendars(
         _connection(services, OWNER, cid)
     reads: list[str] = []
     read = services.agencies.get
-    monkeypatch.setattr(
-        services.agencies, "get", lambda agency_id: reads.append(agency_id) or read(agency_id)
-    )
+
+    def counted(agency_id: str) -> Any:
+        reads.append(agency_id)
+        return read(agency_id)
+
+    monkeypatch.setattr(services.agencies, "get", counted)
 
     answer = services.availability.for_owners([OWNER], _day_window())
 
