@@ -91,6 +91,36 @@ def test_the_window_read_finds_masters_long_events_and_cancelled_instances_but_n
     assert {e.external_id for e in found} == {"long", "weekly", "weekly_x", "near", "hol"}
 
 
+def test_the_window_read_finds_every_all_day_date_that_can_meet_it_in_some_time_zone(
+    services: Container,
+) -> None:
+    _connection(services, OWNER, "conn-1")
+    days = [date(2026, 11, 25) + timedelta(days=n) for n in range(14)]
+    _mirror(
+        services,
+        "conn-1",
+        *(
+            CalendarEvent(
+                calendar_id="primary",
+                external_id=f"day-{d.isoformat()}",
+                start_date=d,
+                end_date=d + timedelta(days=1),
+            )
+            for d in days
+        ),
+    )
+
+    found = {
+        e.external_id
+        for e in services.mirror.events_between("conn-1", "primary", DAY, DAY + timedelta(days=1))
+    }
+
+    # The window is 2 Dec in UTC: local dates from UTC-12 to UTC+14 that overlap it are 1 to 3 Dec.
+    assert {f"day-2026-12-0{n}" for n in (1, 2, 3)} <= found
+    # Read one range, not the calendar: dates far from the window stay out.
+    assert not found & {f"day-{d.isoformat()}" for d in days if abs((d - DAY.date()).days) > 4}
+
+
 def test_busy_time_joins_the_mirror_and_the_projected_appointments(services: Container) -> None:
     _connection(services, OWNER, "conn-1")
     _mirror(

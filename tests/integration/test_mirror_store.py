@@ -122,10 +122,11 @@ def test_pushed_events_are_found_by_appointment_and_by_event(mirror: DynamoMirro
     assert mirror.by_external_ids(CONN, "primary", ["gev1"]) == {}
 
 
-def test_start_keys_order_masters_then_days_then_instants() -> None:
+def test_start_keys_order_masters_then_instants_with_all_day_dates_a_day_early() -> None:
     master = _event(1, recurrence=("RRULE:FREQ=DAILY",))
     all_day = _event(2, start=None, end=None, start_date=date(2026, 12, 2), end_date=date(2026, 12, 3))
     timed = _event(3)
     assert start_key(master).startswith("R#")
-    assert start_key(all_day) == "D#2026-12-02#evt2"
+    # A local date can begin a day before its UTC midnight: the key is there, beside timed starts.
+    assert start_key(all_day) == "T#2026-12-01T00:00:00+00:00#D#evt2"
     assert start_key(timed) == f"T#{(START + timedelta(minutes=3)).isoformat()}#evt3"

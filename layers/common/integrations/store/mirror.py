@@ -8,11 +8,12 @@ Layout (one partition per synced calendar, so one calendar's reads are Queries, 
 | pushed event        | `CAL#<connection>#<calendar>` | `PUSH#<external>`  | the PushedEvent JSON      |
 | appointment's push  | `APPT#<agency>#<appointment>` | `TO#<connection>`  | the PushedEvent JSON      |
 
-`start` is the local secondary index `ByStart`'s sort key: `T#<UTC ISO start>` for timed events,
-`D#<date>` for all-day ones, and `R#` for what every window reads: series masters (expanded at read
-time), items without a start (cancelled instances of a series) and events longer than LONG_EVENT. So
-availability over a window costs three Queries per calendar (R#, then T# and D# ranges that start
-LONG_EVENT early) instead of reading the calendar whole.
+`start` is the local secondary index `ByStart`'s sort key: `T#<UTC ISO instant>#...` for timed events
+(their start) and all-day ones (midnight UTC of the day before their date, the earliest instant the
+local date can begin anywhere, marked `#D#`), and `R#` for what every window reads: series masters
+(expanded at read time), items without a start (cancelled instances of a series) and events longer
+than LONG_EVENT. So availability over a window costs two Queries per calendar (R#, then one T# range
+that starts LONG_EVENT and a day early) instead of reading the calendar whole.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -57,18 +58,23 @@ def appointment_pk(agency_id: str, appointment_id: str) -> str:
 
 
 def start_key(event: CalendarEvent) -> str:
-    """The ByStart sort key: what every window reads first, then all-day dates, then UTC instants."""
+    """The ByStart sort key: what every window reads first, then timed and all-day events by instant."""
     if event.recurrence:
         return f"R#{event.external_id}"
     if event.start_date is not None:
         if event.end_date is not None and event.end_date - event.start_date > _LONG_DAYS:
             return f"R#L#{event.external_id}"
-        return f"D#{event.start_date.isoformat()}#{event.external_id}"
+        # A local date begins up to a day before its UTC midnight: keyed there, one range finds it.
+        return f"T#{_instant_key(_midnight(event.start_date - timedelta(days=1)))}#D#{event.external_id}"
     if event.start is None:
         return f"R#S#{event.series_id or ''}#{event.external_id}"
     if event.end is not None and event.end - event.start > LONG_EVENT:
         return f"R#L#{event.external_id}"
     return f"T#{_instant_key(event.start)}#{event.external_id}"
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def _instant_key(moment: datetime) -> str:
@@ -137,18 +143,17 @@ class DynamoMirror:
         self, connection_id: str, calendar_id: str, start: datetime, end: datetime
     ) -> list[CalendarEvent]:
         """The events that may meet [start, end): series masters and long events, plus timed and
-        all-day events starting up to LONG_EVENT before the window (three Queries on ByStart)."""
+        all-day events starting up to LONG_EVENT before the window (two Queries on ByStart)."""
         pk = calendar_pk(connection_id, calendar_id)
-        early = start - LONG_EVENT
-        # All-day dates are local: a day either side of the UTC window may still meet it.
-        first_day = (early - timedelta(days=1)).date().isoformat()
-        last_day = (end + timedelta(days=1)).date().isoformat()
+        # Short events start at most LONG_EVENT before the window; all-day ones are keyed a day before
+        # their date, which itself may begin a day before the window's UTC start.
+        early = start - LONG_EVENT - timedelta(days=2)
+        floor = _midnight(early.astimezone(UTC).date())
         ranges = [
             ("begins_with(#start, :low)", {":low": "R#"}),
-            ("#start BETWEEN :low AND :high", {":low": f"D#{first_day}", ":high": f"D#{last_day}#\uffff"}),
             (
                 "#start BETWEEN :low AND :high",
-                {":low": f"T#{_instant_key(early)}", ":high": f"T#{_instant_key(end)}"},
+                {":low": f"T#{_instant_key(floor)}", ":high": f"T#{_instant_key(end)}"},
             ),
         ]
         found: list[CalendarEvent] = []
