@@ -14,7 +14,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.bench import aws_calls, bcc, calendar_sync, gmail_inbound, imports, mirror_calls, scheduler
+from tests.bench import (
+    aws_calls,
+    bcc,
+    calendar_sync,
+    crm_import,
+    gmail_inbound,
+    imports,
+    mirror_calls,
+    scheduler,
+)
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 # Name → the function measuring it and returning its RESULTS.md section, in the file's order.
@@ -26,6 +35,7 @@ BENCHES: dict[str, Callable[[], list[str]]] = {
     "mirror_calls": mirror_calls.section,
     "bcc": bcc.section,
     "gmail_inbound": gmail_inbound.section,
+    "crm_import": crm_import.section,
 }
 _MARK = re.compile(r"^<!-- bench:(\w+) -->$", re.MULTILINE)
 
