@@ -20,6 +20,7 @@ from tests.bench import (
     bcc,
     caldav_sync,
     calendar_sync,
+    crm_import,
     gmail_inbound,
     imports,
     mirror_calls,
@@ -38,6 +39,7 @@ BENCHES: dict[str, Callable[[], list[str]]] = {
     "gmail_inbound": gmail_inbound.section,
     "availability": availability.section,
     "caldav_sync": caldav_sync.section,
+    "crm_import": crm_import.section,
 }
 _MARK = re.compile(r"^<!-- bench:(\w+) -->$", re.MULTILINE)
 
