@@ -48,6 +48,28 @@ class Clock:
         return self.now
 
 
+class _AtomicWrites:
+    """A DynamoDB client whose conditional writes are atomic, as DynamoDB's are: moto checks a
+    condition and writes in two steps, so threads racing on one item could both pass."""
+
+    _WRITES = frozenset({"put_item", "update_item", "delete_item", "transact_write_items"})
+    _lock = threading.Lock()
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        call = getattr(self._client, name)
+        if name not in self._WRITES:
+            return call
+
+        def atomic(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return call(*args, **kwargs)
+
+        return atomic
+
+
 class MailWorld(World):
     def __init__(self, provider: str, sb: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         super().__init__(provider, sb, tmp_path, monkeypatch)
@@ -59,8 +81,8 @@ class MailWorld(World):
         table = Settings.from_env().sync_table_name
         container = self.container
         return CrmMailLogger(
-            contacts=DynamoMailContacts(aws_clients.dynamodb(), table),
-            ledger=DynamoMailLog(aws_clients.dynamodb(), table),
+            contacts=DynamoMailContacts(_AtomicWrites(aws_clients.dynamodb()), table),
+            ledger=DynamoMailLog(_AtomicWrites(aws_clients.dynamodb()), table),
             mirror=container.crm_store,
             crm_connections=lambda agency_id, client_id: client_crms(
                 container.connections, container.provider_crms.has_crm, agency_id, client_id

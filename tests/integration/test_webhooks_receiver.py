@@ -405,3 +405,36 @@ def test_graph_lifecycle_event_asks_to_reauthorize_the_named_subscription(stack:
     [job] = stack.queued()
     assert job["kind"] == "reauthorize_subscription"
     assert job["hint"]["subscription_id"] == SAMPLE_IDS["graph_subscription"]
+
+
+def test_one_event_for_two_connections_subscribed_to_one_account_reaches_both(stack: WebhookStack) -> None:
+    from integrations.providers.calendly import webhook as calendly_webhook
+    from integrations.webhooks.routing import Attr, make_lookup
+    from tests.support import seed
+
+    first = stack.connections["calendly"]
+    # Another client connected the same Calendly user: its own subscription delivers the same event.
+    other = seed.connection(provider="calendly", client_id="client-other")
+    repository, _ = seed.repositories()
+    repository.put_lookups(
+        other,
+        [
+            make_lookup(
+                other,
+                calendly_webhook.LOOKUP_SUBSCRIPTION,
+                "other-subscription",
+                **{
+                    Attr.SIGNING_KEY_CIPHERTEXT: stack.sealed(
+                        other, webhook_stack.keys().calendly_subscription_key
+                    )
+                },
+            )
+        ],
+    )
+    at = now()
+
+    mine = stack.send(_calendly(at, SAMPLE_IDS["calendly_subscription"], "current"))
+    theirs = stack.send(_calendly(at, "other-subscription", "current"))
+
+    assert (body_of(mine)["received"], body_of(theirs)["received"]) == (1, 1)
+    assert sorted(job["connection_id"] for job in stack.queued()) == sorted([first.id, other.id])

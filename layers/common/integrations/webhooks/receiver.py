@@ -210,7 +210,7 @@ class WebhookReceiver:
                 )
                 continue
             self._dispatch(push, delivery, lookup)
-            self._confirm(push, delivery)
+            self._confirm(push, delivery, lookup)
             received += 1
         self._log.info(
             "webhook accepted",
@@ -270,7 +270,9 @@ class WebhookReceiver:
 
     def _claim(self, push: _Push, delivery: Delivery, lookup: Lookup) -> bool:
         try:
-            return self._ledger.claim(push.provider, delivery.event_id, self._clock(), lookup.connection_id)
+            return self._ledger.claim(
+                push.provider, _once_key(delivery, lookup), self._clock(), lookup.connection_id
+            )
         except DependencyUnavailable:
             raise DependencyUnavailable("The delivery ledger is unavailable.") from None
 
@@ -287,7 +289,7 @@ class WebhookReceiver:
                 "webhook not queued", extra={"provider": push.provider, "event_id": delivery.event_id}
             )
             try:
-                self._ledger.release(push.provider, delivery.event_id)
+                self._ledger.release(push.provider, _once_key(delivery, lookup))
             except Exception:
                 # The claim stays: a redelivery would be dropped. Logged with the id so it can be replayed.
                 self._log.exception(
@@ -296,9 +298,9 @@ class WebhookReceiver:
                 )
             raise _Refused(_retry_later(push)) from None
 
-    def _confirm(self, push: _Push, delivery: Delivery) -> None:
+    def _confirm(self, push: _Push, delivery: Delivery, lookup: Lookup) -> None:
         try:
-            self._ledger.confirm(push.provider, delivery.event_id)
+            self._ledger.confirm(push.provider, _once_key(delivery, lookup))
         except Exception:
             # The job is queued; an unconfirmed claim only lets a late redelivery queue it once more.
             self._log.warning(
@@ -349,3 +351,10 @@ def _job(push: _Push, delivery: Delivery, lookup: Lookup) -> SyncJob:
         },
         received_at=push.request.received_at,
     )
+
+
+def _once_key(delivery: Delivery, lookup: Lookup) -> str:
+    """A delivery is handled once per connection: two connections subscribed to the same account (two
+    clients sharing one scheduling account) each get the provider's one event, and neither drops it
+    as the other's duplicate."""
+    return f"{lookup.connection_id}:{delivery.event_id}"
