@@ -59,7 +59,7 @@ def test_a_reply_is_sent_in_the_thread_with_the_headers_gmail_threads_by(world: 
     assert ours["threadId"] == first["threadId"]
     sent = email.message_from_bytes(raw_of(ours), policy=policy.default)
     assert sent["Subject"] == "Re: Pricing for next quarter"
-    assert sent["In-Reply-To"] == last["messageId"]
+    assert str(sent["In-Reply-To"]).strip() == last["messageId"]  # a long id may be folded
     references = str(sent["References"]).split()
     assert references[-1] == last["messageId"] and first["messageId"] in references
     assert str(sent["Message-ID"]).startswith("<integrations.")

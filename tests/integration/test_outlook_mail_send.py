@@ -62,7 +62,7 @@ def test_a_reply_is_sent_as_mime_in_the_conversation_with_our_message_id(world: 
     [mine] = ours(world)
     assert mine["conversationId"] == first["conversationId"]
     sent = email.message_from_bytes(raw_of(mine), policy=policy.default)
-    assert sent["In-Reply-To"] == last["internetMessageId"]
+    assert str(sent["In-Reply-To"]).strip() == last["internetMessageId"]  # a long id may be folded
     references = str(sent["References"]).split()
     assert references[-1] == last["internetMessageId"] and first["internetMessageId"] in references
     assert str(sent["Subject"]).lower().endswith("pricing for next quarter")
